@@ -1,0 +1,218 @@
+//! podmirror-sim: a simulated Kubernetes API server, in-process or on
+//! 127.0.0.1, faithful enough that the real kubectl and kube-rs work against it.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let sim = podmirror_sim::Sim::new();
+//! let client = sim.client(); // a kube::Client over the router, no socket
+//! let pods: kube::Api<k8s_openapi::api::core::v1::Pod> = kube::Api::namespaced(client, "default");
+//! let list = pods.list(&Default::default()).await?;
+//! # Ok(()) }
+//! ```
+
+pub mod cluster;
+pub mod defaults;
+pub mod discovery;
+pub mod error;
+pub mod faults;
+pub mod http;
+pub mod logs;
+pub mod managed;
+pub mod meta;
+pub mod openapi;
+pub mod patch;
+pub mod podlog;
+pub mod resources;
+pub mod selector;
+pub mod store;
+pub mod strategic;
+pub mod table;
+pub mod validate;
+pub mod watch;
+
+pub use cluster::Cluster;
+pub use error::{ApiError, SimError};
+
+use axum::Router;
+use axum::routing::get;
+use serde_json::Value;
+use std::net::SocketAddr;
+use std::ops::Deref;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Settings of a simulated cluster.
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    /// Every timer runs this many times faster (1.0 = real time).
+    pub time_scale: f64,
+    /// How often watches that allow bookmarks receive one (before scaling).
+    pub bookmark_interval: Duration,
+    /// How many changes are kept for watches resuming from a resourceVersion.
+    pub history_len: usize,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        SimOptions {
+            time_scale: 1.0,
+            bookmark_interval: Duration::from_secs(60),
+            history_len: store::HISTORY_LEN,
+        }
+    }
+}
+
+/// The shared state behind a [`Sim`] handle.
+pub struct SimInner {
+    /// API objects and their semantics.
+    pub cluster: Cluster,
+    /// Injected faults.
+    pub faults: faults::Faults,
+    /// Settings.
+    pub options: SimOptions,
+}
+
+/// A simulated cluster; cheap to clone (all clones share state).
+#[derive(Clone)]
+pub struct Sim(Arc<SimInner>);
+
+impl Deref for Sim {
+    type Target = SimInner;
+    fn deref(&self) -> &SimInner {
+        &self.0
+    }
+}
+
+impl Default for Sim {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// A sim serving HTTP on a local port.
+pub struct Served {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    /// The server task; abort it to stop serving.
+    pub task: tokio::task::JoinHandle<Result<(), SimError>>,
+}
+
+impl Served {
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+}
+
+impl Sim {
+    /// A sim with default options.
+    pub fn new() -> Self {
+        Self::with_options(SimOptions::default())
+    }
+
+    /// A sim with the given options.
+    pub fn with_options(options: SimOptions) -> Self {
+        Sim(Arc::new(SimInner {
+            cluster: Cluster::with_history(options.history_len),
+            faults: faults::Faults::default(),
+            options,
+        }))
+    }
+
+    /// Scales a duration of simulated time to wall-clock time.
+    pub fn scaled(&self, d: Duration) -> Duration {
+        let scale = if self.options.time_scale > 0.0 {
+            self.options.time_scale
+        } else {
+            1.0
+        };
+        d.div_f64(scale)
+    }
+
+    /// How often bookmarks are sent, in wall-clock time.
+    pub fn bookmark_interval(&self) -> Duration {
+        self.scaled(self.options.bookmark_interval)
+            .max(Duration::from_millis(10))
+    }
+
+    /// The HTTP API as an axum router.
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/version", get(discovery::version))
+            .route("/version/", get(discovery::version))
+            .route("/api", get(discovery::api))
+            .route("/api/", get(discovery::api))
+            .route("/apis", get(discovery::apis))
+            .route("/apis/", get(discovery::apis))
+            .route("/api/{version}", get(discovery::core_version))
+            .route("/apis/{group}", get(discovery::group))
+            .route("/apis/{group}/{version}", get(discovery::group_version))
+            .route("/openapi/v3", get(openapi::index))
+            .route("/openapi/v3/{*path}", get(openapi::document))
+            .route("/healthz", get(|| async { "ok" }))
+            .route("/livez", get(|| async { "ok" }))
+            .route("/readyz", get(|| async { "ok" }))
+            .fallback(http::resource)
+            .with_state(self.clone())
+    }
+
+    /// A kube client that talks to this sim in-process, with no socket.
+    pub fn client(&self) -> kube::Client {
+        kube::Client::new(self.router(), "default")
+    }
+
+    /// Serves HTTP on `addr` (port 0 picks a free port).
+    pub async fn serve(&self, addr: SocketAddr) -> Result<Served, SimError> {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| SimError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(SimError::Serve)?;
+        let router = self.router();
+        let task =
+            tokio::spawn(
+                async move { axum::serve(listener, router).await.map_err(SimError::Serve) },
+            );
+        Ok(Served { addr, task })
+    }
+
+    /// Removes a gracefully deleted pod once its grace period has passed.
+    pub fn schedule_pod_removal(&self, pod: &Value) {
+        let grace = pod
+            .pointer("/metadata/deletionGracePeriodSeconds")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+            .max(0) as u64;
+        let ns = meta::namespace(pod).to_string();
+        let name = meta::name(pod).to_string();
+        let uid = meta::uid(pod).to_string();
+        let sim = self.clone();
+        let wait = self.scaled(Duration::from_secs(grace));
+        tokio::spawn(async move {
+            tokio::time::sleep(wait).await;
+            sim.cluster.finish_pod_deletion(&ns, &name, &uid);
+        });
+    }
+}
+
+/// A kubeconfig (YAML) whose context `podmirror-sim` points at `server`.
+pub fn kubeconfig(server: &str) -> String {
+    format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: podmirror-sim\n  cluster:\n    server: {server}\ncontexts:\n- name: podmirror-sim\n  context:\n    cluster: podmirror-sim\n    user: podmirror-sim\n    namespace: default\ncurrent-context: podmirror-sim\nusers:\n- name: podmirror-sim\n  user: {{}}\npreferences: {{}}\n"
+    )
+}
+
+/// Writes [`kubeconfig`] to `path`, creating parent directories.
+pub fn write_kubeconfig(path: &Path, server: &str) -> Result<(), SimError> {
+    let err = |source| SimError::Kubeconfig {
+        path: path.display().to_string(),
+        source,
+    };
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(err)?;
+    }
+    std::fs::write(path, kubeconfig(server)).map_err(err)
+}

@@ -1,0 +1,360 @@
+//! In-memory object storage with a global resourceVersion, a bounded change
+//! history for watches, and a broadcast of every change.
+
+use crate::resources::ResourceId;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use tokio::sync::broadcast;
+
+/// How many changes are kept, by default, for watches that resume from a resourceVersion.
+pub const HISTORY_LEN: usize = 50_000;
+
+/// Kind of a change, as watch events name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeType {
+    /// Object created.
+    Added,
+    /// Object updated.
+    Modified,
+    /// Object removed.
+    Deleted,
+}
+
+impl ChangeType {
+    /// The watch event `type` string.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeType::Added => "ADDED",
+            ChangeType::Modified => "MODIFIED",
+            ChangeType::Deleted => "DELETED",
+        }
+    }
+}
+
+/// One committed change.
+#[derive(Debug, Clone)]
+pub struct Change {
+    /// resourceVersion of the change (the object's new one; for deletes, the deletion's).
+    pub rv: u64,
+    /// What happened.
+    pub kind: ChangeType,
+    /// Which resource.
+    pub resource: ResourceId,
+    /// Namespace ("" for cluster-scoped).
+    pub namespace: String,
+    /// The object after the change (for deletes: the last state, with the deletion's rv).
+    pub object: Arc<Value>,
+    /// The object before the change, for modifications and deletes.
+    pub previous: Option<Arc<Value>>,
+}
+
+/// Key of an object within a resource: (namespace, name).
+pub type ObjectKey = (String, String);
+
+/// The objects and their history.
+pub struct Data {
+    rv: u64,
+    objects: HashMap<ResourceId, BTreeMap<ObjectKey, Arc<Value>>>,
+    history: VecDeque<Arc<Change>>,
+    pending: Vec<Arc<Change>>,
+    /// owner uid → objects whose ownerReferences name it.
+    dependents: HashMap<String, BTreeSet<(ResourceId, String, String)>>,
+    history_len: usize,
+}
+
+impl Data {
+    /// The latest committed resourceVersion.
+    pub fn rv(&self) -> u64 {
+        self.rv
+    }
+
+    /// Oldest resourceVersion a watch can still resume after.
+    pub fn oldest_resumable(&self) -> u64 {
+        match self.history.front() {
+            Some(c) if self.history.len() >= self.history_len => c.rv,
+            _ => 0,
+        }
+    }
+
+    /// Changes after `rv`, oldest first.
+    pub fn changes_since(&self, rv: u64) -> Vec<Arc<Change>> {
+        let start = self.history.partition_point(|c| c.rv <= rv);
+        self.history.range(start..).cloned().collect()
+    }
+
+    /// One object.
+    pub fn get(&self, res: ResourceId, ns: &str, name: &str) -> Option<&Arc<Value>> {
+        self.objects
+            .get(&res)
+            .and_then(|m| m.get(&(ns.to_string(), name.to_string())))
+    }
+
+    /// Objects of a resource, optionally in one namespace, in key order starting after `after`.
+    pub fn iter<'a>(
+        &'a self,
+        res: ResourceId,
+        ns: Option<&'a str>,
+        after: Option<&'a ObjectKey>,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
+        use std::ops::Bound;
+        let lower = match (after, ns) {
+            (Some(k), _) => Bound::Excluded(k.clone()),
+            (None, Some(ns)) => Bound::Included((ns.to_string(), String::new())),
+            (None, None) => Bound::Unbounded,
+        };
+        self.objects
+            .get(&res)
+            .into_iter()
+            .flat_map(move |m| m.range((lower.clone(), Bound::Unbounded)))
+            .take_while(move |(k, _)| ns.is_none_or(|ns| k.0 == ns))
+    }
+
+    /// Number of objects of a resource.
+    pub fn count(&self, res: ResourceId) -> usize {
+        self.objects.get(&res).map_or(0, BTreeMap::len)
+    }
+
+    /// Whether any object names `owner_uid` in its ownerReferences.
+    pub fn has_dependents(&self, owner_uid: &str) -> bool {
+        self.dependents
+            .get(owner_uid)
+            .is_some_and(|s| !s.is_empty())
+    }
+
+    /// The objects that name `owner_uid` in their ownerReferences.
+    pub fn dependents(&self, owner_uid: &str) -> Vec<(ResourceId, String, String)> {
+        self.dependents
+            .get(owner_uid)
+            .map(|s| s.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
+    fn index_owners(&mut self, res: ResourceId, ns: &str, name: &str, obj: &Value, add: bool) {
+        for owner in crate::meta::owner_uids(obj) {
+            let key = (res, ns.to_string(), name.to_string());
+            if add {
+                self.dependents
+                    .entry(owner.to_string())
+                    .or_default()
+                    .insert(key);
+            } else if let Some(set) = self.dependents.get_mut(owner) {
+                set.remove(&key);
+                if set.is_empty() {
+                    self.dependents.remove(owner);
+                }
+            }
+        }
+    }
+
+    /// Allocates the next resourceVersion.
+    pub fn next_rv(&mut self) -> u64 {
+        self.rv += 1;
+        self.rv
+    }
+
+    /// Stores an object (already carrying its new resourceVersion `rv`) and records the change.
+    pub fn put(
+        &mut self,
+        res: ResourceId,
+        ns: &str,
+        name: &str,
+        object: Value,
+        rv: u64,
+    ) -> Arc<Value> {
+        let object = Arc::new(object);
+        self.index_owners(res, ns, name, &object, true);
+        let previous = self
+            .objects
+            .entry(res)
+            .or_default()
+            .insert((ns.to_string(), name.to_string()), object.clone());
+        if let Some(prev) = &previous {
+            self.index_owners(res, ns, name, &prev.clone(), false);
+            self.index_owners(res, ns, name, &object.clone(), true);
+        }
+        let kind = if previous.is_some() {
+            ChangeType::Modified
+        } else {
+            ChangeType::Added
+        };
+        self.record(Change {
+            rv,
+            kind,
+            resource: res,
+            namespace: ns.to_string(),
+            object: object.clone(),
+            previous,
+        });
+        object
+    }
+
+    /// Removes an object, recording the deletion at a fresh resourceVersion.
+    pub fn remove(&mut self, res: ResourceId, ns: &str, name: &str) -> Option<Arc<Value>> {
+        let previous = self
+            .objects
+            .get_mut(&res)?
+            .remove(&(ns.to_string(), name.to_string()))?;
+        self.index_owners(res, ns, name, &previous.clone(), false);
+        let rv = self.next_rv();
+        let mut last = (*previous).clone();
+        crate::meta::set_rv(&mut last, rv);
+        let last = Arc::new(last);
+        self.record(Change {
+            rv,
+            kind: ChangeType::Deleted,
+            resource: res,
+            namespace: ns.to_string(),
+            object: last.clone(),
+            previous: Some(previous),
+        });
+        Some(last)
+    }
+
+    fn record(&mut self, change: Change) {
+        let change = Arc::new(change);
+        if self.history.len() >= self.history_len {
+            self.history.pop_front();
+        }
+        self.history.push_back(change.clone());
+        self.pending.push(change);
+    }
+}
+
+/// Shared storage: a lock around [`Data`] and a broadcast of committed changes.
+pub struct Store {
+    data: RwLock<Data>,
+    changes_tx: broadcast::Sender<Arc<Change>>,
+}
+
+impl Default for Store {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Store {
+    /// An empty store keeping the default history.
+    pub fn new() -> Self {
+        Self::with_history(HISTORY_LEN)
+    }
+
+    /// An empty store keeping the last `history_len` changes for resuming watches.
+    pub fn with_history(history_len: usize) -> Self {
+        let (changes_tx, _) = broadcast::channel(16_384);
+        Store {
+            data: RwLock::new(Data {
+                rv: 0,
+                objects: HashMap::new(),
+                history: VecDeque::new(),
+                pending: Vec::new(),
+                dependents: HashMap::new(),
+                history_len: history_len.max(1),
+            }),
+            changes_tx,
+        }
+    }
+
+    /// Read access.
+    pub fn read(&self) -> RwLockReadGuard<'_, Data> {
+        // A panic while holding the lock would be a bug; keep serving the data anyway.
+        self.data.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Write access; changes are broadcast when the returned guard is committed.
+    pub fn write(&self) -> WriteTxn<'_> {
+        WriteTxn {
+            guard: self.data.write().unwrap_or_else(|e| e.into_inner()),
+            tx: &self.changes_tx,
+        }
+    }
+
+    /// Subscribes to changes committed from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Change>> {
+        self.changes_tx.subscribe()
+    }
+}
+
+/// A write lock that broadcasts the changes it made when dropped.
+pub struct WriteTxn<'a> {
+    guard: RwLockWriteGuard<'a, Data>,
+    tx: &'a broadcast::Sender<Arc<Change>>,
+}
+
+impl std::ops::Deref for WriteTxn<'_> {
+    type Target = Data;
+    fn deref(&self) -> &Data {
+        &self.guard
+    }
+}
+
+impl std::ops::DerefMut for WriteTxn<'_> {
+    fn deref_mut(&mut self) -> &mut Data {
+        &mut self.guard
+    }
+}
+
+impl Drop for WriteTxn<'_> {
+    fn drop(&mut self) {
+        // Sent while still holding the lock, so subscribers see changes in rv order.
+        for change in self.guard.pending.drain(..) {
+            let _ = self.tx.send(change);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn put_and_remove_record_history_in_order() {
+        let store = Store::new();
+        let mut rx = store.subscribe();
+        {
+            let mut w = store.write();
+            let rv = w.next_rv();
+            w.put(1, "a", "x", json!({"metadata": {"name": "x"}}), rv);
+            let rv = w.next_rv();
+            w.put(
+                1,
+                "a",
+                "x",
+                json!({"metadata": {"name": "x", "labels": {}}}),
+                rv,
+            );
+            w.remove(1, "a", "x");
+        }
+        let kinds: Vec<_> = (0..3).map(|_| rx.try_recv().map(|c| c.kind)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                Ok(ChangeType::Added),
+                Ok(ChangeType::Modified),
+                Ok(ChangeType::Deleted)
+            ]
+        );
+        let r = store.read();
+        assert_eq!(r.rv(), 3);
+        assert_eq!(r.changes_since(1).len(), 2);
+        assert!(r.get(1, "a", "x").is_none());
+    }
+
+    #[test]
+    fn iter_respects_namespace_and_continue_key() {
+        let store = Store::new();
+        {
+            let mut w = store.write();
+            for (ns, n) in [("a", "1"), ("a", "2"), ("b", "1")] {
+                let rv = w.next_rv();
+                w.put(0, ns, n, json!({}), rv);
+            }
+        }
+        let r = store.read();
+        assert_eq!(r.iter(0, Some("a"), None).count(), 2);
+        let after = ("a".to_string(), "1".to_string());
+        assert_eq!(r.iter(0, Some("a"), Some(&after)).count(), 1);
+        assert_eq!(r.iter(0, None, Some(&after)).count(), 2);
+    }
+}

@@ -1,0 +1,107 @@
+//! The `podmirror` command line: parses arguments, sets up logging and hands
+//! over to the library crates.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+
+/// Find failing Kubernetes pods, explain them, and prove fixes on disposable mirrors.
+#[derive(Parser, Debug)]
+#[command(name = "podmirror", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the simulated Kubernetes API server until Ctrl-C.
+    Sim(SimArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct SimArgs {
+    /// Port on 127.0.0.1 to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 6443)]
+    port: u16,
+    /// Where to write a kubeconfig whose context `podmirror-sim` points at the sim.
+    #[arg(long, default_value = "podmirror-sim.kubeconfig")]
+    kubeconfig: PathBuf,
+    /// Run every timer this many times faster.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+        anyhow::bail!(
+            "--time-scale must be a positive number (got {}); 1 is real time, 10 runs timers ten times faster",
+            args.time_scale
+        );
+    }
+    let sim = podmirror_sim::Sim::with_options(podmirror_sim::SimOptions {
+        time_scale: args.time_scale,
+        ..Default::default()
+    });
+    let served = sim
+        .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
+        .await?;
+    podmirror_sim::write_kubeconfig(&args.kubeconfig, &served.url())?;
+    let shown = std::fs::canonicalize(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
+    println!(
+        "podmirror sim: Kubernetes API (v1.35) serving on {}",
+        served.url()
+    );
+    println!(
+        "kubeconfig written to {} (context podmirror-sim)",
+        shown.display()
+    );
+    println!();
+    println!("  export KUBECONFIG={}", shown.display());
+    println!("  kubectl get namespaces");
+    println!();
+    println!("Press Ctrl-C to stop; state is kept in memory only.");
+    tokio::select! {
+        r = served.task => {
+            r.context("the API server task failed")??;
+        }
+        r = tokio::signal::ctrl_c() => {
+            r.context("cannot listen for Ctrl-C")?;
+            println!("stopping");
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    // kube's TLS stack needs a process-wide crypto provider chosen before any client exists.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("PODMIRROR_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Sim(args) => run_sim(args).await,
+        }
+    });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}

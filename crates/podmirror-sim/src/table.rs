@@ -1393,6 +1393,7 @@ fn event_cells(obj: &Value, now: Timestamp) -> Vec<Value> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)] // a failing unwrap is a failing test
 mod tests {
     use super::*;
 

@@ -84,8 +84,8 @@ pub struct ListOptions {
 /// One page of a list.
 #[derive(Debug, Clone)]
 pub struct ListPage {
-    /// The objects.
-    pub items: Vec<Arc<Value>>,
+    /// The objects, as stored.
+    pub items: Vec<Arc<crate::store::Stored>>,
     /// resourceVersion of the list.
     pub rv: u64,
     /// Token for the next page, when truncated.
@@ -169,7 +169,6 @@ impl Cluster {
         self.store
             .read()
             .get(res, ns, name)
-            .cloned()
             .ok_or_else(|| ApiError::not_found(gr(res), name))
     }
 
@@ -199,7 +198,12 @@ impl Cluster {
         let mut truncated = false;
         let mut remaining = 0usize;
         for (key, obj) in data.iter(res, ns, after.as_ref()) {
-            if !matches(kind, obj, opts.labels.as_ref(), opts.fields.as_ref()) {
+            if !matches(
+                kind,
+                &obj.select,
+                opts.labels.as_ref(),
+                opts.fields.as_ref(),
+            ) {
                 continue;
             }
             if opts.limit > 0 && items.len() >= opts.limit {
@@ -332,7 +336,7 @@ impl Cluster {
     ) -> Result<(), ApiError> {
         match data.get(ids::namespaces(), "", ns) {
             None => Err(ApiError::not_found(gr(ids::namespaces()), ns)),
-            Some(n) if meta::is_deleting(n) => Err(ApiError::forbidden(
+            Some(n) if meta::is_deleting(&n) => Err(ApiError::forbidden(
                 gr(res),
                 name,
                 &format!(
@@ -369,7 +373,6 @@ impl Cluster {
         let mut w = self.store.write();
         let current = w
             .get(res, ns, name)
-            .cloned()
             .ok_or_else(|| ApiError::not_found(gr(res), name))?;
         if let Some(rv) = obj
             .pointer("/metadata/resourceVersion")
@@ -424,7 +427,7 @@ impl Cluster {
         opts: &WriteOptions,
     ) -> Result<Arc<Value>, ApiError> {
         let mut w = self.store.write();
-        let current = match w.get(res, ns, name).cloned() {
+        let current = match w.get(res, ns, name) {
             Some(c) => c,
             None if content_type == patch::PatchType::Apply && sub.is_none() => {
                 drop(w);
@@ -664,7 +667,6 @@ impl Cluster {
     ) -> Result<Deleted, ApiError> {
         let current = w
             .get(res, ns, name)
-            .cloned()
             .ok_or_else(|| ApiError::not_found(gr(res), name))?;
         if let Some(uid) = &opts.precondition_uid {
             if uid != meta::uid(&current) {
@@ -860,7 +862,7 @@ impl Cluster {
         for (res, ns, name) in w.dependents(&owner_uid) {
             match how {
                 Propagation::Orphan => {
-                    if let Some(dep) = w.get(res, &ns, &name).cloned() {
+                    if let Some(dep) = w.get(res, &ns, &name) {
                         let mut dep = (*dep).clone();
                         if let Some(refs) = dep
                             .pointer_mut("/metadata/ownerReferences")
@@ -914,7 +916,8 @@ impl Cluster {
         let mut w = self.store.write();
         let mut out = Vec::new();
         for obj in page.items {
-            match self.delete_in(&mut w, res, meta::namespace(&obj), meta::name(&obj), opts) {
+            let (ns, name) = (meta::namespace(&obj.select), meta::name(&obj.select));
+            match self.delete_in(&mut w, res, ns, name, opts) {
                 Ok(d) => out.push(d.object),
                 Err(e) if e.code == 404 => {}
                 Err(e) => return Err(e),
@@ -926,7 +929,7 @@ impl Cluster {
     /// Removes a pod whose graceful deletion has run out (what the kubelet does).
     pub fn finish_pod_deletion(&self, ns: &str, name: &str, uid: &str) -> bool {
         let mut w = self.store.write();
-        let Some(current) = w.get(ids::pods(), ns, name).cloned() else {
+        let Some(current) = w.get(ids::pods(), ns, name) else {
             return false;
         };
         if meta::uid(&current) != uid

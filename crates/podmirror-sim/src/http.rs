@@ -206,6 +206,12 @@ pub fn decode(headers: &HeaderMap, bytes: &[u8]) -> Result<Value, ApiError> {
             ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
         });
     }
+    if base == "application/vnd.kubernetes.protobuf" {
+        return crate::proto::decode(bytes).map_err(|e| match e {
+            crate::proto::ProtoError::Schema(_) => ApiError::internal(e.to_string()),
+            other => ApiError::bad_request(other.to_string()),
+        });
+    }
     Err(ApiError::unsupported_media_type(ct))
 }
 
@@ -346,7 +352,8 @@ fn list_response(
     }
     match repr {
         Representation::Table(include) => {
-            let items: Vec<&Value> = page.items.iter().map(|a| a.as_ref()).collect();
+            let parsed: Vec<Arc<Value>> = page.items.iter().map(|s| s.value()).collect();
+            let items: Vec<&Value> = parsed.iter().map(|a| a.as_ref()).collect();
             json_value(
                 StatusCode::OK,
                 &table::table(r.kind, &items, meta, include, jiff::Timestamp::now()),
@@ -372,12 +379,12 @@ fn list_response(
                 if i > 0 {
                     out.push(b',');
                 }
-                let written = if repr == Representation::Metadata {
-                    serde_json::to_writer(&mut out, &partial(item))
+                if repr == Representation::Metadata {
+                    let written = serde_json::to_writer(&mut out, &partial(&item.value()));
+                    debug_assert!(written.is_ok());
                 } else {
-                    serde_json::to_writer(&mut out, item.as_ref())
-                };
-                debug_assert!(written.is_ok());
+                    out.extend_from_slice(&item.json);
+                }
             }
             out.extend_from_slice(b"]}");
             json_bytes(StatusCode::OK, out)
@@ -520,7 +527,10 @@ async fn handle(sim: Sim, req: Request) -> Result<Response, ApiError> {
             let list = list_options(&q, res)?;
             let deleted = cluster.delete_collection(res, ns.as_deref(), &list, &opts)?;
             let page = crate::cluster::ListPage {
-                items: deleted,
+                items: deleted
+                    .iter()
+                    .map(|d| crate::store::Stored::new(d))
+                    .collect(),
                 rv: cluster.store.read().rv(),
                 continue_token: None,
                 remaining: None,

@@ -22,6 +22,7 @@ pub mod meta;
 pub mod openapi;
 pub mod patch;
 pub mod podlog;
+pub mod proto;
 pub mod resources;
 pub mod selector;
 pub mod store;

@@ -5,7 +5,7 @@ use crate::cluster::{ListOptions, matches};
 use crate::error::ApiError;
 use crate::http::{Query, Representation, render_one, selector_kind};
 use crate::resources::{self, ResourceId};
-use crate::store::{Change, ChangeType};
+use crate::store::{Change, ChangeType, Stored};
 use crate::{Sim, meta};
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
@@ -35,7 +35,7 @@ impl Filter {
     }
 
     /// The event a change becomes for this watcher, if any.
-    fn event(&self, c: &Change) -> Option<(&'static str, Arc<Value>)> {
+    fn event(&self, c: &Change) -> Option<(&'static str, Arc<Stored>)> {
         if c.resource != self.res {
             return None;
         }
@@ -44,8 +44,8 @@ impl Filter {
                 return None;
             }
         }
-        let now = self.selects(&c.object);
-        let before = c.previous.as_ref().is_some_and(|p| self.selects(p));
+        let now = self.selects(&c.object.select);
+        let before = c.previous.as_ref().is_some_and(|p| self.selects(&p.select));
         match c.kind {
             ChangeType::Added => now.then(|| ("ADDED", c.object.clone())),
             ChangeType::Deleted => before.then(|| ("DELETED", c.object.clone())),
@@ -60,14 +60,26 @@ impl Filter {
 }
 
 fn line(kind: &str, object: &Value) -> Bytes {
-    let mut out = Vec::with_capacity(1024);
+    let json = serde_json::to_vec(object).unwrap_or_default();
+    line_bytes(kind, &json)
+}
+
+fn line_bytes(kind: &str, json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 32);
     out.extend_from_slice(b"{\"type\":\"");
     out.extend_from_slice(kind.as_bytes());
     out.extend_from_slice(b"\",\"object\":");
-    let written = serde_json::to_writer(&mut out, object);
-    debug_assert!(written.is_ok());
+    out.extend_from_slice(json);
     out.extend_from_slice(b"}\n");
     Bytes::from(out)
+}
+
+/// One watch line for a stored object in the requested representation.
+fn event_line(res: ResourceId, kind: &str, obj: &Stored, repr: Representation) -> Bytes {
+    match repr {
+        Representation::Object => line_bytes(kind, &obj.json),
+        other => line(kind, &render_one(res, &obj.value(), other)),
+    }
 }
 
 fn bookmark(res: ResourceId, rv: u64, initial_end: bool) -> Value {
@@ -120,7 +132,7 @@ pub fn serve(
         let data = sim.cluster.store.read();
         let rx = sim.cluster.store.subscribe();
         let current = data.rv();
-        let mut initial: Vec<(&'static str, Arc<Value>)> = Vec::new();
+        let mut initial: Vec<(&'static str, Arc<Stored>)> = Vec::new();
         let mut gone = None;
         let from: Option<u64> = match rv_param.as_str() {
             "" | "0" => None,
@@ -150,7 +162,7 @@ pub fn serve(
             }
             _ => {
                 for (_, obj) in data.iter(res, filter.ns.as_deref(), None) {
-                    if filter.selects(obj) {
+                    if filter.selects(&obj.select) {
                         initial.push(("ADDED", obj.clone()));
                     }
                 }
@@ -162,14 +174,17 @@ pub fn serve(
     let (tx, out_rx) = mpsc::channel::<Bytes>(64);
     let initial_end = send_initial;
     tokio::spawn(async move {
-        let render = |obj: &Value| render_one(filter.res, obj, repr);
         if let Some(msg) = gone {
             let status = ApiError::gone(msg).to_status();
             let _ = tx.send(line("ERROR", &status)).await;
             return;
         }
         for (kind, obj) in &initial {
-            if tx.send(line(kind, &render(obj))).await.is_err() {
+            if tx
+                .send(event_line(filter.res, kind, obj, repr))
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -230,8 +245,7 @@ async fn run_live(
                     }
                     last_rv = change.rv;
                     if let Some((kind, obj)) = filter.event(&change) {
-                        let rendered = render_one(filter.res, &obj, repr);
-                        if tx.send(line(kind, &rendered)).await.is_err() {
+                        if tx.send(event_line(filter.res, kind, &obj, repr)).await.is_err() {
                             return;
                         }
                     }

@@ -172,6 +172,11 @@ async fn main() {
     );
     println!("sim RSS after benchmarks: {:.1} MiB", rss_mib());
 
+    if std::env::var_os("BENCH_HOLD").is_some() {
+        println!("holding: {}", served.url());
+        tokio::time::sleep(Duration::from_secs(120)).await;
+    }
+
     // The real kubectl as a whole process.
     let kubectl = std::env::var("PODMIRROR_KUBECTL").unwrap_or_else(|_| {
         format!(

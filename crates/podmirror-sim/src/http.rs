@@ -351,14 +351,7 @@ fn list_response(
         meta["remainingItemCount"] = json!(n);
     }
     match repr {
-        Representation::Table(include) => {
-            let parsed: Vec<Arc<Value>> = page.items.iter().map(|s| s.value()).collect();
-            let items: Vec<&Value> = parsed.iter().map(|a| a.as_ref()).collect();
-            json_value(
-                StatusCode::OK,
-                &table::table(r.kind, &items, meta, include, jiff::Timestamp::now()),
-            )
-        }
+        Representation::Table(include) => table_response(r.kind, &page.items, meta, include),
         Representation::Metadata | Representation::Object => {
             let (kind, api_version) = if repr == Representation::Metadata {
                 (
@@ -390,6 +383,59 @@ fn list_response(
             json_bytes(StatusCode::OK, out)
         }
     }
+}
+
+/// A Table list written row by row, without building one large value.
+fn table_response(
+    kind: &str,
+    items: &[Arc<crate::store::Stored>],
+    meta: Value,
+    include: IncludeObject,
+) -> Response {
+    let now = jiff::Timestamp::now();
+    let skeleton = table::table(kind, &[], meta, include, now);
+    if items.is_empty() {
+        return json_value(StatusCode::OK, &skeleton);
+    }
+    let mut head = skeleton;
+    if let Some(m) = head.as_object_mut() {
+        m.remove("rows");
+    }
+    let mut out = serde_json::to_vec(&head).unwrap_or_default();
+    out.pop();
+    out.extend_from_slice(b",\"rows\":[");
+    for (i, stored) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let obj = stored.value();
+        let mut row = table::row(kind, &obj, IncludeObject::None, now);
+        if let Some(m) = row.as_object_mut() {
+            m.remove("object");
+        }
+        let written = serde_json::to_writer(&mut out, &row);
+        debug_assert!(written.is_ok());
+        out.pop();
+        match include {
+            IncludeObject::None => out.extend_from_slice(b",\"object\":null}"),
+            IncludeObject::Object => {
+                out.extend_from_slice(b",\"object\":");
+                out.extend_from_slice(&stored.json);
+                out.push(b'}');
+            }
+            IncludeObject::Metadata => {
+                out.extend_from_slice(
+                    b",\"object\":{\"kind\":\"PartialObjectMetadata\",\"apiVersion\":\"meta.k8s.io/v1\",\"metadata\":",
+                );
+                let md = obj.get("metadata").unwrap_or(&Value::Null);
+                let written = serde_json::to_writer(&mut out, md);
+                debug_assert!(written.is_ok());
+                out.extend_from_slice(b"}}");
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+    json_bytes(StatusCode::OK, out)
 }
 
 fn delete_options(q: &Query, body: Option<&Value>) -> Result<DeleteOptions, ApiError> {

@@ -1,0 +1,68 @@
+//! CLI tier: the real `podmirror` binary in a scratch directory.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::process::{Command, Stdio};
+
+fn scratch() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("podmirror-cli-{}-{}", std::process::id(), line!()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn sim_serves_and_writes_a_kubeconfig() {
+    let dir = scratch();
+    let kubeconfig = dir.join("kc.yaml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["sim", "--port", "0", "--kubeconfig"])
+        .arg(&kubeconfig)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first.split_whitespace().last().unwrap().to_string();
+    assert!(url.starts_with("http://127.0.0.1:"), "{first}");
+    let text = std::fs::read_to_string(&kubeconfig).unwrap();
+    assert!(text.contains(&format!("server: {url}")), "{text}");
+    assert!(text.contains("current-context: podmirror-sim"), "{text}");
+
+    let addr = url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(conn, "GET /version HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    let mut resp = String::new();
+    conn.read_to_string(&mut resp).unwrap();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.contains("\"gitVersion\":\"v1.35.0\""), "{resp}");
+}
+
+#[test]
+fn sim_refuses_a_bad_time_scale() {
+    let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["sim", "--port", "0", "--time-scale", "0"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--time-scale must be a positive number"), "{stderr}");
+}
+
+#[test]
+fn sim_reports_a_busy_port() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let dir = scratch();
+    let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["sim", "--port", &port, "--kubeconfig"])
+        .arg(dir.join("kc"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("cannot listen on 127.0.0.1:") && stderr.contains("--port 0"), "{stderr}");
+    assert!(!dir.join("kc").exists(), "no kubeconfig for a sim that did not start");
+}

@@ -4,6 +4,8 @@
 //!
 //! `cargo run --release -p podmirror-sim --example bench [-- --pods N]`
 
+#![allow(clippy::unwrap_used)]
+
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, WatchEvent, WatchParams};

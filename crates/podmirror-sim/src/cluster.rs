@@ -257,16 +257,16 @@ impl Cluster {
             .and_then(Value::as_str)
             .unwrap_or("")
             .to_string();
-        if given_name.is_empty() {
-            if let Some(prefix) = md.get("generateName").and_then(Value::as_str) {
-                let prefix = if prefix.len() > 58 {
-                    &prefix[..58]
-                } else {
-                    prefix
-                };
-                let generated = format!("{prefix}{}", meta::random_suffix(5));
-                md.insert("name".into(), json!(generated));
-            }
+        if given_name.is_empty()
+            && let Some(prefix) = md.get("generateName").and_then(Value::as_str)
+        {
+            let prefix = if prefix.len() > 58 {
+                &prefix[..58]
+            } else {
+                prefix
+            };
+            let generated = format!("{prefix}{}", meta::random_suffix(5));
+            md.insert("name".into(), json!(generated));
         }
         for k in [
             "uid",
@@ -377,15 +377,13 @@ impl Cluster {
         if let Some(rv) = obj
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
+            && !rv.is_empty()
+            && Some(rv)
+                != current
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(Value::as_str)
         {
-            if !rv.is_empty()
-                && Some(rv)
-                    != current
-                        .pointer("/metadata/resourceVersion")
-                        .and_then(Value::as_str)
-            {
-                return Err(ApiError::stale(gr(res), name));
-            }
+            return Err(ApiError::stale(gr(res), name));
         }
         let uid = obj
             .pointer("/metadata/uid")
@@ -457,15 +455,13 @@ impl Cluster {
         if let Some(rv) = patched
             .pointer("/metadata/resourceVersion")
             .and_then(Value::as_str)
-        {
-            if rv
+            && rv
                 != current
                     .pointer("/metadata/resourceVersion")
                     .and_then(Value::as_str)
                     .unwrap_or("")
-            {
-                return Err(ApiError::stale(gr(res), name));
-            }
+        {
+            return Err(ApiError::stale(gr(res), name));
         }
         if sub == Some(Subresource::Scale) {
             patched = apply_scale(&current, &patched)?;
@@ -584,14 +580,12 @@ impl Cluster {
                     }
                 }
             }
-            if op != Operation::Apply {
-                if let Some(mf) = old_md.get("managedFields") {
-                    if !md.contains_key("managedFields")
-                        || md.get("managedFields").is_some_and(Value::is_null)
-                    {
-                        md.insert("managedFields".into(), mf.clone());
-                    }
-                }
+            if op != Operation::Apply
+                && let Some(mf) = old_md.get("managedFields")
+                && (!md.contains_key("managedFields")
+                    || md.get("managedFields").is_some_and(Value::is_null))
+            {
+                md.insert("managedFields".into(), mf.clone());
             }
         }
         meta::drop_nulls(&mut obj);
@@ -668,17 +662,17 @@ impl Cluster {
         let current = w
             .get(res, ns, name)
             .ok_or_else(|| ApiError::not_found(gr(res), name))?;
-        if let Some(uid) = &opts.precondition_uid {
-            if uid != meta::uid(&current) {
-                return Err(ApiError::conflict(
-                    gr(res),
-                    name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta::uid(&current)
-                    ),
-                ));
-            }
+        if let Some(uid) = &opts.precondition_uid
+            && uid != meta::uid(&current)
+        {
+            return Err(ApiError::conflict(
+                gr(res),
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta::uid(&current)
+                ),
+            ));
         }
         if let Some(rv) = &opts.precondition_rv {
             let have = current
@@ -1034,10 +1028,10 @@ pub fn matches(
     labels: Option<&LabelSelector>,
     fields: Option<&FieldSelector>,
 ) -> bool {
-    if let Some(sel) = labels {
-        if !sel.matches(meta::labels(obj)) {
-            return false;
-        }
+    if let Some(sel) = labels
+        && !sel.matches(meta::labels(obj))
+    {
+        return false;
     }
     if let Some(sel) = fields {
         let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
@@ -1099,10 +1093,9 @@ pub fn apply_scale(current: &Value, scale: &Value) -> Result<Value, ApiError> {
     if let Some(rv) = scale
         .pointer("/metadata/resourceVersion")
         .and_then(Value::as_str)
+        && !rv.is_empty()
     {
-        if !rv.is_empty() {
-            meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
-        }
+        meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
     }
     Ok(obj)
 }

@@ -38,13 +38,13 @@ pub fn apply(res: ResourceId, obj: &mut Value) {
             if is_deploy {
                 set_default(spec, "progressDeadlineSeconds", json!(600));
                 set_default(spec, "strategy", json!({"type": "RollingUpdate"}));
-                if let Some(strategy) = spec.get_mut("strategy").and_then(Value::as_object_mut) {
-                    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
-                        let ru = strategy.entry("rollingUpdate").or_insert_with(|| json!({}));
-                        if let Some(ru) = ru.as_object_mut() {
-                            set_default(ru, "maxUnavailable", json!("25%"));
-                            set_default(ru, "maxSurge", json!("25%"));
-                        }
+                if let Some(strategy) = spec.get_mut("strategy").and_then(Value::as_object_mut)
+                    && strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate")
+                {
+                    let ru = strategy.entry("rollingUpdate").or_insert_with(|| json!({}));
+                    if let Some(ru) = ru.as_object_mut() {
+                        set_default(ru, "maxUnavailable", json!("25%"));
+                        set_default(ru, "maxSurge", json!("25%"));
                     }
                 }
             } else {

@@ -236,12 +236,12 @@ fn write_options(headers: &HeaderMap, q: &Query) -> Result<WriteOptions, ApiErro
             )));
         }
     };
-    if let Some(fv) = q.get("fieldValidation") {
-        if !matches!(fv.as_str(), "Strict" | "Warn" | "Ignore" | "") {
-            return Err(ApiError::bad_request(format!(
-                "fieldValidation: Unsupported value: {fv:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
-            )));
-        }
+    if let Some(fv) = q.get("fieldValidation")
+        && !matches!(fv.as_str(), "Strict" | "Warn" | "Ignore" | "")
+    {
+        return Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: {fv:?}: supported values: \"Ignore\", \"Warn\", \"Strict\""
+        )));
     }
     Ok(WriteOptions {
         dry_run,

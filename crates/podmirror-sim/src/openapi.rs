@@ -61,10 +61,11 @@ fn schema_name(r: &Resource) -> String {
 fn wrap_refs(v: &mut Value) {
     match v {
         Value::Object(m) => {
-            if m.contains_key("$ref") && m.len() > 1 {
-                if let Some(r) = m.remove("$ref") {
-                    m.insert("allOf".into(), json!([{"$ref": r}]));
-                }
+            if m.contains_key("$ref")
+                && m.len() > 1
+                && let Some(r) = m.remove("$ref")
+            {
+                m.insert("allOf".into(), json!([{"$ref": r}]));
             }
             m.values_mut().for_each(wrap_refs);
         }

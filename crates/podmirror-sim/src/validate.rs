@@ -199,23 +199,23 @@ pub fn pod_spec(spec: &Value, path: &str, causes: &mut Vec<Cause>) {
             causes,
         );
     }
-    if let Some(rp) = spec.get("restartPolicy") {
-        if !matches!(rp.as_str(), Some("Always" | "OnFailure" | "Never")) {
-            causes.push(Cause::not_supported(
-                format!("{path}.restartPolicy"),
-                rp,
-                &["Always", "OnFailure", "Never"],
-            ));
-        }
+    if let Some(rp) = spec.get("restartPolicy")
+        && !matches!(rp.as_str(), Some("Always" | "OnFailure" | "Never"))
+    {
+        causes.push(Cause::not_supported(
+            format!("{path}.restartPolicy"),
+            rp,
+            &["Always", "OnFailure", "Never"],
+        ));
     }
-    if let Some(d) = spec.get("activeDeadlineSeconds").and_then(Value::as_i64) {
-        if d <= 0 {
-            causes.push(Cause::invalid(
-                format!("{path}.activeDeadlineSeconds"),
-                &json!(d),
-                "must be between 1 and 2147483647, inclusive",
-            ));
-        }
+    if let Some(d) = spec.get("activeDeadlineSeconds").and_then(Value::as_i64)
+        && d <= 0
+    {
+        causes.push(Cause::invalid(
+            format!("{path}.activeDeadlineSeconds"),
+            &json!(d),
+            "must be between 1 and 2147483647, inclusive",
+        ));
     }
 }
 
@@ -301,27 +301,27 @@ fn workload(obj: &Value, old: Option<&Value>, causes: &mut Vec<Cause>) {
             Err(e) => causes.push(Cause::invalid("spec.selector", sel, &e.to_string())),
         },
     }
-    if let Some(r) = spec.get("replicas").and_then(Value::as_i64) {
-        if r < 0 {
-            causes.push(Cause::invalid(
-                "spec.replicas",
-                &json!(r),
-                "must be greater than or equal to 0",
-            ));
-        }
+    if let Some(r) = spec.get("replicas").and_then(Value::as_i64)
+        && r < 0
+    {
+        causes.push(Cause::invalid(
+            "spec.replicas",
+            &json!(r),
+            "must be greater than or equal to 0",
+        ));
     }
     match spec.pointer("/template/spec") {
         Some(ps) => pod_spec(ps, "spec.template.spec", causes),
         None => causes.push(Cause::required("spec.template.spec.containers", "")),
     }
-    if let Some(old) = old {
-        if old.pointer("/spec/selector") != spec.get("selector") {
-            causes.push(Cause::invalid(
-                "spec.selector",
-                spec.get("selector").unwrap_or(&Value::Null),
-                "field is immutable",
-            ));
-        }
+    if let Some(old) = old
+        && old.pointer("/spec/selector") != spec.get("selector")
+    {
+        causes.push(Cause::invalid(
+            "spec.selector",
+            spec.get("selector").unwrap_or(&Value::Null),
+            "field is immutable",
+        ));
     }
 }
 

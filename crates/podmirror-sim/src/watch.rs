@@ -39,10 +39,10 @@ impl Filter {
         if c.resource != self.res {
             return None;
         }
-        if let Some(ns) = &self.ns {
-            if &c.namespace != ns {
-                return None;
-            }
+        if let Some(ns) = &self.ns
+            && &c.namespace != ns
+        {
+            return None;
         }
         let now = self.selects(&c.object.select);
         let before = c.previous.as_ref().is_some_and(|p| self.selects(&p.select));
@@ -244,11 +244,10 @@ async fn run_live(
                         continue;
                     }
                     last_rv = change.rv;
-                    if let Some((kind, obj)) = filter.event(&change) {
-                        if tx.send(event_line(filter.res, kind, &obj, repr)).await.is_err() {
+                    if let Some((kind, obj)) = filter.event(&change)
+                        && tx.send(event_line(filter.res, kind, &obj, repr)).await.is_err() {
                             return;
                         }
-                    }
                 }
                 // A watcher too slow to keep up is closed; the client resumes or relists.
                 Err(broadcast::error::RecvError::Lagged(_)) | Err(broadcast::error::RecvError::Closed) => return,

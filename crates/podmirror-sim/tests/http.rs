@@ -1,5 +1,7 @@
 //! HTTP tier through `Router::oneshot`: bad input, discovery, tables, watches.
 
+#![allow(clippy::unwrap_used)]
+
 use axum::body::Body;
 use http::{Request, StatusCode, header};
 use http_body_util::BodyExt;

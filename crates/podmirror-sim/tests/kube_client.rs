@@ -1,5 +1,7 @@
 //! kube-rs tier: a real `kube::Client` talks to the sim in-process.
 
+#![allow(clippy::unwrap_used)]
+
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::apps::v1::{Deployment, ReplicaSet};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};

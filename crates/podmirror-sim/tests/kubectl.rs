@@ -4,6 +4,8 @@
 //! `target/tools/bin/kubectl`. Without it these tests skip locally, and fail
 //! when `PODMIRROR_REQUIRE_KUBECTL` or `CI` is set.
 
+#![allow(clippy::unwrap_used)]
+
 use podmirror_sim::Sim;
 use podmirror_sim::resources::ids;
 use serde_json::{Value, json};

@@ -1,10 +1,13 @@
 //! CLI tier: the real `podmirror` binary in a scratch directory.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
 fn scratch() -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("podmirror-cli-{}-{}", std::process::id(), line!()));
+    let dir =
+        std::env::temp_dir().join(format!("podmirror-cli-{}-{}", std::process::id(), line!()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
@@ -30,7 +33,11 @@ fn sim_serves_and_writes_a_kubeconfig() {
 
     let addr = url.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    write!(conn, "GET /version HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        conn,
+        "GET /version HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     conn.read_to_string(&mut resp).unwrap();
     child.kill().unwrap();
@@ -48,7 +55,10 @@ fn sim_refuses_a_bad_time_scale() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("--time-scale must be a positive number"), "{stderr}");
+    assert!(
+        stderr.contains("--time-scale must be a positive number"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -63,6 +73,12 @@ fn sim_reports_a_busy_port() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("cannot listen on 127.0.0.1:") && stderr.contains("--port 0"), "{stderr}");
-    assert!(!dir.join("kc").exists(), "no kubeconfig for a sim that did not start");
+    assert!(
+        stderr.contains("cannot listen on 127.0.0.1:") && stderr.contains("--port 0"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.join("kc").exists(),
+        "no kubeconfig for a sim that did not start"
+    );
 }

@@ -526,3 +526,165 @@ async fn deployment_scale_subresource() {
         Some(4)
     );
 }
+
+#[tokio::test]
+async fn lease_taken_by_server_side_apply() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    let sim = Sim::new();
+    let leases: Api<Lease> = Api::default_namespaced(sim.client());
+    let lease = |holder: &str| json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "podmirror-reaper"}, "spec": {"holderIdentity": holder, "leaseDurationSeconds": 15}});
+    leases
+        .patch(
+            "podmirror-reaper",
+            &PatchParams::apply("replica-a"),
+            &Patch::Apply(lease("a")),
+        )
+        .await
+        .unwrap();
+    // Another manager changing the holder without force conflicts; with force it takes over.
+    let err = leases
+        .patch(
+            "podmirror-reaper",
+            &PatchParams::apply("replica-b"),
+            &Patch::Apply(lease("b")),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 409 && s.message.contains("conflict with \"replica-a\"") && s.message.contains(".spec.holderIdentity")),
+        "{err:?}"
+    );
+    let taken = leases
+        .patch(
+            "podmirror-reaper",
+            &PatchParams::apply("replica-b").force(),
+            &Patch::Apply(lease("b")),
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken.spec.unwrap().holder_identity.as_deref(), Some("b"));
+}
+
+#[tokio::test]
+async fn streaming_list_watcher_and_bookmarks() {
+    let sim = Sim::with_options(SimOptions {
+        bookmark_interval: Duration::from_millis(50),
+        ..Default::default()
+    });
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client());
+    for i in 0..5 {
+        api.create(&PostParams::default(), &cm(&format!("c{i}"), "x"))
+            .await
+            .unwrap();
+    }
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let stream = reflector(
+        writer,
+        watcher(
+            api.clone(),
+            watcher::Config::default()
+                .labels("app=shop")
+                .streaming_lists(),
+        ),
+    );
+    let task = tokio::spawn(stream.applied_objects().try_for_each(|_| async { Ok(()) }));
+    reader.wait_until_ready().await.unwrap();
+    assert_eq!(reader.state().len(), 5);
+
+    let rv = api
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
+    let mut events = api
+        .watch(
+            &kube::api::WatchParams {
+                bookmarks: true,
+                ..Default::default()
+            }
+            .timeout(2),
+            &rv,
+        )
+        .await
+        .unwrap()
+        .boxed();
+    let mut saw_bookmark = false;
+    while let Some(ev) = events.next().await {
+        if let Ok(kube::api::WatchEvent::Bookmark(b)) = ev {
+            assert!(!b.metadata.resource_version.is_empty());
+            saw_bookmark = true;
+            break;
+        }
+    }
+    assert!(saw_bookmark);
+    task.abort();
+}
+
+#[tokio::test]
+async fn dry_run_delete_and_update_change_nothing() {
+    let sim = Sim::new();
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client());
+    let created = api
+        .create(&PostParams::default(), &cm("c", "1"))
+        .await
+        .unwrap();
+    api.delete(
+        "c",
+        &DeleteParams {
+            dry_run: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let out = api
+        .patch(
+            "c",
+            &PatchParams {
+                dry_run: true,
+                ..Default::default()
+            },
+            &Patch::Merge(json!({"data": {"k": "2"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(out.data.unwrap()["k"], "2");
+    let still = api.get("c").await.unwrap();
+    assert_eq!(still.data.unwrap()["k"], "1");
+    assert_eq!(
+        still.metadata.resource_version,
+        created.metadata.resource_version
+    );
+}
+
+#[tokio::test]
+async fn deleting_a_namespace_deletes_its_contents() {
+    let sim = Sim::new();
+    let client = sim.client();
+    namespace(&client, "shop").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
+    cms.create(&PostParams::default(), &cm("c", "1"))
+        .await
+        .unwrap();
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.delete("shop", &DeleteParams::default()).await.unwrap();
+    assert!(nss.get_opt("shop").await.unwrap().is_none());
+    let err = cms
+        .create(&PostParams::default(), &cm("d", "1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref s) if s.code == 404 && s.message == "namespaces \"shop\" not found"),
+        "{err:?}"
+    );
+    assert_eq!(
+        sim.cluster
+            .store
+            .read()
+            .count(podmirror_sim::resources::ids::configmaps()),
+        4,
+        "only the 4 system namespaces' root CA maps remain"
+    );
+}

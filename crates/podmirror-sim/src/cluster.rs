@@ -232,10 +232,24 @@ impl Cluster {
         &self,
         res: ResourceId,
         ns: &str,
-        mut obj: Value,
+        obj: Value,
         opts: &WriteOptions,
     ) -> Result<Arc<Value>, ApiError> {
+        self.create_as(res, ns, obj, opts, Operation::Update)
+    }
+
+    /// Creates an object, recording the manager's ownership as an update or an apply.
+    fn create_as(
+        &self,
+        res: ResourceId,
+        ns: &str,
+        mut obj: Value,
+        opts: &WriteOptions,
+        op: Operation,
+    ) -> Result<Arc<Value>, ApiError> {
         let r = resources::get(res);
+        // An applier owns exactly the fields it sent, not what defaulting adds.
+        let applied = (op == Operation::Apply).then(|| managed::paths_of(&obj));
         check_type(res, &mut obj)?;
         let md = meta::metadata_mut(&mut obj);
         if r.namespaced {
@@ -298,13 +312,16 @@ impl Cluster {
             return Err(ApiError::already_exists(gr(res), &name));
         }
         admit_create(&w, res, ns, &mut obj)?;
-        managed::record(&mut obj, None, &opts.field_manager, Operation::Update, r);
+        match &applied {
+            Some(fields) => {
+                managed::set_entry(&mut obj, &opts.field_manager, Operation::Apply, r, fields)
+            }
+            None => managed::record(&mut obj, None, &opts.field_manager, Operation::Update, r),
+        }
         if opts.dry_run {
             return Ok(Arc::new(obj));
         }
-        let rv = w.next_rv();
-        meta::set_rv(&mut obj, rv);
-        let created = w.put(res, ns, &name, obj, rv);
+        let created = w.commit(res, ns, &name, obj);
         drop(w);
         if res == ids::namespaces() {
             self.populate_namespace(&name);
@@ -393,10 +410,7 @@ impl Cluster {
             return Err(ApiError::conflict(
                 gr(res),
                 name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::uid(&current)
-                ),
+                &uid_mismatch(uid, meta::uid(&current)),
             ));
         }
         self.commit_update(
@@ -485,32 +499,7 @@ impl Cluster {
             )));
         }
         meta::drop_nulls(&mut obj);
-        let fields = managed::paths_of(&obj);
-        // Created without an Update entry: the applier owns the object through Apply alone.
-        let created = self.create(
-            res,
-            ns,
-            obj,
-            &WriteOptions {
-                field_manager: String::new(),
-                ..opts.clone()
-            },
-        )?;
-        // Ownership of an applied object belongs to the applier as an Apply operation.
-        let mut obj = (*created).clone();
-        managed::set_entry(
-            &mut obj,
-            &opts.field_manager,
-            Operation::Apply,
-            resources::get(res),
-            &fields,
-        );
-        if opts.dry_run {
-            return Ok(Arc::new(obj));
-        }
-        let mut w = self.store.write();
-        let rv = meta::rv(&obj).unwrap_or_default();
-        Ok(w.put(res, ns, name, obj, rv))
+        self.create_as(res, ns, obj, opts, Operation::Apply)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -627,16 +616,12 @@ impl Cluster {
             && meta::finalizers(&obj).is_empty()
             && !is_graceful_pod(res, &obj)
         {
-            let rv = w.next_rv();
-            meta::set_rv(&mut obj, rv);
-            w.put(res, ns, name, obj, rv);
+            w.commit(res, ns, name, obj);
             let removed = w.remove(res, ns, name);
             self.collect_dependents(w, current, Propagation::Background);
             return removed.ok_or_else(|| ApiError::not_found(gr(res), name));
         }
-        let rv = w.next_rv();
-        meta::set_rv(&mut obj, rv);
-        Ok(w.put(res, ns, name, obj, rv))
+        Ok(w.commit(res, ns, name, obj))
     }
 
     /// Deletes one object.
@@ -668,10 +653,7 @@ impl Cluster {
             return Err(ApiError::conflict(
                 gr(res),
                 name,
-                &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::uid(&current)
-                ),
+                &uid_mismatch(uid, meta::uid(&current)),
             ));
         }
         if let Some(rv) = &opts.precondition_rv {
@@ -704,9 +686,7 @@ impl Cluster {
                 meta::metadata_mut(&mut marked)
                     .insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
                 marked["status"] = json!({"phase": "Terminating"});
-                let rv = w.next_rv();
-                meta::set_rv(&mut marked, rv);
-                w.put(res, ns, name, marked, rv);
+                w.commit(res, ns, name, marked);
             }
             for (id, r) in resources::RESOURCES.iter().enumerate() {
                 if !r.namespaced {
@@ -772,9 +752,7 @@ impl Cluster {
                     json!(at.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()),
                 );
                 md.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                let rv = w.next_rv();
-                meta::set_rv(&mut marked, rv);
-                let object = w.put(res, ns, name, marked, rv);
+                let object = w.commit(res, ns, name, marked);
                 return Ok(Deleted {
                     object,
                     removed: false,
@@ -795,9 +773,7 @@ impl Cluster {
                 fins.push("foregroundDeletion".into());
             }
             md.insert("finalizers".into(), json!(fins));
-            let rv = w.next_rv();
-            meta::set_rv(&mut marked, rv);
-            w.put(res, ns, name, marked.clone(), rv);
+            w.commit(res, ns, name, marked.clone());
             self.collect_dependents(w, &current, Propagation::Foreground);
             // Dependents are gone: drop the finalizer, and the object if nothing else holds it.
             let remaining: Vec<String> = fins
@@ -812,9 +788,7 @@ impl Cluster {
                 });
             }
             meta::metadata_mut(&mut marked).insert("finalizers".into(), json!(remaining));
-            let rv = w.next_rv();
-            meta::set_rv(&mut marked, rv);
-            let object = w.put(res, ns, name, marked, rv);
+            let object = w.commit(res, ns, name, marked);
             return Ok(Deleted {
                 object,
                 removed: false,
@@ -831,9 +805,7 @@ impl Cluster {
             let md = meta::metadata_mut(&mut marked);
             md.insert("deletionTimestamp".into(), json!(meta::now_rfc3339()));
             md.insert("deletionGracePeriodSeconds".into(), json!(0));
-            let rv = w.next_rv();
-            meta::set_rv(&mut marked, rv);
-            let object = w.put(res, ns, name, marked, rv);
+            let object = w.commit(res, ns, name, marked);
             if propagation == Propagation::Orphan {
                 self.collect_dependents(w, &current, Propagation::Orphan);
             }
@@ -869,9 +841,7 @@ impl Cluster {
                                 meta::metadata_mut(&mut dep).remove("ownerReferences");
                             }
                         }
-                        let rv = w.next_rv();
-                        meta::set_rv(&mut dep, rv);
-                        w.put(res, &ns, &name, dep, rv);
+                        w.commit(res, &ns, &name, dep);
                     }
                 }
                 other => {
@@ -936,6 +906,10 @@ impl Cluster {
         self.collect_dependents(&mut w, &current, Propagation::Background);
         true
     }
+}
+
+fn uid_mismatch(wanted: &str, have: &str) -> String {
+    format!("Precondition failed: UID in precondition: {wanted}, UID in object meta: {have}")
 }
 
 fn is_graceful_pod(res: ResourceId, obj: &Value) -> bool {

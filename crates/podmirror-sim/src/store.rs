@@ -293,6 +293,19 @@ impl Data {
         object
     }
 
+    /// Stores a new version of an object under the next resourceVersion.
+    pub fn commit(
+        &mut self,
+        res: ResourceId,
+        ns: &str,
+        name: &str,
+        mut object: Value,
+    ) -> Arc<Value> {
+        let rv = self.next_rv();
+        crate::meta::set_rv(&mut object, rv);
+        self.put(res, ns, name, object, rv)
+    }
+
     /// Removes an object, recording the deletion at a fresh resourceVersion.
     pub fn remove(&mut self, res: ResourceId, ns: &str, name: &str) -> Option<Arc<Value>> {
         let previous = self

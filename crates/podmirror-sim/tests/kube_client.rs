@@ -688,3 +688,62 @@ async fn deleting_a_namespace_deletes_its_contents() {
         "only the 4 system namespaces' root CA maps remain"
     );
 }
+
+#[tokio::test]
+async fn follow_logs_stream_until_the_container_stops() {
+    use futures::AsyncBufReadExt;
+    let sim = Sim::new();
+    let pods: Api<Pod> = Api::default_namespaced(sim.client());
+    let p = pods
+        .create(&PostParams::default(), &pod("web"))
+        .await
+        .unwrap();
+    let key = (
+        "default".to_string(),
+        p.metadata.uid.unwrap(),
+        "web".to_string(),
+    );
+    sim.cluster.logs.append(&key, "listening on :8080");
+    let params = kube::api::LogParams {
+        follow: true,
+        ..Default::default()
+    };
+    let mut lines = pods.log_stream("web", &params).await.unwrap().lines();
+    assert_eq!(lines.next().await.unwrap().unwrap(), "listening on :8080");
+    sim.cluster.logs.append(&key, "GET /healthz 200");
+    assert_eq!(lines.next().await.unwrap().unwrap(), "GET /healthz 200");
+    sim.cluster.logs.finish(&key);
+    assert!(
+        lines.next().await.is_none(),
+        "the stream ends when the container stops"
+    );
+}
+
+#[tokio::test]
+async fn delete_collection_by_label() {
+    let sim = Sim::new();
+    let api: Api<ConfigMap> = Api::default_namespaced(sim.client());
+    for i in 0..6 {
+        api.create(
+            &PostParams::default(),
+            &cm(&format!("c{i}"), if i < 4 { "old" } else { "new" }),
+        )
+        .await
+        .unwrap();
+    }
+    api.delete_collection(
+        &DeleteParams::default(),
+        &ListParams::default().labels("tier=old"),
+    )
+    .await
+    .unwrap();
+    let left: Vec<String> = api
+        .list(&ListParams::default().labels("app=shop"))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(left, ["c4", "c5"]);
+}

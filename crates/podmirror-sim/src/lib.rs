@@ -11,9 +11,12 @@
 //! ```
 
 pub mod cluster;
+pub mod controller;
 pub mod defaults;
+pub mod deployment;
 pub mod discovery;
 pub mod error;
+pub mod events;
 pub mod faults;
 pub mod http;
 pub mod logs;
@@ -23,6 +26,7 @@ pub mod openapi;
 pub mod patch;
 pub mod podlog;
 pub mod proto;
+pub mod replicaset;
 pub mod resources;
 pub mod selector;
 pub mod store;
@@ -72,6 +76,18 @@ pub struct SimInner {
     pub faults: faults::Faults,
     /// Settings.
     pub options: SimOptions,
+    /// Event correlation for the simulated components.
+    pub recorder: events::Recorder,
+    /// Running control-plane tasks.
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for SimInner {
+    fn drop(&mut self) {
+        for t in self.tasks.get_mut().map(std::mem::take).unwrap_or_default() {
+            t.abort();
+        }
+    }
 }
 
 /// A simulated cluster; cheap to clone (all clones share state).
@@ -106,7 +122,23 @@ impl Served {
     }
 }
 
+/// A handle that does not keep the sim alive (for its own background tasks).
+#[derive(Clone)]
+pub struct WeakSim(std::sync::Weak<SimInner>);
+
+impl WeakSim {
+    /// The sim, if it still exists.
+    pub fn upgrade(&self) -> Option<Sim> {
+        self.0.upgrade().map(Sim)
+    }
+}
+
 impl Sim {
+    /// A handle for background tasks that must not keep the sim alive.
+    pub fn downgrade(&self) -> WeakSim {
+        WeakSim(Arc::downgrade(&self.0))
+    }
+
     /// A sim with default options.
     pub fn new() -> Self {
         Self::with_options(SimOptions::default())
@@ -118,7 +150,23 @@ impl Sim {
             cluster: Cluster::with_history(options.history_len),
             faults: faults::Faults::default(),
             options,
+            recorder: events::Recorder::default(),
+            tasks: std::sync::Mutex::new(Vec::new()),
         }))
+    }
+
+    /// Starts the controllers (Deployment, ReplicaSet). Needs a tokio runtime.
+    ///
+    /// The tasks hold only a weak handle, so they stop when the last `Sim` clone is dropped.
+    pub fn start_controllers(&self) {
+        let handles = vec![
+            controller::spawn(self, deployment::DeploymentController),
+            controller::spawn(self, replicaset::ReplicaSetController),
+        ];
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(handles);
     }
 
     /// Scales a duration of simulated time to wall-clock time.

@@ -78,6 +78,7 @@ impl Stored {
                 "name": obj.pointer("/metadata/name").cloned().unwrap_or(Value::Null),
                 "namespace": obj.pointer("/metadata/namespace").cloned().unwrap_or(Value::Null),
                 "labels": obj.pointer("/metadata/labels").cloned().unwrap_or(Value::Null),
+                "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
             },
         });
         for path in SELECTABLE {

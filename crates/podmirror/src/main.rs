@@ -44,6 +44,7 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         time_scale: args.time_scale,
         ..Default::default()
     });
+    sim.start_controllers();
     let served = sim
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
         .await?;

@@ -112,6 +112,12 @@ pub fn apply(res: ResourceId, obj: &mut Value) {
     } else if res == ids::pvcs() {
         if let Some(spec) = obj_mut(obj, "spec") {
             set_default(spec, "volumeMode", json!("Filesystem"));
+            // The DefaultStorageClass admission plugin names the default class.
+            set_default(
+                spec,
+                "storageClassName",
+                json!(crate::volumes::STORAGE_CLASSES[0]),
+            );
         }
         if let Some(m) = obj.as_object_mut() {
             let status = m.entry("status").or_insert_with(|| json!({}));

@@ -22,17 +22,22 @@ pub mod http;
 pub mod logs;
 pub mod managed;
 pub mod meta;
+pub mod nodes;
 pub mod openapi;
 pub mod patch;
 pub mod podlog;
 pub mod proto;
+pub mod quantity;
 pub mod replicaset;
 pub mod resources;
+pub mod scheduler;
+pub mod scheduler_rules;
 pub mod selector;
 pub mod store;
 pub mod strategic;
 pub mod table;
 pub mod validate;
+pub mod volumes;
 pub mod watch;
 
 pub use cluster::Cluster;
@@ -155,6 +160,14 @@ impl Sim {
         }))
     }
 
+    /// Keeps a background task to abort when the sim goes away.
+    pub fn track(&self, handle: tokio::task::JoinHandle<()>) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(handle);
+    }
+
     /// Starts the controllers (Deployment, ReplicaSet). Needs a tokio runtime.
     ///
     /// The tasks hold only a weak handle, so they stop when the last `Sim` clone is dropped.
@@ -162,6 +175,8 @@ impl Sim {
         let handles = vec![
             controller::spawn(self, deployment::DeploymentController),
             controller::spawn(self, replicaset::ReplicaSetController),
+            controller::spawn(self, volumes::VolumeBinder),
+            controller::spawn(self, scheduler::Scheduler),
         ];
         self.tasks
             .lock()

@@ -259,3 +259,168 @@ async fn replicaset_adopts_matching_orphans_and_releases_relabelled_pods() {
     let rs = rss.get("cache").await.unwrap();
     assert_eq!(rs.status.unwrap().replicas, 2);
 }
+
+fn sim_with_nodes() -> Sim {
+    let sim = Sim::new();
+    let mut nodes = podmirror_sim::nodes::NodeSpec::workers(3);
+    nodes[2]
+        .taints
+        .push(("dedicated".into(), "gpu".into(), "NoSchedule".into()));
+    nodes[2].labels.push(("accelerator".into(), "gpu".into()));
+    podmirror_sim::nodes::start(&sim, &nodes);
+    sim.start_controllers();
+    sim
+}
+
+fn pod_with(name: &str, spec_extra: serde_json::Value) -> Pod {
+    let mut spec =
+        json!({"containers": [{"name": "c", "image": "registry.example.com/shop/web:1.0"}]});
+    if let (Some(s), Some(extra)) = (spec.as_object_mut(), spec_extra.as_object()) {
+        for (k, v) in extra {
+            s.insert(k.clone(), v.clone());
+        }
+    }
+    serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+}
+
+async fn scheduled_condition(pods: &Api<Pod>, name: &str) -> (String, String, Option<String>) {
+    for _ in 0..400 {
+        let p = pods.get(name).await.unwrap();
+        let node = p.spec.unwrap().node_name;
+        if let Some(c) = p
+            .status
+            .unwrap_or_default()
+            .conditions
+            .unwrap_or_default()
+            .into_iter()
+            .find(|c| c.type_ == "PodScheduled")
+        {
+            return (c.status, c.message.unwrap_or_default(), node);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{name} never got a PodScheduled condition");
+}
+
+#[tokio::test]
+async fn scheduler_binds_or_explains_like_kube_scheduler() {
+    let sim = sim_with_nodes();
+    let client = sim.client();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pp = PostParams::default();
+    pods.create(&pp, &pod_with("fits", json!({})))
+        .await
+        .unwrap();
+    pods.create(&pp, &pod_with("huge", json!({"containers": [{"name": "c", "image": "i:1", "resources": {"requests": {"memory": "64Gi"}}}]}))).await.unwrap();
+    pods.create(
+        &pp,
+        &pod_with("picky", json!({"nodeSelector": {"disktype": "ssd"}})),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &pp,
+        &pod_with("gpu", json!({"nodeSelector": {"accelerator": "gpu"}})),
+    )
+    .await
+    .unwrap();
+    pods.create(
+        &pp,
+        &pod_with(
+            "claims",
+            json!({"volumes": [{"name": "d", "persistentVolumeClaim": {"claimName": "missing"}}]}),
+        ),
+    )
+    .await
+    .unwrap();
+
+    let (status, _, node) = scheduled_condition(&pods, "fits").await;
+    assert_eq!(status, "True");
+    let node = node.unwrap();
+    assert!(
+        node == "sim-worker-1" || node == "sim-worker-2",
+        "untainted node expected, got {node}"
+    );
+
+    let (status, message, _) = scheduled_condition(&pods, "huge").await;
+    assert_eq!(status, "False");
+    assert!(
+        message.starts_with("0/3 nodes are available: ")
+            && message.contains(
+                "1 node(s) had untolerated taint {dedicated: gpu}, 2 Insufficient memory."
+            ),
+        "{message}"
+    );
+
+    let (_, message, _) = scheduled_condition(&pods, "picky").await;
+    assert!(
+        message.contains("didn't match Pod's node affinity/selector"),
+        "{message}"
+    );
+
+    let (_, message, _) = scheduled_condition(&pods, "gpu").await;
+    assert!(
+        message.contains("1 node(s) had untolerated taint {dedicated: gpu}"),
+        "{message}"
+    );
+
+    let (_, message, _) = scheduled_condition(&pods, "claims").await;
+    assert!(
+        message.contains("persistentvolumeclaim \"missing\" not found"),
+        "{message}"
+    );
+
+    let events: Api<Event> = Api::default_namespaced(client);
+    let evs = events
+        .list(&ListParams::default().fields("involvedObject.name=huge"))
+        .await
+        .unwrap();
+    assert!(
+        evs.items
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("FailedScheduling")
+                && e.type_.as_deref() == Some("Warning"))
+    );
+}
+
+#[tokio::test]
+async fn claims_of_offered_classes_bind_and_others_stay_pending() {
+    use k8s_openapi::api::core::v1::PersistentVolumeClaim;
+    let sim = sim_with_nodes();
+    let pvcs: Api<PersistentVolumeClaim> = Api::default_namespaced(sim.client());
+    let claim = |name: &str, class: Option<&str>| -> PersistentVolumeClaim {
+        let mut spec = json!({"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}});
+        if let Some(c) = class {
+            spec["storageClassName"] = json!(c);
+        }
+        serde_json::from_value(json!({"metadata": {"name": name}, "spec": spec})).unwrap()
+    };
+    pvcs.create(&PostParams::default(), &claim("data", None))
+        .await
+        .unwrap();
+    pvcs.create(&PostParams::default(), &claim("fast", Some("ultra-nvme")))
+        .await
+        .unwrap();
+    eventually("default-class claim bound", || async {
+        pvcs.get("data")
+            .await
+            .unwrap()
+            .status
+            .unwrap_or_default()
+            .phase
+            .as_deref()
+            == Some("Bound")
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        pvcs.get("fast")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .phase
+            .as_deref(),
+        Some("Pending")
+    );
+}

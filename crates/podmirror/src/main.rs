@@ -31,6 +31,21 @@ struct SimArgs {
     /// Run every timer this many times faster.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// How many worker nodes the cluster has.
+    #[arg(long, default_value_t = 3)]
+    nodes: usize,
+    /// CPU capacity of each node.
+    #[arg(long, default_value = "4")]
+    node_cpu: String,
+    /// Memory capacity of each node.
+    #[arg(long, default_value = "8Gi")]
+    node_memory: String,
+    /// Pod capacity of each node.
+    #[arg(long, default_value_t = 110)]
+    node_pods: u32,
+    /// Taint the last node: key=value:Effect (repeatable).
+    #[arg(long = "node-taint", value_name = "TAINT")]
+    node_taints: Vec<String>,
 }
 
 async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
@@ -44,6 +59,29 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         time_scale: args.time_scale,
         ..Default::default()
     });
+    for (what, q) in [
+        ("--node-cpu", &args.node_cpu),
+        ("--node-memory", &args.node_memory),
+    ] {
+        podmirror_sim::quantity::parse(q).map_err(|e| {
+            anyhow::anyhow!("{what} {q:?} is not a quantity: {e} (examples: 4, 3500m, 8Gi)")
+        })?;
+    }
+    let mut nodes = podmirror_sim::nodes::NodeSpec::workers(args.nodes);
+    for node in &mut nodes {
+        node.cpu = args.node_cpu.clone();
+        node.memory = args.node_memory.clone();
+        node.pods = args.node_pods;
+    }
+    for taint in &args.node_taints {
+        let parsed =
+            podmirror_sim::nodes::NodeSpec::parse_taint(taint).map_err(anyhow::Error::msg)?;
+        match nodes.last_mut() {
+            Some(last) => last.taints.push(parsed),
+            None => anyhow::bail!("--node-taint needs at least one node (--nodes 0 was given)"),
+        }
+    }
+    podmirror_sim::nodes::start(&sim, &nodes);
     sim.start_controllers();
     let served = sim
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))

@@ -10,6 +10,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod catalog;
 pub mod cluster;
 pub mod controller;
 pub mod defaults;
@@ -19,6 +20,8 @@ pub mod error;
 pub mod events;
 pub mod faults;
 pub mod http;
+pub mod kubelet;
+pub mod kubelet_rules;
 pub mod logs;
 pub mod managed;
 pub mod meta;

@@ -43,6 +43,9 @@ struct SimArgs {
     /// Pod capacity of each node.
     #[arg(long, default_value_t = 110)]
     node_pods: u32,
+    /// Image catalog (YAML, see DESIGN §5); the built-in shop catalog when absent.
+    #[arg(long)]
+    catalog: Option<PathBuf>,
     /// Taint the last node: key=value:Effect (repeatable).
     #[arg(long = "node-taint", value_name = "TAINT")]
     node_taints: Vec<String>,
@@ -81,8 +84,17 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
             None => anyhow::bail!("--node-taint needs at least one node (--nodes 0 was given)"),
         }
     }
+    let catalog = match &args.catalog {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the catalog {}", path.display()))?;
+            podmirror_sim::catalog::Catalog::parse(&text, &path.display().to_string())?
+        }
+        None => podmirror_sim::catalog::Catalog::builtin(),
+    };
     podmirror_sim::nodes::start(&sim, &nodes);
     sim.start_controllers();
+    podmirror_sim::kubelet::start(&sim, std::sync::Arc::new(catalog));
     let served = sim
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
         .await?;

@@ -1,0 +1,1135 @@
+//! The simulated kubelet: plays every pod bound to a node through the image
+//! catalog — pulls, mounts, config checks, init containers, starts, logs,
+//! probes, exits, OOM kills, CrashLoopBackOff, deadlines and graceful
+//! deletion — and reports it in pod status and events as a real kubelet does.
+
+use crate::catalog::{Catalog, Image};
+use crate::cluster::WriteOptions;
+use crate::events::{EventType, Source};
+use crate::kubelet_rules::{self as rules, Objects, ProbeKind, PullOutcome, Run, RunPlan};
+use crate::resources::{Subresource, ids};
+use crate::store::ChangeType;
+use crate::{Sim, WeakSim, meta};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Field manager of status writes.
+const MANAGER: &str = "kubelet";
+
+struct ClusterObjects<'a>(&'a Sim);
+
+impl Objects for ClusterObjects<'_> {
+    fn configmap(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.0
+            .cluster
+            .get(ids::configmaps(), namespace, name)
+            .ok()
+            .map(|v| (*v).clone())
+    }
+    fn secret(&self, namespace: &str, name: &str) -> Option<Value> {
+        self.0
+            .cluster
+            .get(ids::secrets(), namespace, name)
+            .ok()
+            .map(|v| (*v).clone())
+    }
+}
+
+/// One container's state as the kubelet reports it.
+#[derive(Debug, Clone)]
+struct Container {
+    name: String,
+    image: String,
+    init: bool,
+    state: Value,
+    last_state: Value,
+    ready: bool,
+    started: bool,
+    restart_count: u32,
+    image_id: Option<String>,
+    container_id: Option<String>,
+    /// Finished for good (no restart coming).
+    done: bool,
+    exit_code: Option<i64>,
+}
+
+impl Container {
+    fn waiting(&mut self, reason: &str, message: Option<&str>) {
+        let mut w = json!({"reason": reason});
+        if let Some(m) = message {
+            w["message"] = json!(m);
+        }
+        self.state = json!({"waiting": w});
+        self.ready = false;
+        self.started = false;
+    }
+
+    fn status(&self) -> Value {
+        let mut s = json!({
+            "name": self.name,
+            "image": self.image,
+            "imageID": self.image_id.clone().unwrap_or_default(),
+            "ready": self.ready,
+            "restartCount": self.restart_count,
+            "started": self.started,
+            "state": self.state,
+            "lastState": self.last_state,
+        });
+        if let Some(id) = &self.container_id {
+            s["containerID"] = json!(id);
+        }
+        s
+    }
+}
+
+/// Everything the kubelet knows about one pod.
+struct PodState {
+    containers: Vec<Container>,
+    host_ip: String,
+    pod_ip: String,
+    start_time: String,
+    sandbox_ready: bool,
+    initialized: bool,
+    failed_reason: Option<(String, String)>,
+}
+
+impl PodState {
+    fn phase(&self, restart_policy: &str) -> &'static str {
+        if self.failed_reason.is_some() {
+            return "Failed";
+        }
+        let main: Vec<&Container> = self.containers.iter().filter(|c| !c.init).collect();
+        if self
+            .containers
+            .iter()
+            .any(|c| c.init && c.done && c.exit_code.is_some_and(|e| e != 0))
+            && restart_policy == "Never"
+        {
+            return "Failed";
+        }
+        if !self.initialized {
+            return "Pending";
+        }
+        if main.iter().all(|c| c.done) && !main.is_empty() {
+            if main.iter().all(|c| c.exit_code == Some(0)) {
+                return "Succeeded";
+            }
+            return "Failed";
+        }
+        let ever_started = main.iter().any(|c| {
+            c.state.get("running").is_some()
+                || c.state.get("terminated").is_some()
+                || c.restart_count > 0
+                || c.last_state.get("terminated").is_some()
+        });
+        if ever_started { "Running" } else { "Pending" }
+    }
+}
+
+fn container_id() -> String {
+    let hex: String = (0..64)
+        .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+        .collect();
+    format!("containerd://{hex}")
+}
+
+fn image_digest(image: &str) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in image.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
+    }
+    let r = crate::catalog::parse_ref(image);
+    format!(
+        "{}@sha256:{h:016x}{:016x}{h:016x}{:016x}",
+        r.kubelet().split(':').next().unwrap_or(""),
+        h.rotate_left(7),
+        h.rotate_left(13)
+    )
+}
+
+/// A running pod worker.
+struct Worker {
+    sim: WeakSim,
+    catalog: Arc<Catalog>,
+    ns: String,
+    name: String,
+    uid: String,
+    node: String,
+    state: Mutex<PodState>,
+    stop_tx: watch::Sender<bool>,
+}
+
+impl Worker {
+    fn sim(&self) -> Option<Sim> {
+        self.sim.upgrade()
+    }
+
+    fn pod(&self) -> Option<Arc<Value>> {
+        let sim = self.sim()?;
+        let pod = sim.cluster.get(ids::pods(), &self.ns, &self.name).ok()?;
+        (meta::uid(&pod) == self.uid).then_some(pod)
+    }
+
+    fn event(&self, field_path: Option<&str>, kind: EventType, reason: &str, message: &str) {
+        let (Some(sim), Some(pod)) = (self.sim(), self.pod()) else {
+            return;
+        };
+        sim.recorder.record(
+            &sim.cluster,
+            &pod,
+            field_path,
+            kind,
+            reason,
+            message,
+            &Source::kubelet(&self.node),
+        );
+    }
+
+    fn with<R>(&self, f: impl FnOnce(&mut PodState) -> R) -> R {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut st)
+    }
+
+    /// Writes the pod status from the kubelet's state.
+    fn publish(&self) {
+        let Some(sim) = self.sim() else { return };
+        for _ in 0..5 {
+            let Some(pod) = self.pod() else { return };
+            let restart_policy = pod
+                .pointer("/spec/restartPolicy")
+                .and_then(Value::as_str)
+                .unwrap_or("Always")
+                .to_string();
+            let mut status = pod.get("status").cloned().unwrap_or_else(|| json!({}));
+            self.with(|st| {
+                let phase = st.phase(&restart_policy);
+                status["phase"] = json!(phase);
+                status["hostIP"] = json!(st.host_ip);
+                status["hostIPs"] = json!([{"ip": st.host_ip}]);
+                if st.sandbox_ready {
+                    status["podIP"] = json!(st.pod_ip);
+                    status["podIPs"] = json!([{"ip": st.pod_ip}]);
+                }
+                status["startTime"] = json!(st.start_time);
+                let main: Vec<&Container> = st.containers.iter().filter(|c| !c.init).collect();
+                let init: Vec<&Container> = st.containers.iter().filter(|c| c.init).collect();
+                let all_ready = !main.is_empty() && main.iter().all(|c| c.ready);
+                let (ready_reason, ready_msg) = if all_ready {
+                    ("", String::new())
+                } else if matches!(phase, "Succeeded" | "Failed") {
+                    ("PodCompleted", String::new())
+                } else {
+                    let not_ready: Vec<&str> = main
+                        .iter()
+                        .filter(|c| !c.ready)
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    (
+                        "ContainersNotReady",
+                        format!("containers with unready status: [{}]", not_ready.join(" ")),
+                    )
+                };
+                let t = |b: bool| if b { "True" } else { "False" };
+                set_cond(
+                    &mut status,
+                    "PodReadyToStartContainers",
+                    t(st.sandbox_ready),
+                    "",
+                    "",
+                );
+                if st.initialized {
+                    set_cond(&mut status, "Initialized", "True", "", "");
+                } else {
+                    let pending: Vec<&str> = init
+                        .iter()
+                        .filter(|c| !c.done)
+                        .map(|c| c.name.as_str())
+                        .collect();
+                    set_cond(
+                        &mut status,
+                        "Initialized",
+                        "False",
+                        "ContainersNotInitialized",
+                        &format!("containers with incomplete status: [{}]", pending.join(" ")),
+                    );
+                }
+                set_cond(&mut status, "Ready", t(all_ready), ready_reason, &ready_msg);
+                set_cond(
+                    &mut status,
+                    "ContainersReady",
+                    t(all_ready),
+                    ready_reason,
+                    &ready_msg,
+                );
+                status["containerStatuses"] =
+                    json!(main.iter().map(|c| c.status()).collect::<Vec<_>>());
+                if !init.is_empty() {
+                    status["initContainerStatuses"] =
+                        json!(init.iter().map(|c| c.status()).collect::<Vec<_>>());
+                }
+                if let Some((reason, message)) = &st.failed_reason {
+                    status["reason"] = json!(reason);
+                    status["message"] = json!(message);
+                }
+            });
+            if pod.get("status") == Some(&status) {
+                return;
+            }
+            let mut updated = (*pod).clone();
+            updated["status"] = status;
+            match sim.cluster.update(
+                ids::pods(),
+                &self.ns,
+                &self.name,
+                Some(Subresource::Status),
+                updated,
+                &WriteOptions::manager(MANAGER),
+            ) {
+                Err(e) if e.code == 409 => continue,
+                _ => return,
+            }
+        }
+    }
+
+    fn stopped(&self) -> bool {
+        *self.stop_tx.borrow()
+    }
+
+    /// Sleeps simulated time; false when the pod is being stopped.
+    async fn sleep(&self, d: Duration) -> bool {
+        let Some(wall) = self.sim().map(|s| s.scaled(d)) else {
+            return false;
+        };
+        let mut rx = self.stop_tx.subscribe();
+        if *rx.borrow() {
+            return false;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(wall) => !self.stopped(),
+            _ = rx.wait_for(|s| *s) => false,
+        }
+    }
+}
+
+fn set_cond(status: &mut Value, t: &str, value: &str, reason: &str, message: &str) {
+    let now = meta::now_rfc3339();
+    let list = status
+        .as_object_mut()
+        .map(|m| m.entry("conditions").or_insert_with(|| json!([])));
+    let Some(Value::Array(list)) = list else {
+        return;
+    };
+    let mut cond =
+        json!({"type": t, "status": value, "lastProbeTime": null, "lastTransitionTime": now});
+    if !reason.is_empty() {
+        cond["reason"] = json!(reason);
+    }
+    if !message.is_empty() {
+        cond["message"] = json!(message);
+    }
+    match list.iter_mut().find(|c| c["type"] == t) {
+        Some(c) => {
+            if c["status"] == value {
+                cond["lastTransitionTime"] = c["lastTransitionTime"].clone();
+            }
+            *c = cond;
+        }
+        None => list.push(cond),
+    }
+}
+
+fn probe_num(p: &Value, key: &str, default: f64) -> f64 {
+    p.get(key).and_then(Value::as_f64).unwrap_or(default)
+}
+
+fn have_pull_secret(sim: &Sim, pod: &Value) -> bool {
+    let ns = meta::namespace(pod);
+    pod.pointer("/spec/imagePullSecrets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.get("name").and_then(Value::as_str))
+        .any(|n| sim.cluster.get(ids::secrets(), ns, n).is_ok())
+}
+
+/// How a started container ended.
+struct Ended {
+    exit_code: i64,
+    reason: String,
+    message: Option<String>,
+}
+
+/// Runs one container until it finishes for good or the pod stops.
+async fn run_container(w: Arc<Worker>, idx: usize) {
+    let Some(pod) = w.pod() else { return };
+    let (is_init, cname) = w.with(|st| (st.containers[idx].init, st.containers[idx].name.clone()));
+    let list = if is_init {
+        "initContainers"
+    } else {
+        "containers"
+    };
+    let Some(spec) = pod
+        .pointer(&format!("/spec/{list}"))
+        .and_then(Value::as_array)
+        .and_then(|l| l.iter().find(|c| c["name"] == cname.as_str()))
+        .cloned()
+    else {
+        return;
+    };
+    let field_path = format!("spec.{list}{{{cname}}}");
+    let fp = Some(field_path.as_str());
+    let image_name = spec
+        .get("image")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    let pull_policy = spec
+        .get("imagePullPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("IfNotPresent")
+        .to_string();
+    let restart_policy = pod
+        .pointer("/spec/restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("Always")
+        .to_string();
+    let log_key = (w.ns.clone(), w.uid.clone(), cname.clone());
+    let mut pulled: Option<Image> = None;
+    let mut pull_failures: u32 = 0;
+    loop {
+        if w.stopped() {
+            return;
+        }
+        let Some(sim) = w.sim() else { return };
+        // 1. The image.
+        if pulled.is_none() || pull_policy == "Always" {
+            let secret = w.pod().is_some_and(|p| have_pull_secret(&sim, &p));
+            match rules::pull(&w.catalog, &image_name, secret) {
+                PullOutcome::Pulled {
+                    image,
+                    size_bytes,
+                    duration,
+                } => {
+                    if pull_policy == "IfNotPresent"
+                        && pull_failures == 0
+                        && pulled.is_none()
+                        && fastrand::u8(..) < 64
+                    {
+                        w.event(
+                            fp,
+                            EventType::Normal,
+                            "Pulled",
+                            &rules::already_present_event(&image_name),
+                        );
+                    } else {
+                        w.event(
+                            fp,
+                            EventType::Normal,
+                            "Pulling",
+                            &rules::pulling_event(&image_name),
+                        );
+                        let image = image.clone();
+                        drop(sim);
+                        if !w.sleep(duration.min(Duration::from_secs(3))).await {
+                            return;
+                        }
+                        w.event(
+                            fp,
+                            EventType::Normal,
+                            "Pulled",
+                            &rules::pulled_event(&image_name, duration, size_bytes),
+                        );
+                        pulled = Some(image);
+                        continue;
+                    }
+                    pulled = Some(image.clone());
+                }
+                failure => {
+                    let message = failure.error().unwrap_or("").to_string();
+                    drop(sim);
+                    w.event(
+                        fp,
+                        EventType::Normal,
+                        "Pulling",
+                        &rules::pulling_event(&image_name),
+                    );
+                    w.with(|st| st.containers[idx].waiting("ErrImagePull", Some(&message)));
+                    w.event(
+                        fp,
+                        EventType::Warning,
+                        "Failed",
+                        &rules::pull_failed_event(&image_name, &message),
+                    );
+                    w.event(
+                        fp,
+                        EventType::Warning,
+                        "Failed",
+                        &rules::error_event("ErrImagePull"),
+                    );
+                    w.publish();
+                    if !w.sleep(Duration::from_secs(1)).await {
+                        return;
+                    }
+                    w.with(|st| {
+                        st.containers[idx].waiting(
+                            "ImagePullBackOff",
+                            Some(&rules::image_pull_backoff_message(&image_name, &message)),
+                        )
+                    });
+                    w.event(
+                        fp,
+                        EventType::Normal,
+                        "BackOff",
+                        &rules::pull_backoff_event(&image_name),
+                    );
+                    w.event(
+                        fp,
+                        EventType::Warning,
+                        "Failed",
+                        &rules::error_event("ImagePullBackOff"),
+                    );
+                    w.publish();
+                    pull_failures += 1;
+                    if !w.sleep(rules::image_pull_backoff(pull_failures)).await {
+                        return;
+                    }
+                    continue;
+                }
+            }
+        }
+        let Some(image) = pulled.clone() else {
+            continue;
+        };
+        w.with(|st| st.containers[idx].image_id = Some(image_digest(&image_name)));
+        // 2. Configuration.
+        let Some(pod) = w.pod() else { return };
+        let Some(sim) = w.sim() else { return };
+        let resolved = match rules::check_config(&w.ns, &pod, &spec, &image, &ClusterObjects(&sim))
+        {
+            Ok(r) => r,
+            Err(message) => {
+                drop(sim);
+                w.with(|st| {
+                    st.containers[idx].waiting("CreateContainerConfigError", Some(&message))
+                });
+                w.event(
+                    fp,
+                    EventType::Warning,
+                    "Failed",
+                    &rules::error_event(&message),
+                );
+                w.publish();
+                if !w.sleep(Duration::from_secs(10)).await {
+                    return;
+                }
+                continue;
+            }
+        };
+        drop(sim);
+        // 3. Start.
+        let restarts = w.with(|st| st.containers[idx].restart_count);
+        if restarts > 0
+            && let Some(sim) = w.sim()
+        {
+            sim.cluster.logs.restart(&log_key);
+        }
+        let plan = rules::plan_run(&spec, &image, &resolved, rules::memory_limit_bytes(&spec));
+        let started_at = meta::now_rfc3339();
+        w.with(|st| st.containers[idx].container_id = Some(container_id()));
+        let ended = match plan {
+            RunPlan::StartFailure {
+                exit_code,
+                reason,
+                message,
+            } => {
+                w.event(
+                    fp,
+                    EventType::Normal,
+                    "Created",
+                    &rules::created_event(&cname),
+                );
+                w.event(
+                    fp,
+                    EventType::Warning,
+                    "Failed",
+                    &rules::error_event(&message),
+                );
+                Ended {
+                    exit_code: i64::from(exit_code),
+                    reason,
+                    message: Some(message),
+                }
+            }
+            RunPlan::Runs(run) => {
+                w.event(
+                    fp,
+                    EventType::Normal,
+                    "Created",
+                    &rules::created_event(&cname),
+                );
+                w.event(
+                    fp,
+                    EventType::Normal,
+                    "Started",
+                    &rules::started_event(&cname),
+                );
+                match run_process(
+                    &w,
+                    idx,
+                    &spec,
+                    &image,
+                    &run,
+                    &log_key,
+                    &started_at,
+                    fp,
+                    is_init,
+                )
+                .await
+                {
+                    Some(e) => e,
+                    None => return,
+                }
+            }
+        };
+        if let Some(sim) = w.sim() {
+            sim.cluster.logs.finish(&log_key);
+        }
+        let finished_at = meta::now_rfc3339();
+        let cid = w
+            .with(|st| st.containers[idx].container_id.clone())
+            .unwrap_or_default();
+        let mut terminated = json!({
+            "exitCode": ended.exit_code,
+            "reason": ended.reason,
+            "startedAt": started_at,
+            "finishedAt": finished_at,
+            "containerID": cid,
+        });
+        if let Some(m) = &ended.message {
+            terminated["message"] = json!(m);
+        }
+        let restart = match (is_init, restart_policy.as_str()) {
+            (_, "Never") => false,
+            (true, _) | (false, "OnFailure") => ended.exit_code != 0,
+            _ => true,
+        };
+        if !restart {
+            w.with(|st| {
+                let c = &mut st.containers[idx];
+                c.state = json!({"terminated": terminated});
+                c.ready = false;
+                c.started = false;
+                c.done = true;
+                c.exit_code = Some(ended.exit_code);
+            });
+            w.publish();
+            return;
+        }
+        let count = restarts + 1;
+        let delay = rules::crashloop_backoff(count);
+        w.with(|st| {
+            let c = &mut st.containers[idx];
+            c.last_state = json!({"terminated": terminated});
+            c.restart_count = count;
+            if ended.reason == "StartError" {
+                c.waiting("RunContainerError", ended.message.as_deref());
+            } else {
+                c.state = json!({"terminated": terminated});
+                c.ready = false;
+                c.started = false;
+            }
+        });
+        w.publish();
+        let pod_text = (w.name.clone(), w.ns.clone(), w.uid.clone());
+        w.with(|st| {
+            st.containers[idx].waiting(
+                "CrashLoopBackOff",
+                Some(&rules::backoff_message(
+                    &cname,
+                    &pod_text.0,
+                    &pod_text.1,
+                    &pod_text.2,
+                    delay,
+                )),
+            )
+        });
+        w.event(
+            fp,
+            EventType::Warning,
+            "BackOff",
+            &rules::backoff_event(&cname, &pod_text.0, &pod_text.1, &pod_text.2),
+        );
+        w.publish();
+        if !w.sleep(delay).await {
+            return;
+        }
+    }
+}
+
+/// Plays a started process: logs, probes, exit or kill. None when the pod is stopping.
+#[allow(clippy::too_many_arguments)]
+async fn run_process(
+    w: &Arc<Worker>,
+    idx: usize,
+    spec: &Value,
+    image: &Image,
+    run: &Run,
+    log_key: &crate::logs::ContainerKey,
+    started_at: &str,
+    fp: Option<&str>,
+    is_init: bool,
+) -> Option<Ended> {
+    let startup = spec.get("startupProbe").filter(|p| p.is_object()).cloned();
+    let liveness = spec.get("livenessProbe").filter(|p| p.is_object()).cloned();
+    let readiness = spec
+        .get("readinessProbe")
+        .filter(|p| p.is_object())
+        .cloned();
+    w.with(|st| {
+        let c = &mut st.containers[idx];
+        c.state = json!({"running": {"startedAt": started_at}});
+        c.started = startup.is_none();
+        c.ready = !is_init && startup.is_none() && readiness.is_none();
+    });
+    w.publish();
+    if let Some(sim) = w.sim() {
+        for line in &run.log_lines {
+            sim.cluster.logs.append(log_key, line);
+        }
+    }
+    let pod_ip = w.with(|st| st.pod_ip.clone());
+    let mut failures: HashMap<&'static str, u32> = HashMap::new();
+    let mut successes: HashMap<&'static str, u32> = HashMap::new();
+    let mut started = startup.is_none();
+    let mut t: f64 = 0.0;
+    loop {
+        if let Some(exit) = &run.exit
+            && t >= exit.after_seconds
+        {
+            return Some(Ended {
+                exit_code: i64::from(exit.exit_code),
+                reason: exit.reason.clone(),
+                message: None,
+            });
+        }
+        let probes: [(&'static str, ProbeKind, &Option<Value>); 3] = [
+            ("startup", ProbeKind::Startup, &startup),
+            ("liveness", ProbeKind::Liveness, &liveness),
+            ("readiness", ProbeKind::Readiness, &readiness),
+        ];
+        for (key, kind, p) in probes {
+            let Some(p) = p else { continue };
+            if is_init {
+                continue;
+            }
+            match kind {
+                ProbeKind::Startup if started => continue,
+                ProbeKind::Liveness | ProbeKind::Readiness if !started => continue,
+                _ => {}
+            }
+            let delay = probe_num(p, "initialDelaySeconds", 0.0);
+            let period = probe_num(p, "periodSeconds", 10.0).max(1.0);
+            if t < delay || ((t - delay) % period).abs() > 0.001 {
+                continue;
+            }
+            match rules::probe(p, spec, image, run, &pod_ip, t) {
+                Ok(()) => {
+                    failures.insert(key, 0);
+                    let s = successes.entry(key).or_default();
+                    *s += 1;
+                    match kind {
+                        ProbeKind::Startup => {
+                            started = true;
+                            w.with(|st| {
+                                let c = &mut st.containers[idx];
+                                c.started = true;
+                                c.ready = readiness.is_none();
+                            });
+                            w.publish();
+                        }
+                        ProbeKind::Readiness
+                            if *s >= probe_num(p, "successThreshold", 1.0) as u32
+                                && !w.with(|st| st.containers[idx].ready) =>
+                        {
+                            w.with(|st| st.containers[idx].ready = true);
+                            w.publish();
+                        }
+                        _ => {}
+                    }
+                }
+                Err(failure) => {
+                    successes.insert(key, 0);
+                    w.event(
+                        fp,
+                        EventType::Warning,
+                        "Unhealthy",
+                        &rules::unhealthy_event(kind, &failure),
+                    );
+                    let f = failures.entry(key).or_default();
+                    *f += 1;
+                    let threshold = probe_num(p, "failureThreshold", 3.0) as u32;
+                    match kind {
+                        ProbeKind::Readiness if w.with(|st| st.containers[idx].ready) => {
+                            w.with(|st| st.containers[idx].ready = false);
+                            w.publish();
+                        }
+                        _ if *f >= threshold => {
+                            let cname = w.with(|st| st.containers[idx].name.clone());
+                            w.event(
+                                fp,
+                                EventType::Normal,
+                                "Killing",
+                                &rules::probe_kill_event(&cname, kind),
+                            );
+                            return Some(Ended {
+                                exit_code: 137,
+                                reason: "Error".into(),
+                                message: None,
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        let next_exit = run
+            .exit
+            .as_ref()
+            .map(|e| e.after_seconds - t)
+            .filter(|d| *d > 0.0 && *d < 1.0);
+        let step = next_exit.unwrap_or(1.0);
+        if !w.sleep(Duration::from_secs_f64(step)).await {
+            return None;
+        }
+        t += step;
+        if next_exit.is_none() {
+            t = t.round();
+        }
+    }
+}
+
+/// Stops a pod being deleted or past its deadline; removes it when deleted.
+async fn stop_pod(w: &Arc<Worker>, deadline: bool) {
+    let running: Vec<(usize, String, bool)> = w.with(|st| {
+        st.containers
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.state.get("running").is_some())
+            .map(|(i, c)| (i, c.name.clone(), c.init))
+            .collect()
+    });
+    for (i, name, init) in &running {
+        let list = if *init {
+            "initContainers"
+        } else {
+            "containers"
+        };
+        w.event(
+            Some(&format!("spec.{list}{{{name}}}")),
+            EventType::Normal,
+            "Killing",
+            &format!("Stopping container {name}"),
+        );
+        let now = meta::now_rfc3339();
+        w.with(|st| {
+            let c = &mut st.containers[*i];
+            let started = c.state.pointer("/running/startedAt").cloned().unwrap_or(Value::Null);
+            c.state = json!({"terminated": {"exitCode": if deadline { 137 } else { 0 }, "reason": if deadline { "Error" } else { "Completed" }, "startedAt": started, "finishedAt": now, "containerID": c.container_id.clone().unwrap_or_default()}});
+            c.ready = false;
+            c.started = false;
+            c.done = true;
+        });
+    }
+    if deadline {
+        let msg = "Pod was active on the node longer than the specified deadline";
+        w.with(|st| st.failed_reason = Some(("DeadlineExceeded".into(), msg.into())));
+        w.event(None, EventType::Normal, "DeadlineExceeded", msg);
+    }
+    w.publish();
+}
+
+/// Drives one pod from binding to the end.
+async fn run_pod(w: Arc<Worker>) {
+    let Some(pod) = w.pod() else { return };
+    w.publish();
+    // Volumes.
+    loop {
+        let Some(sim) = w.sim() else { return };
+        let Some(pod) = w.pod() else { return };
+        let failures = rules::mount_failures(&pod, &ClusterObjects(&sim));
+        drop(sim);
+        if failures.is_empty() {
+            break;
+        }
+        for f in &failures {
+            w.event(None, EventType::Warning, "FailedMount", &f.event());
+        }
+        if !w.sleep(Duration::from_secs(10)).await {
+            return;
+        }
+    }
+    w.with(|st| st.sandbox_ready = true);
+    w.publish();
+    let init_count = pod
+        .pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    for i in 0..init_count {
+        run_container(w.clone(), i).await;
+        let ok = w.with(|st| st.containers[i].done && st.containers[i].exit_code == Some(0));
+        if !ok {
+            return;
+        }
+    }
+    w.with(|st| {
+        st.initialized = true;
+        for c in st.containers.iter_mut().filter(|c| !c.init) {
+            c.waiting("ContainerCreating", None);
+        }
+    });
+    w.publish();
+    let total = w.with(|st| st.containers.len());
+    let tasks: Vec<_> = (init_count..total)
+        .map(|i| tokio::spawn(run_container(w.clone(), i)))
+        .collect();
+    for t in tasks {
+        let _ = t.await;
+    }
+}
+
+/// Starts the kubelet of every node.
+pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
+    let weak = sim.downgrade();
+    let mut rx = sim.cluster.store.subscribe();
+    let workers: Arc<Mutex<HashMap<String, watch::Sender<bool>>>> = Arc::default();
+    let ip_counter: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let consider = {
+        let (weak, workers, catalog, ip_counter) = (
+            weak.clone(),
+            workers.clone(),
+            catalog.clone(),
+            ip_counter.clone(),
+        );
+        move |pod: &Value| {
+            let Some(sim) = weak.upgrade() else { return };
+            let node = pod
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            if node.is_empty() {
+                return;
+            }
+            let uid = meta::uid(pod).to_string();
+            let mut map = workers.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(stop) = map.get(&uid) {
+                if meta::is_deleting(pod) && !*stop.borrow() {
+                    let _ = stop.send(true);
+                    let grace = pod
+                        .pointer("/metadata/deletionGracePeriodSeconds")
+                        .and_then(Value::as_i64)
+                        .unwrap_or(0)
+                        .clamp(0, 2) as u64;
+                    let (weak, ns, name, uid2) = (
+                        weak.clone(),
+                        meta::namespace(pod).to_string(),
+                        meta::name(pod).to_string(),
+                        uid.clone(),
+                    );
+                    drop(map);
+                    tokio::spawn(async move {
+                        let Some(sim) = weak.upgrade() else { return };
+                        let wait = sim.scaled(Duration::from_secs(grace));
+                        drop(sim);
+                        tokio::time::sleep(wait).await;
+                        if let Some(sim) = weak.upgrade() {
+                            sim.cluster.finish_pod_deletion(&ns, &name, &uid2);
+                        }
+                    });
+                }
+                return;
+            }
+            if meta::is_deleting(pod)
+                || matches!(
+                    pod.pointer("/status/phase").and_then(Value::as_str),
+                    Some("Succeeded" | "Failed")
+                )
+            {
+                return;
+            }
+            let node_obj = sim.cluster.get(ids::nodes(), "", node).ok();
+            let host_ip = node_obj
+                .as_ref()
+                .and_then(|n| {
+                    n.pointer("/status/addresses/0/address")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
+                .unwrap_or_else(|| "172.18.0.2".into());
+            let subnet = node_obj
+                .as_ref()
+                .and_then(|n| {
+                    n.pointer("/spec/podCIDR")
+                        .and_then(Value::as_str)
+                        .map(|c| c.trim_end_matches(".0/24").to_string())
+                })
+                .unwrap_or_else(|| "10.244.1".into());
+            let n = {
+                let mut ips = ip_counter.lock().unwrap_or_else(|e| e.into_inner());
+                let c = ips.entry(node.to_string()).or_insert(1);
+                *c = if *c >= 254 { 2 } else { *c + 1 };
+                *c
+            };
+            let containers = ["initContainers", "containers"]
+                .iter()
+                .flat_map(|k| {
+                    let init = *k == "initContainers";
+                    pod.pointer(&format!("/spec/{k}"))
+                        .and_then(Value::as_array)
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |c| (c, init))
+                })
+                .map(|(c, init)| {
+                    let mut cs = Container {
+                        name: c["name"].as_str().unwrap_or("").to_string(),
+                        image: c["image"].as_str().unwrap_or("").to_string(),
+                        init,
+                        state: json!({}),
+                        last_state: json!({}),
+                        ready: false,
+                        started: false,
+                        restart_count: 0,
+                        image_id: None,
+                        container_id: None,
+                        done: false,
+                        exit_code: None,
+                    };
+                    cs.waiting(
+                        if init {
+                            "PodInitializing"
+                        } else {
+                            "ContainerCreating"
+                        },
+                        None,
+                    );
+                    cs
+                })
+                .collect();
+            let has_init = pod
+                .pointer("/spec/initContainers")
+                .and_then(Value::as_array)
+                .is_some_and(|l| !l.is_empty());
+            let (stop_tx, _) = watch::channel(false);
+            let worker = Arc::new(Worker {
+                sim: weak.clone(),
+                catalog: catalog.clone(),
+                ns: meta::namespace(pod).to_string(),
+                name: meta::name(pod).to_string(),
+                uid: uid.clone(),
+                node: node.to_string(),
+                state: Mutex::new(PodState {
+                    containers,
+                    host_ip,
+                    pod_ip: format!("{subnet}.{n}"),
+                    start_time: meta::now_rfc3339(),
+                    sandbox_ready: false,
+                    initialized: !has_init,
+                    failed_reason: None,
+                }),
+                stop_tx: stop_tx.clone(),
+            });
+            map.insert(uid, stop_tx);
+            drop(map);
+            let deadline = pod
+                .pointer("/spec/activeDeadlineSeconds")
+                .and_then(Value::as_u64);
+            let handle = tokio::spawn(async move {
+                let main = run_pod(worker.clone());
+                match deadline {
+                    Some(secs) => {
+                        let w2 = worker.clone();
+                        tokio::select! {
+                            _ = main => {
+                                // Containers may have ended; the deadline still applies to a pod that keeps running.
+                            }
+                            expired = async move { w2.sleep(Duration::from_secs(secs)).await } => {
+                                if expired {
+                                    let _ = worker.stop_tx.send(true);
+                                    stop_pod(&worker, true).await;
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    None => main.await,
+                }
+                // Wait for deletion, then stop the containers.
+                let mut rx = worker.stop_tx.subscribe();
+                let _ = rx.wait_for(|s| *s).await;
+                stop_pod(&worker, false).await;
+            });
+            // The worker holds only a weak handle on the sim and ends with the pod.
+            drop(handle);
+        }
+    };
+    // Pods already bound.
+    {
+        let pods: Vec<Arc<Value>> = sim
+            .cluster
+            .store
+            .read()
+            .iter(ids::pods(), None, None)
+            .map(|(_, s)| s.value())
+            .collect();
+        for p in pods {
+            consider(&p);
+        }
+    }
+    let forget_weak = weak.clone();
+    let handle = tokio::spawn(async move {
+        loop {
+            let change = match rx.recv().await {
+                Ok(c) => c,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            };
+            if change.resource != ids::pods() {
+                continue;
+            }
+            if change.kind == ChangeType::Deleted {
+                let uid = change
+                    .object
+                    .select
+                    .pointer("/metadata/uid")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string();
+                if let Some(stop) = workers
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&uid)
+                {
+                    let _ = stop.send(true);
+                }
+                if let Some(sim) = forget_weak.upgrade() {
+                    sim.cluster.logs.forget_pod(&change.namespace, &uid);
+                }
+                continue;
+            }
+            let bound = change
+                .object
+                .select
+                .pointer("/spec/nodeName")
+                .and_then(Value::as_str)
+                .is_some_and(|n| !n.is_empty());
+            if bound {
+                consider(&change.object.value());
+            }
+        }
+    });
+    sim.track(handle);
+}

@@ -33,6 +33,7 @@ pub mod proto;
 pub mod quantity;
 pub mod replicaset;
 pub mod resources;
+pub mod scenarios;
 pub mod scheduler;
 pub mod scheduler_rules;
 pub mod selector;

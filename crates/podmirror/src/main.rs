@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use podmirror_sim::nodes::NodeSpec;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
@@ -16,12 +17,15 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run the simulated Kubernetes API server until Ctrl-C.
+    /// Run the simulated Kubernetes cluster until Ctrl-C.
     Sim(SimArgs),
+    /// The tour: a simulated cluster with a shop whose workloads fail in every way podmirror knows.
+    Demo(ClusterArgs),
 }
 
+/// What every simulated cluster takes.
 #[derive(clap::Args, Debug)]
-struct SimArgs {
+struct ClusterArgs {
     /// Port on 127.0.0.1 to listen on (0 picks a free one).
     #[arg(long, default_value_t = 6443)]
     port: u16,
@@ -31,6 +35,15 @@ struct SimArgs {
     /// Run every timer this many times faster.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
+    /// Image catalog (YAML, see DESIGN §5); the built-in shop catalog when absent.
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+struct SimArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
     /// How many worker nodes the cluster has.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
@@ -43,46 +56,51 @@ struct SimArgs {
     /// Pod capacity of each node.
     #[arg(long, default_value_t = 110)]
     node_pods: u32,
-    /// Image catalog (YAML, see DESIGN §5); the built-in shop catalog when absent.
-    #[arg(long)]
-    catalog: Option<PathBuf>,
     /// Taint the last node: key=value:Effect (repeatable).
     #[arg(long = "node-taint", value_name = "TAINT")]
     node_taints: Vec<String>,
 }
 
-async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+impl SimArgs {
+    fn nodes(&self) -> anyhow::Result<Vec<NodeSpec>> {
+        for (what, q) in [
+            ("--node-cpu", &self.node_cpu),
+            ("--node-memory", &self.node_memory),
+        ] {
+            podmirror_sim::quantity::parse(q).map_err(|e| {
+                anyhow::anyhow!("{what} {q:?} is not a quantity: {e} (examples: 4, 3500m, 8Gi)")
+            })?;
+        }
+        let mut nodes = NodeSpec::workers(self.nodes);
+        for node in &mut nodes {
+            node.cpu = self.node_cpu.clone();
+            node.memory = self.node_memory.clone();
+            node.pods = self.node_pods;
+        }
+        for taint in &self.node_taints {
+            let parsed = NodeSpec::parse_taint(taint).map_err(anyhow::Error::msg)?;
+            match nodes.last_mut() {
+                Some(last) => last.taints.push(parsed),
+                None => anyhow::bail!("--node-taint needs at least one node (--nodes 0 was given)"),
+            }
+        }
+        Ok(nodes)
+    }
+}
+
+/// A running simulated cluster.
+struct Running {
+    sim: podmirror_sim::Sim,
+    served: podmirror_sim::Served,
+    kubeconfig: PathBuf,
+}
+
+async fn start_cluster(args: &ClusterArgs, nodes: &[NodeSpec]) -> anyhow::Result<Running> {
     if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
         anyhow::bail!(
             "--time-scale must be a positive number (got {}); 1 is real time, 10 runs timers ten times faster",
             args.time_scale
         );
-    }
-    let sim = podmirror_sim::Sim::with_options(podmirror_sim::SimOptions {
-        time_scale: args.time_scale,
-        ..Default::default()
-    });
-    for (what, q) in [
-        ("--node-cpu", &args.node_cpu),
-        ("--node-memory", &args.node_memory),
-    ] {
-        podmirror_sim::quantity::parse(q).map_err(|e| {
-            anyhow::anyhow!("{what} {q:?} is not a quantity: {e} (examples: 4, 3500m, 8Gi)")
-        })?;
-    }
-    let mut nodes = podmirror_sim::nodes::NodeSpec::workers(args.nodes);
-    for node in &mut nodes {
-        node.cpu = args.node_cpu.clone();
-        node.memory = args.node_memory.clone();
-        node.pods = args.node_pods;
-    }
-    for taint in &args.node_taints {
-        let parsed =
-            podmirror_sim::nodes::NodeSpec::parse_taint(taint).map_err(anyhow::Error::msg)?;
-        match nodes.last_mut() {
-            Some(last) => last.taints.push(parsed),
-            None => anyhow::bail!("--node-taint needs at least one node (--nodes 0 was given)"),
-        }
     }
     let catalog = match &args.catalog {
         Some(path) => {
@@ -92,29 +110,29 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
         }
         None => podmirror_sim::catalog::Catalog::builtin(),
     };
-    podmirror_sim::nodes::start(&sim, &nodes);
-    sim.start_controllers();
-    podmirror_sim::kubelet::start(&sim, std::sync::Arc::new(catalog));
+    let sim = podmirror_sim::Sim::with_options(podmirror_sim::SimOptions {
+        time_scale: args.time_scale,
+        ..Default::default()
+    });
     let served = sim
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
         .await?;
+    podmirror_sim::nodes::start(&sim, nodes);
+    sim.start_controllers();
+    podmirror_sim::kubelet::start(&sim, std::sync::Arc::new(catalog));
     podmirror_sim::write_kubeconfig(&args.kubeconfig, &served.url())?;
-    let shown = std::fs::canonicalize(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
-    println!(
-        "podmirror sim: Kubernetes API (v1.35) serving on {}",
-        served.url()
-    );
-    println!(
-        "kubeconfig written to {} (context podmirror-sim)",
-        shown.display()
-    );
-    println!();
-    println!("  export KUBECONFIG={}", shown.display());
-    println!("  kubectl get namespaces");
-    println!();
+    let kubeconfig = std::fs::canonicalize(&args.kubeconfig).unwrap_or(args.kubeconfig.clone());
+    Ok(Running {
+        sim,
+        served,
+        kubeconfig,
+    })
+}
+
+async fn serve_until_ctrl_c(running: Running) -> anyhow::Result<()> {
     println!("Press Ctrl-C to stop; state is kept in memory only.");
     tokio::select! {
-        r = served.task => {
+        r = running.served.task => {
             r.context("the API server task failed")??;
         }
         r = tokio::signal::ctrl_c() => {
@@ -122,7 +140,56 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
             println!("stopping");
         }
     }
+    drop(running.sim);
     Ok(())
+}
+
+fn print_started(running: &Running, nodes: usize) {
+    println!(
+        "podmirror sim: Kubernetes API (v1.35) serving on {} with {nodes} node(s)",
+        running.served.url()
+    );
+    println!(
+        "kubeconfig written to {} (context podmirror-sim)",
+        running.kubeconfig.display()
+    );
+    println!();
+    println!("  export KUBECONFIG={}", running.kubeconfig.display());
+}
+
+async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
+    let nodes = args.nodes()?;
+    let running = start_cluster(&args.cluster, &nodes).await?;
+    print_started(&running, nodes.len());
+    println!("  kubectl get nodes");
+    println!();
+    serve_until_ctrl_c(running).await
+}
+
+async fn run_demo(args: ClusterArgs) -> anyhow::Result<()> {
+    let nodes = podmirror_sim::scenarios::nodes();
+    let running = start_cluster(&args, &nodes).await?;
+    podmirror_sim::scenarios::seed(&running.sim)
+        .await
+        .context("seeding the demo workloads")?;
+    print_started(&running, nodes.len());
+    let ns = podmirror_sim::scenarios::NAMESPACE;
+    println!();
+    println!("Namespace {ns:?} runs a small shop. Its Deployments, one per failure class:");
+    for s in podmirror_sim::scenarios::all() {
+        println!("  {:<12} {:<36} {}", s.name, s.class, s.summary);
+    }
+    println!();
+    println!("Things to try (give the failures a few seconds to show):");
+    println!("  kubectl get pods -n {ns}");
+    println!("  kubectl describe pod -n {ns} -l app=orders");
+    println!("  kubectl logs -n {ns} deploy/orders --previous");
+    println!("  kubectl get events -n {ns} --field-selector type=Warning");
+    println!(
+        "  kubectl rollout history -n {ns} deploy/api && kubectl rollout undo -n {ns} deploy/api"
+    );
+    println!();
+    serve_until_ctrl_c(running).await
 }
 
 fn main() -> std::process::ExitCode {
@@ -146,6 +213,7 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Sim(args) => run_sim(args).await,
+            Command::Demo(args) => run_demo(args).await,
         }
     });
     match result {

@@ -1,0 +1,352 @@
+//! The demo's workloads: one Deployment per failure class of DESIGN §3 next to
+//! healthy ones, each with what a user should see, so the demo and the tests
+//! share one definition.
+
+use crate::Sim;
+use crate::cluster::WriteOptions;
+use crate::error::ApiError;
+use crate::resources::{ResourceId, ids};
+use serde_json::{Value, json};
+
+/// Namespace the demo seeds.
+pub const NAMESPACE: &str = "shop";
+
+/// What the pods of a scenario end up showing.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Expect {
+    /// Running and Ready.
+    Healthy,
+    /// A container waits with this reason (and a message containing the text).
+    Waiting(&'static str, &'static str),
+    /// A container keeps crashing: last terminated with this reason and exit code.
+    Crashing(&'static str, i64),
+    /// The pod stays Pending; its PodScheduled message contains the text.
+    Unschedulable(&'static str),
+    /// The pod stays ContainerCreating with a FailedMount event containing the text.
+    MountFailing(&'static str),
+    /// Liveness keeps failing: Unhealthy events containing the text, and restarts.
+    ProbeFailing(&'static str),
+}
+
+/// One seeded workload.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Deployment name.
+    pub name: &'static str,
+    /// The DESIGN §3 class it demonstrates ("healthy" for the others).
+    pub class: &'static str,
+    /// One line for the demo's list.
+    pub summary: &'static str,
+    /// The Deployment's container (name = deployment name).
+    pub container: Value,
+    /// Extra pod spec fields.
+    pub pod_spec: Value,
+    /// An image to roll out after the first revision (for rollout history).
+    pub then_image: Option<&'static str>,
+    /// What the user should see.
+    pub expect: Expect,
+}
+
+const REG: &str = "registry.example.com/shop";
+
+fn container(name: &str, image: &str) -> Value {
+    json!({"name": name, "image": image})
+}
+
+fn with(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Some(e)) = (base.as_object_mut(), extra.as_object()) {
+        for (k, v) in e {
+            b.insert(k.clone(), v.clone());
+        }
+    }
+    base
+}
+
+/// Every demo scenario.
+pub fn all() -> Vec<Scenario> {
+    let db_env =
+        json!({"env": [{"name": "DATABASE_URL", "value": "postgres://shop@db:5432/shop"}]});
+    let api = |tag: &str| {
+        with(
+            container("api", &format!("{REG}/api:{tag}")),
+            db_env.clone(),
+        )
+    };
+    let http_probe = |port: Value, path: &str, delay: u32| json!({"httpGet": {"path": path, "port": port}, "initialDelaySeconds": delay, "periodSeconds": 5, "failureThreshold": 3});
+    vec![
+        Scenario {
+            name: "web",
+            class: "healthy",
+            summary: "storefront, healthy",
+            container: with(
+                container("web", &format!("{REG}/web:2.3.1")),
+                json!({"ports": [{"containerPort": 8080, "name": "http"}], "readinessProbe": http_probe(json!("http"), "/healthz", 1)}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Healthy,
+        },
+        Scenario {
+            name: "catalog",
+            class: "healthy",
+            summary: "product catalog, healthy",
+            container: with(
+                container("catalog", &format!("{REG}/catalog-svc:2.1.0")),
+                json!({"ports": [{"containerPort": 8080}]}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Healthy,
+        },
+        Scenario {
+            name: "api",
+            class: "image pull: bad tag",
+            summary: "rolled out a tag that does not exist; revision 1 (1.4.1) ran fine",
+            container: api("1.4.1"),
+            pod_spec: json!({}),
+            then_image: Some("registry.example.com/shop/api:1.4.9"),
+            expect: Expect::Waiting("ImagePullBackOff", "Back-off pulling image"),
+        },
+        Scenario {
+            name: "billing",
+            class: "image pull: private registry",
+            summary: "private image, no imagePullSecrets",
+            container: container("billing", "registry.example.com/private/billing:3.2.0"),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Waiting("ImagePullBackOff", "Back-off pulling image"),
+        },
+        Scenario {
+            name: "orders",
+            class: "crash: missing env var",
+            summary: "api image without DATABASE_URL",
+            container: container("orders", &format!("{REG}/api:1.4.2")),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Crashing("Error", 1),
+        },
+        Scenario {
+            name: "cart",
+            class: "config: missing ConfigMap",
+            summary: "envFrom a ConfigMap that does not exist",
+            container: with(
+                container("cart", &format!("{REG}/cart:3.0.2")),
+                json!({"envFrom": [{"configMapRef": {"name": "cart-config"}}]}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Waiting(
+                "CreateContainerConfigError",
+                "configmap \"cart-config\" not found",
+            ),
+        },
+        Scenario {
+            name: "payments",
+            class: "config: missing Secret key",
+            summary: "secretKeyRef to a key the Secret does not have",
+            container: with(
+                container("payments", &format!("{REG}/payments:5.2.1")),
+                json!({"env": [{"name": "PAYMENTS_API_KEY", "valueFrom": {"secretKeyRef": {"name": "payments", "key": "api-key"}}}]}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Waiting(
+                "CreateContainerConfigError",
+                "couldn't find key api-key in Secret shop/payments",
+            ),
+        },
+        Scenario {
+            name: "reports",
+            class: "OOMKilled",
+            summary: "memory limit 256Mi, needs ~900Mi",
+            container: with(
+                container("reports", &format!("{REG}/reports:1.2.0")),
+                json!({"resources": {"requests": {"memory": "128Mi"}, "limits": {"memory": "256Mi"}}}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Crashing("OOMKilled", 137),
+        },
+        Scenario {
+            name: "checkout",
+            class: "probe: wrong port",
+            summary: "liveness probe on 8081, the app listens on 8080",
+            container: with(
+                container("checkout", &format!("{REG}/checkout:1.8.1")),
+                json!({"ports": [{"containerPort": 8080}], "livenessProbe": http_probe(json!(8081), "/healthz", 5)}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::ProbeFailing("connect: connection refused"),
+        },
+        Scenario {
+            name: "search",
+            class: "probe: initial delay too short",
+            summary: "takes ~40s to start, liveness gives up after 5s + 3x5s",
+            container: with(
+                container("search", &format!("{REG}/search:8.11.1")),
+                json!({"ports": [{"containerPort": 9200}], "livenessProbe": http_probe(json!(9200), "/_health", 5)}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::ProbeFailing("Liveness probe failed"),
+        },
+        Scenario {
+            name: "notifier",
+            class: "crash: bad command",
+            summary: "a typo in the start command",
+            container: with(
+                container("notifier", &format!("{REG}/web:2.3.1")),
+                json!({"command": ["/bin/sh", "-c", "/usr/local/bin/nod server.js"]}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Crashing("Error", 127),
+        },
+        Scenario {
+            name: "analytics",
+            class: "unschedulable: insufficient memory",
+            summary: "requests 64Gi of memory",
+            container: with(
+                container("analytics", &format!("{REG}/reports:1.2.0")),
+                json!({"resources": {"requests": {"memory": "64Gi"}}}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Unschedulable("Insufficient memory"),
+        },
+        Scenario {
+            name: "recommender",
+            class: "unschedulable: nodeSelector",
+            summary: "nodeSelector disktype=ssd, no node has it",
+            container: container("recommender", &format!("{REG}/catalog-svc:2.1.0")),
+            pod_spec: json!({"nodeSelector": {"disktype": "ssd"}}),
+            then_image: None,
+            expect: Expect::Unschedulable("didn't match Pod's node affinity/selector"),
+        },
+        Scenario {
+            name: "ml-ranker",
+            class: "unschedulable: untolerated taint",
+            summary: "wants the gpu node, does not tolerate its taint",
+            container: container("ml-ranker", &format!("{REG}/catalog-svc:2.1.0")),
+            pod_spec: json!({"nodeSelector": {"accelerator": "gpu"}}),
+            then_image: None,
+            expect: Expect::Unschedulable("untolerated taint {dedicated: gpu}"),
+        },
+        Scenario {
+            name: "uploads",
+            class: "unschedulable: unbound PVC",
+            summary: "claims storage of a class the cluster lacks",
+            container: with(
+                container("uploads", &format!("{REG}/web:2.3.1")),
+                json!({"volumeMounts": [{"name": "data", "mountPath": "/data"}]}),
+            ),
+            pod_spec: json!({"volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "uploads-data"}}]}),
+            then_image: None,
+            expect: Expect::Unschedulable("unbound immediate PersistentVolumeClaims"),
+        },
+    ]
+}
+
+/// The nodes the demo runs on: two workers and one tainted GPU node.
+pub fn nodes() -> Vec<crate::nodes::NodeSpec> {
+    let mut nodes = crate::nodes::NodeSpec::workers(3);
+    if let Some(gpu) = nodes.last_mut() {
+        gpu.name = "sim-gpu-1".into();
+        gpu.labels.push(("accelerator".into(), "gpu".into()));
+        gpu.taints
+            .push(("dedicated".into(), "gpu".into(), "NoSchedule".into()));
+    }
+    nodes
+}
+
+fn create(sim: &Sim, res: ResourceId, ns: &str, obj: Value) -> Result<(), ApiError> {
+    match sim
+        .cluster
+        .create(res, ns, obj, &WriteOptions::manager("podmirror-demo"))
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.code == 409 => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The Deployment object of a scenario.
+pub fn deployment(s: &Scenario) -> Value {
+    let spec = with(
+        json!({"containers": [s.container.clone()]}),
+        s.pod_spec.clone(),
+    );
+    json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": s.name, "namespace": NAMESPACE, "labels": {"app": s.name, "app.kubernetes.io/part-of": "shop"}},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": s.name}},
+            "template": {"metadata": {"labels": {"app": s.name}}, "spec": spec},
+        },
+    })
+}
+
+/// Creates the namespace, supporting objects and every scenario's Deployment.
+pub async fn seed(sim: &Sim) -> Result<(), ApiError> {
+    create(
+        sim,
+        ids::namespaces(),
+        "",
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
+    )?;
+    create(
+        sim,
+        ids::secrets(),
+        NAMESPACE,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "payments"}, "stringData": {"webhook-secret": "whsec_demo"}}),
+    )?;
+    create(
+        sim,
+        ids::pvcs(),
+        NAMESPACE,
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "uploads-data"}, "spec": {"storageClassName": "fast-ssd", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}),
+    )?;
+    create(
+        sim,
+        ids::services(),
+        NAMESPACE,
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+    )?;
+    let scenarios = all();
+    for s in &scenarios {
+        create(sim, ids::deployments(), NAMESPACE, deployment(s))?;
+    }
+    // Second revisions roll out once the first ReplicaSet exists, so history is real.
+    for s in scenarios.iter().filter(|s| s.then_image.is_some()) {
+        for _ in 0..200 {
+            let has_rs = sim
+                .cluster
+                .store
+                .read()
+                .iter(ids::replicasets(), Some(NAMESPACE), None)
+                .any(|(k, _)| k.1.starts_with(&format!("{}-", s.name)));
+            if has_rs {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let name = s
+            .container
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or(s.name);
+        let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": name, "image": s.then_image}]}}}});
+        sim.cluster.patch(
+            ids::deployments(),
+            NAMESPACE,
+            s.name,
+            None,
+            crate::patch::PatchType::Strategic,
+            &patch,
+            &WriteOptions::manager("kubectl-set"),
+        )?;
+    }
+    Ok(())
+}

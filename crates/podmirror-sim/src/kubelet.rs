@@ -629,7 +629,6 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             return;
         }
         let count = restarts + 1;
-        let delay = rules::crashloop_backoff(count);
         w.with(|st| {
             let c = &mut st.containers[idx];
             c.last_state = json!({"terminated": terminated});
@@ -643,6 +642,11 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             }
         });
         w.publish();
+        // The first restart is immediate; back-off starts with the second crash, as in the kubelet.
+        if count == 1 {
+            continue;
+        }
+        let delay = rules::crashloop_backoff(count - 1);
         let pod_text = (w.name.clone(), w.ns.clone(), w.uid.clone());
         w.with(|st| {
             st.containers[idx].waiting(

@@ -192,8 +192,20 @@ async fn every_failure_class_shows_its_real_symptoms() {
             && m.contains("Failed to pull image \"registry.example.com/shop/api:1.4.9\"")),
         "{events:?}"
     );
-    let reports = &pods_of(&sim, "reports")[0];
-    let events = events_of(&sim, reports["metadata"]["name"].as_str().unwrap());
+    let reports = pods_of(&sim, "reports")[0].clone();
+    let backoff = |events: &[(String, String, String)]| {
+        events.iter().any(|(_, r, m)| {
+            r == "BackOff" && m.starts_with("Back-off restarting failed container reports")
+        })
+    };
+    let mut events = Vec::new();
+    for _ in 0..200 {
+        events = events_of(&sim, reports["metadata"]["name"].as_str().unwrap());
+        if backoff(&events) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
     assert!(
         events.iter().any(|(_, r, m)| r == "BackOff"
             && m.starts_with("Back-off restarting failed container reports")),

@@ -43,11 +43,14 @@ impl Drop for Harness {
 
 impl Harness {
     async fn start() -> Option<Harness> {
+        Self::start_with(Sim::new()).await
+    }
+
+    async fn start_with(sim: Sim) -> Option<Harness> {
         let Some(kubectl) = kubectl_path() else {
             eprintln!("skipping: kubectl not installed (run scripts/install-tools)");
             return None;
         };
-        let sim = Sim::new();
         let served = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
         let dir = std::env::temp_dir().join(format!(
             "podmirror-kubectl-{}-{}",
@@ -94,6 +97,19 @@ impl Harness {
             "kubectl {args:?} failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
         );
         stdout
+    }
+
+    /// Runs kubectl until its output satisfies `ready` (the cluster is still settling); returns it.
+    async fn until(&self, args: &[&str], ready: impl Fn(&str) -> bool) -> String {
+        let mut out = String::new();
+        for _ in 0..200 {
+            out = self.ok(args).await;
+            if ready(&out) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        out
     }
 
     /// Runs kubectl expecting failure; returns stderr.
@@ -523,4 +539,153 @@ async fn explain_reads_the_openapi_schema() {
     );
     let out = h.ok(&["explain", "deployment.spec.strategy"]).await;
     assert!(out.contains("rollingUpdate"), "{out}");
+}
+
+/// The demo cluster as a user sees it through kubectl.
+#[tokio::test]
+async fn demo_cluster_looks_like_a_troubled_real_one() {
+    let sim = Sim::with_options(podmirror_sim::SimOptions {
+        time_scale: 20.0,
+        ..Default::default()
+    });
+    podmirror_sim::nodes::start(&sim, &podmirror_sim::scenarios::nodes());
+    sim.start_controllers();
+    podmirror_sim::kubelet::start(
+        &sim,
+        std::sync::Arc::new(podmirror_sim::catalog::Catalog::builtin()),
+    );
+    podmirror_sim::scenarios::seed(&sim).await.unwrap();
+    let Some(h) = Harness::start_with(sim).await else {
+        return;
+    };
+    let want = [
+        ("web-", "Running"),
+        ("billing-", "ImagePullBackOff"),
+        ("orders-", "CrashLoopBackOff"),
+        ("cart-", "CreateContainerConfigError"),
+        ("analytics-", "Pending"),
+    ];
+    let mut table = String::new();
+    for _ in 0..200 {
+        table = h.ok(&["get", "pods", "-n", "shop"]).await;
+        let all = want.iter().all(|(prefix, status)| {
+            table
+                .lines()
+                .any(|l| l.starts_with(prefix) && l.split_whitespace().nth(2) == Some(status))
+        });
+        if all {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (prefix, status) in want {
+        assert!(
+            table
+                .lines()
+                .any(|l| l.starts_with(prefix) && l.split_whitespace().nth(2) == Some(status)),
+            "{prefix} should be {status}:\n{table}"
+        );
+    }
+    // OOMKilled shows in the STATUS column between back-offs; the last state always says it.
+    let describe = h
+        .until(
+            &["describe", "pod", "-n", "shop", "-l", "app=reports"],
+            |d| d.contains("OOMKilled"),
+        )
+        .await;
+    assert!(
+        describe.contains("Reason:       OOMKilled") && describe.contains("Exit Code:    137"),
+        "{describe}"
+    );
+    let previous = h
+        .until(
+            &["logs", "-n", "shop", "deploy/orders", "--previous"],
+            |l| l.contains("DATABASE_URL"),
+        )
+        .await;
+    assert!(previous.contains("DATABASE_URL"), "{previous}");
+    let describe = h
+        .until(
+            &["describe", "pod", "-n", "shop", "-l", "app=analytics"],
+            |d| d.contains("FailedScheduling"),
+        )
+        .await;
+    assert!(
+        describe.contains("FailedScheduling") && describe.contains("Insufficient memory"),
+        "{describe}"
+    );
+    let describe = h
+        .until(
+            &["describe", "pod", "-n", "shop", "-l", "app=checkout"],
+            |d| d.contains("Liveness probe failed:"),
+        )
+        .await;
+    assert!(
+        describe.contains("Liveness probe failed:") && describe.contains("connection refused"),
+        "{describe}"
+    );
+
+    let status = h
+        .ok(&[
+            "rollout",
+            "status",
+            "-n",
+            "shop",
+            "deploy/web",
+            "--timeout=20s",
+        ])
+        .await;
+    assert!(status.contains("successfully rolled out"), "{status}");
+    let history = h
+        .ok(&["rollout", "history", "-n", "shop", "deploy/api"])
+        .await;
+    assert!(
+        history.contains("1 ") && history.contains("2 "),
+        "{history}"
+    );
+    assert!(
+        h.ok(&["rollout", "undo", "-n", "shop", "deploy/api"])
+            .await
+            .contains("rolled back")
+    );
+    h.ok(&[
+        "rollout",
+        "status",
+        "-n",
+        "shop",
+        "deploy/api",
+        "--timeout=20s",
+    ])
+    .await;
+
+    assert_eq!(
+        h.ok(&["scale", "-n", "shop", "deploy/web", "--replicas=3"])
+            .await
+            .trim(),
+        "deployment.apps/web scaled"
+    );
+    h.ok(&[
+        "rollout",
+        "status",
+        "-n",
+        "shop",
+        "deploy/web",
+        "--timeout=20s",
+    ])
+    .await;
+    h.ok(&["scale", "-n", "shop", "deploy/web", "--replicas=1"])
+        .await;
+    let mut pods = 0;
+    for _ in 0..200 {
+        pods = h
+            .ok(&["get", "pods", "-n", "shop", "-l", "app=web", "-o", "name"])
+            .await
+            .lines()
+            .count();
+        if pods == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(pods, 1);
 }

@@ -25,7 +25,11 @@ fn sim_serves_and_writes_a_kubeconfig() {
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let first = lines.next().unwrap().unwrap();
-    let url = first.split_whitespace().last().unwrap().to_string();
+    let url = first
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap()
+        .to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{first}");
     let text = std::fs::read_to_string(&kubeconfig).unwrap();
     assert!(text.contains(&format!("server: {url}")), "{text}");

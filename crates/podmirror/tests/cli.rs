@@ -14,7 +14,7 @@ fn scratch() -> std::path::PathBuf {
 
 #[test]
 fn sim_serves_and_writes_a_kubeconfig() {
-    let dir = scratch();
+    let dir = scratch("sim_serves_and_writes_a_kubeconfig");
     let kubeconfig = dir.join("kc.yaml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
         .args(["sim", "--port", "0", "--kubeconfig"])
@@ -69,7 +69,7 @@ fn sim_refuses_a_bad_time_scale() {
 fn sim_reports_a_busy_port() {
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let dir = scratch();
+    let dir = scratch("sim_reports_a_busy_port");
     let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
         .args(["sim", "--port", &port, "--kubeconfig"])
         .arg(dir.join("kc"))
@@ -85,4 +85,58 @@ fn sim_reports_a_busy_port() {
         !dir.join("kc").exists(),
         "no kubeconfig for a sim that did not start"
     );
+}
+
+#[test]
+fn a_bad_catalog_is_refused_with_file_and_line() {
+    let dir = scratch("a_bad_catalog_is_refused_with_file_and_line");
+    let catalog = dir.join("catalog.yaml");
+    std::fs::write(
+        &catalog,
+        "images:\n  - name: registry.example.com/shop/api\n    tags: [\"1.0\"]\n    memory_mib: lots\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["sim", "--port", "0", "--kubeconfig"])
+        .arg(dir.join("kc"))
+        .arg("--catalog")
+        .arg(&catalog)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("catalog.yaml:4") && stderr.contains("memory_mib"),
+        "{stderr}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn demo_lists_its_failing_workloads() {
+    let dir = scratch("demo_lists_its_failing_workloads");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["demo", "--port", "0", "--time-scale", "20", "--kubeconfig"])
+        .arg(dir.join("kc"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let lines: Vec<String> = BufReader::new(child.stdout.take().unwrap())
+        .lines()
+        .map_while(Result::ok)
+        .take_while(|l| !l.starts_with("Press Ctrl-C"))
+        .collect();
+    child.kill().unwrap();
+    let _ = child.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    let text = lines.join("\n");
+    for want in [
+        "OOMKilled",
+        "image pull: bad tag",
+        "unschedulable: untolerated taint",
+        "kubectl get pods -n shop",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
 }

@@ -5,9 +5,8 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
-fn scratch() -> std::path::PathBuf {
-    let dir =
-        std::env::temp_dir().join(format!("podmirror-cli-{}-{}", std::process::id(), line!()));
+fn scratch(test: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("podmirror-cli-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }

@@ -218,6 +218,14 @@ impl Sim {
             .route("/apis/{group}/{version}", get(discovery::group_version))
             .route("/openapi/v3", get(openapi::index))
             .route("/openapi/v3/{*path}", get(openapi::document))
+            .route(
+                "/podmirror.dev/faults",
+                get(faults::get_faults).put(faults::put_faults),
+            )
+            .route(
+                "/podmirror.dev/faults/drop-watches",
+                axum::routing::post(faults::drop_watches),
+            )
             .route("/healthz", get(|| async { "ok" }))
             .route("/livez", get(|| async { "ok" }))
             .route("/readyz", get(|| async { "ok" }))

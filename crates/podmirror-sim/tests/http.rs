@@ -336,3 +336,96 @@ async fn watch_streams_changes_and_honours_timeout() {
         ]
     );
 }
+
+#[tokio::test]
+async fn faults_are_set_at_run_time_and_refused_when_nonsense() {
+    let sim = Sim::new();
+    let put = |body: &str| {
+        Request::put("/podmirror.dev/faults")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let (code, _, _) = call(&sim, put(r#"{"errorRate": 1.0, "errorCode": 503}"#)).await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, headers, body) = call(&sim, get("/api/v1/namespaces/default/pods")).await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["reason"], "ServiceUnavailable");
+    assert!(headers.get(header::RETRY_AFTER).is_none());
+    call(&sim, put(r#"{"errorRate": 1.0, "errorCode": 429}"#)).await;
+    let (code, headers, _) = call(&sim, get("/api/v1/namespaces/default/pods")).await;
+    assert_eq!(code, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(headers[header::RETRY_AFTER], "1");
+    call(&sim, put(r#"{"conflictRate": 1.0}"#)).await;
+    let cm = json!({"metadata": {"name": "c"}});
+    let (code, _, body) = call(
+        &sim,
+        post(
+            "/api/v1/namespaces/default/configmaps",
+            "application/json",
+            cm.to_string(),
+        ),
+    )
+    .await;
+    assert_eq!(
+        (code, body["reason"].as_str()),
+        (StatusCode::CONFLICT, Some("Conflict"))
+    );
+    assert!(
+        sim.cluster.get(ids::configmaps(), "default", "c").is_err(),
+        "an injected conflict writes nothing"
+    );
+    let (code, _, body) = call(&sim, put(r#"{"errorRate": 2}"#)).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("errorRate must be between 0 and 1"),
+        "{body}"
+    );
+    call(&sim, put("{}")).await;
+    let (code, _, _) = call(&sim, get("/api/v1/namespaces/default/pods")).await;
+    assert_eq!(code, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn dropped_watches_end_and_clients_resume() {
+    use futures::TryStreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::runtime::{WatchStreamExt, reflector, watcher};
+    let sim = Sim::new();
+    let api: kube::Api<ConfigMap> = kube::Api::default_namespaced(sim.client());
+    let (reader, writer) = reflector::store::<ConfigMap>();
+    let task = tokio::spawn(
+        reflector(writer, watcher(api.clone(), watcher::Config::default()))
+            .applied_objects()
+            .try_for_each(|_| async { Ok(()) }),
+    );
+    reader.wait_until_ready().await.unwrap();
+    for i in 0..20 {
+        if i % 5 == 0 {
+            let req = Request::post("/podmirror.dev/faults/drop-watches")
+                .body(Body::empty())
+                .unwrap();
+            let (code, _, _) = call(&sim, req).await;
+            assert_eq!(code, StatusCode::NO_CONTENT);
+        }
+        let cm: ConfigMap =
+            serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap();
+        api.create(&Default::default(), &cm).await.unwrap();
+    }
+    let mut seen = 0;
+    for _ in 0..200 {
+        seen = reader.state().len();
+        if seen == 21 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        seen, 21,
+        "20 configmaps plus kube-root-ca.crt despite dropped watches"
+    );
+    task.abort();
+}

@@ -38,6 +38,18 @@ struct ClusterArgs {
     /// Image catalog (YAML, see DESIGN §5); the built-in shop catalog when absent.
     #[arg(long)]
     catalog: Option<PathBuf>,
+    /// Fault injection: milliseconds added to every API request.
+    #[arg(long, default_value_t = 0)]
+    fault_latency_ms: u64,
+    /// Fault injection: fraction (0–1) of API requests answered with --fault-error-code.
+    #[arg(long, default_value_t = 0.0)]
+    fault_error_rate: f64,
+    /// Fault injection: 500, 503 or 429.
+    #[arg(long, default_value_t = 503)]
+    fault_error_code: u16,
+    /// Fault injection: fraction (0–1) of writes answered with 409 Conflict.
+    #[arg(long, default_value_t = 0.0)]
+    fault_conflict_rate: f64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -110,10 +122,20 @@ async fn start_cluster(args: &ClusterArgs, nodes: &[NodeSpec]) -> anyhow::Result
         }
         None => podmirror_sim::catalog::Catalog::builtin(),
     };
+    let faults = podmirror_sim::faults::FaultConfig {
+        latency: std::time::Duration::from_millis(args.fault_latency_ms),
+        error_rate: args.fault_error_rate,
+        error_code: args.fault_error_code,
+        conflict_rate: args.fault_conflict_rate,
+    };
+    faults
+        .validate()
+        .map_err(|e| anyhow::anyhow!("fault injection: {e}"))?;
     let sim = podmirror_sim::Sim::with_options(podmirror_sim::SimOptions {
         time_scale: args.time_scale,
         ..Default::default()
     });
+    sim.faults.set(faults);
     let served = sim
         .serve(SocketAddr::from((Ipv4Addr::LOCALHOST, args.port)))
         .await?;
@@ -155,6 +177,10 @@ fn print_started(running: &Running, nodes: usize) {
     );
     println!();
     println!("  export KUBECONFIG={}", running.kubeconfig.display());
+    println!(
+        "  (faults at run time: curl -X PUT {}/podmirror.dev/faults -d '{{\"errorRate\":0.1,\"errorCode\":503}}')",
+        running.served.url()
+    );
 }
 
 async fn run_sim(args: SimArgs) -> anyhow::Result<()> {

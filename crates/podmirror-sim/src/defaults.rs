@@ -68,7 +68,8 @@ pub fn apply(res: ResourceId, obj: &mut Value) {
                 spec.get("type").and_then(Value::as_str) == Some("ExternalName");
             if !headless_or_external {
                 if spec.get("clusterIP").is_none_or(Value::is_null) {
-                    let ip = format!("10.96.{}.{}", fastrand::u8(0..=255), fastrand::u8(1..=254));
+                    let ip =
+                        meta::with_rng(|r| format!("10.96.{}.{}", r.u8(0..=255), r.u8(1..=254)));
                     spec.insert("clusterIP".into(), json!(ip));
                 }
                 let ip = spec.get("clusterIP").cloned().unwrap_or(Value::Null);

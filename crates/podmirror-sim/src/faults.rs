@@ -138,7 +138,7 @@ impl Faults {
         if !cfg.latency.is_zero() {
             tokio::time::sleep(cfg.latency).await;
         }
-        if cfg.error_rate > 0.0 && fastrand::f64() < cfg.error_rate {
+        if cfg.error_rate > 0.0 && crate::meta::with_rng(|r| r.f64()) < cfg.error_rate {
             let msg = format!("injected fault on {method} {}", uri.path());
             let err = match cfg.error_code {
                 503 => ApiError::unavailable(msg),
@@ -151,7 +151,10 @@ impl Faults {
             *method,
             Method::POST | Method::PUT | Method::PATCH | Method::DELETE
         );
-        if write && cfg.conflict_rate > 0.0 && fastrand::f64() < cfg.conflict_rate {
+        if write
+            && cfg.conflict_rate > 0.0
+            && crate::meta::with_rng(|r| r.f64()) < cfg.conflict_rate
+        {
             let mut e = ApiError::internal("");
             e.code = 409;
             e.reason = "Conflict";

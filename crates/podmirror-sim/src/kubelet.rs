@@ -131,7 +131,7 @@ impl PodState {
 
 fn container_id() -> String {
     let hex: String = (0..64)
-        .map(|_| char::from(b"0123456789abcdef"[fastrand::usize(..16)]))
+        .map(|_| char::from(b"0123456789abcdef"[meta::with_rng(|r| r.usize(..16))]))
         .collect();
     format!("containerd://{hex}")
 }
@@ -160,6 +160,8 @@ struct Worker {
     node: String,
     state: Mutex<PodState>,
     stop_tx: watch::Sender<bool>,
+    /// Images each node has pulled (node, image), shared by all workers.
+    images: Arc<Mutex<std::collections::HashSet<(String, String)>>>,
 }
 
 impl Worker {
@@ -413,11 +415,12 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                     size_bytes,
                     duration,
                 } => {
-                    if pull_policy == "IfNotPresent"
-                        && pull_failures == 0
-                        && pulled.is_none()
-                        && fastrand::u8(..) < 64
-                    {
+                    let cached = w
+                        .images
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .contains(&(w.node.clone(), image_name.clone()));
+                    if pull_policy != "Always" && cached {
                         w.event(
                             fp,
                             EventType::Normal,
@@ -442,6 +445,10 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                             "Pulled",
                             &rules::pulled_event(&image_name, duration, size_bytes),
                         );
+                        w.images
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .insert((w.node.clone(), image_name.clone()));
                         pulled = Some(image);
                         continue;
                     }
@@ -910,7 +917,9 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
     let mut rx = sim.cluster.store.subscribe();
     let workers: Arc<Mutex<HashMap<String, watch::Sender<bool>>>> = Arc::default();
     let ip_counter: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
+    let images: Arc<Mutex<std::collections::HashSet<(String, String)>>> = Arc::default();
     let consider = {
+        let images = images.clone();
         let (weak, workers, catalog, ip_counter) = (
             weak.clone(),
             workers.clone(),
@@ -1045,6 +1054,7 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                     failed_reason: None,
                 }),
                 stop_tx: stop_tx.clone(),
+                images: images.clone(),
             });
             map.insert(uid, stop_tx);
             drop(map);

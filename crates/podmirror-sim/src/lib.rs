@@ -65,6 +65,8 @@ pub struct SimOptions {
     pub bookmark_interval: Duration,
     /// How many changes are kept for watches resuming from a resourceVersion.
     pub history_len: usize,
+    /// Seed for generated names, uids, IPs and injected faults (None: random).
+    pub seed: Option<u64>,
 }
 
 impl Default for SimOptions {
@@ -73,6 +75,7 @@ impl Default for SimOptions {
             time_scale: 1.0,
             bookmark_interval: Duration::from_secs(60),
             history_len: store::HISTORY_LEN,
+            seed: None,
         }
     }
 }
@@ -155,6 +158,9 @@ impl Sim {
 
     /// A sim with the given options.
     pub fn with_options(options: SimOptions) -> Self {
+        if let Some(seed) = options.seed {
+            meta::seed_random(seed);
+        }
         Sim(Arc::new(SimInner {
             cluster: Cluster::with_history(options.history_len),
             faults: faults::Faults::default(),

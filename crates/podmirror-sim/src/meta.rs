@@ -1,6 +1,21 @@
 //! Small helpers over object metadata held as JSON.
 
 use serde_json::{Map, Value, json};
+use std::sync::Mutex;
+
+/// The process's random source for names, uids, IPs and injected faults; seedable for repeatable runs.
+static RNG: Mutex<Option<fastrand::Rng>> = Mutex::new(None);
+
+/// Seeds the random source: the same seed gives the same sequence of names and uids.
+pub fn seed_random(seed: u64) {
+    *RNG.lock().unwrap_or_else(|e| e.into_inner()) = Some(fastrand::Rng::with_seed(seed));
+}
+
+/// Runs `f` with the process's random source.
+pub fn with_rng<R>(f: impl FnOnce(&mut fastrand::Rng) -> R) -> R {
+    let mut guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    f(guard.get_or_insert_with(fastrand::Rng::new))
+}
 
 /// The API server's clock as an RFC 3339 timestamp with second precision.
 pub fn now_rfc3339() -> String {
@@ -18,7 +33,7 @@ pub fn now_micro() -> String {
 
 /// A random RFC 4122 version 4 UID.
 pub fn new_uid() -> String {
-    let a = fastrand::u128(..);
+    let a = with_rng(|r| r.u128(..));
     let b = (a & !(0xf << 76) | (0x4 << 76)) & !(0x3 << 62) | (0x2 << 62);
     let h = format!("{b:032x}");
     format!(
@@ -35,7 +50,7 @@ pub fn new_uid() -> String {
 pub fn random_suffix(len: usize) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     (0..len)
-        .map(|_| ALPHABET[fastrand::usize(..ALPHABET.len())] as char)
+        .map(|_| ALPHABET[with_rng(|r| r.usize(..ALPHABET.len()))] as char)
         .collect()
 }
 

@@ -286,3 +286,28 @@ async fn graceful_deletion_and_deadlines() {
         "the kubelet removes the pod once its containers stopped"
     );
 }
+
+#[tokio::test]
+async fn the_same_seed_generates_the_same_names() {
+    let names = || {
+        let sim = Sim::with_options(SimOptions {
+            seed: Some(42),
+            ..Default::default()
+        });
+        let opts = podmirror_sim::cluster::WriteOptions::manager("test");
+        (0..5)
+            .map(|_| {
+                let cm = serde_json::json!({"metadata": {"generateName": "web-"}});
+                let c = sim
+                    .cluster
+                    .create(ids::configmaps(), "default", cm, &opts)
+                    .unwrap();
+                (
+                    c["metadata"]["name"].as_str().unwrap().to_string(),
+                    c["metadata"]["uid"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(), names());
+}

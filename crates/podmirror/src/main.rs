@@ -38,6 +38,9 @@ struct ClusterArgs {
     /// Image catalog (YAML, see DESIGN §5); the built-in shop catalog when absent.
     #[arg(long)]
     catalog: Option<PathBuf>,
+    /// Seed for generated names, uids and IPs, so runs repeat (random when absent).
+    #[arg(long)]
+    seed: Option<u64>,
     /// Fault injection: milliseconds added to every API request.
     #[arg(long, default_value_t = 0)]
     fault_latency_ms: u64,
@@ -133,6 +136,7 @@ async fn start_cluster(args: &ClusterArgs, nodes: &[NodeSpec]) -> anyhow::Result
         .map_err(|e| anyhow::anyhow!("fault injection: {e}"))?;
     let sim = podmirror_sim::Sim::with_options(podmirror_sim::SimOptions {
         time_scale: args.time_scale,
+        seed: args.seed,
         ..Default::default()
     });
     sim.faults.set(faults);

@@ -1108,7 +1108,24 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
         loop {
             let change = match rx.recv().await {
                 Ok(c) => c,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    // Missed changes: look at every pod again, as a relist would.
+                    let Some(sim) = forget_weak.upgrade() else {
+                        return;
+                    };
+                    let pods: Vec<Arc<Value>> = sim
+                        .cluster
+                        .store
+                        .read()
+                        .iter(ids::pods(), None, None)
+                        .map(|(_, s)| s.value())
+                        .collect();
+                    drop(sim);
+                    for p in pods {
+                        consider(&p);
+                    }
+                    continue;
+                }
                 Err(_) => return,
             };
             if change.resource != ids::pods() {

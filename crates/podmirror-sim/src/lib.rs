@@ -186,7 +186,7 @@ impl Sim {
             controller::spawn(self, deployment::DeploymentController),
             controller::spawn(self, replicaset::ReplicaSetController),
             controller::spawn(self, volumes::VolumeBinder),
-            controller::spawn(self, scheduler::Scheduler),
+            controller::spawn(self, scheduler::Scheduler::default()),
         ];
         self.tasks
             .lock()

@@ -11,13 +11,73 @@ use crate::store::Change;
 use crate::{Sim, meta};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Scheduler name pods ask for by default.
 pub const NAME: &str = "default-scheduler";
 
 /// The scheduler.
-pub struct Scheduler;
+#[derive(Default)]
+pub struct Scheduler {
+    usage: Mutex<Usage>,
+}
+
+/// What bound, unfinished pods request of each node, kept up to date from changes.
+#[derive(Default)]
+struct Usage {
+    primed: bool,
+    pods: HashMap<String, (String, i64, i64)>,
+    nodes: HashMap<String, (i64, i64, i64)>,
+}
+
+impl Usage {
+    fn add(&mut self, uid: &str, node: &str, cpu: i64, mem: i64) {
+        if self.pods.contains_key(uid) {
+            return;
+        }
+        self.pods
+            .insert(uid.to_string(), (node.to_string(), cpu, mem));
+        let n = self.nodes.entry(node.to_string()).or_default();
+        n.0 += cpu;
+        n.1 += mem;
+        n.2 += 1;
+    }
+
+    fn remove(&mut self, uid: &str) {
+        if let Some((node, cpu, mem)) = self.pods.remove(uid)
+            && let Some(n) = self.nodes.get_mut(&node)
+        {
+            n.0 -= cpu;
+            n.1 -= mem;
+            n.2 -= 1;
+        }
+    }
+
+    /// Accounts for one stored pod as it is now.
+    fn observe(&mut self, pod: &crate::store::Stored, deleted: bool) {
+        let uid = pod
+            .select
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let node = pod
+            .select
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let finished = matches!(
+            pod.select.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        );
+        if deleted || finished || node.is_empty() {
+            self.remove(uid);
+        } else if !self.pods.contains_key(uid) {
+            let (cpu, mem) = scheduler_rules::pod_requests(&pod.value());
+            self.add(uid, node, cpu, mem);
+        }
+    }
+}
 
 fn opts() -> crate::cluster::WriteOptions {
     crate::cluster::WriteOptions::manager("kube-scheduler")
@@ -46,6 +106,15 @@ impl Reconciler for Scheduler {
     fn keys_for(&self, sim: &Sim, change: &Change) -> Vec<Key> {
         let res = change.resource;
         if res == ids::pods() {
+            {
+                let mut usage = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+                if usage.primed {
+                    usage.observe(
+                        &change.object,
+                        change.kind == crate::store::ChangeType::Deleted,
+                    );
+                }
+            }
             let bound = change
                 .object
                 .select
@@ -83,36 +152,22 @@ impl Reconciler for Scheduler {
         if !unscheduled(&pod) {
             return Ok(Next::Done);
         }
-        let (nodes, usage) = {
+        let nodes: Vec<std::sync::Arc<Value>> = {
             let data = sim.cluster.store.read();
-            let nodes: Vec<std::sync::Arc<Value>> = data
-                .iter(ids::nodes(), None, None)
+            data.iter(ids::nodes(), None, None)
                 .map(|(_, s)| s.value())
-                .collect();
-            let mut usage: HashMap<String, (i64, i64, i64)> = HashMap::new();
-            for (_, s) in data.iter(ids::pods(), None, None) {
-                let Some(node) = s
-                    .select
-                    .pointer("/spec/nodeName")
-                    .and_then(Value::as_str)
-                    .filter(|n| !n.is_empty())
-                else {
-                    continue;
-                };
-                if matches!(
-                    s.select.pointer("/status/phase").and_then(Value::as_str),
-                    Some("Succeeded" | "Failed")
-                ) {
-                    continue;
-                }
-                let (cpu, mem) = scheduler_rules::pod_requests(&s.value());
-                let u = usage.entry(node.to_string()).or_default();
-                u.0 += cpu;
-                u.1 += mem;
-                u.2 += 1;
-            }
-            (nodes, usage)
+                .collect()
         };
+        let mut usage_guard = self.usage.lock().unwrap_or_else(|e| e.into_inner());
+        if !usage_guard.primed {
+            let data = sim.cluster.store.read();
+            for (_, s) in data.iter(ids::pods(), None, None) {
+                usage_guard.observe(s, false);
+            }
+            usage_guard.primed = true;
+        }
+        let usage = usage_guard.nodes.clone();
+        drop(usage_guard);
         let infos: Vec<NodeInfo> = nodes
             .iter()
             .map(|n| {

@@ -13,7 +13,7 @@ use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tokio::sync::broadcast;
 
 /// How many changes are kept, by default, for watches that resume from a resourceVersion.
-pub const HISTORY_LEN: usize = 50_000;
+pub const HISTORY_LEN: usize = 5_000;
 
 /// Kind of a change, as watch events name it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,7 +359,7 @@ impl Store {
 
     /// An empty store keeping the last `history_len` changes for resuming watches.
     pub fn with_history(history_len: usize) -> Self {
-        let (changes_tx, _) = broadcast::channel(16_384);
+        let (changes_tx, _) = broadcast::channel(4_096);
         Store {
             data: RwLock::new(Data {
                 rv: 0,

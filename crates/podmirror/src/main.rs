@@ -7,6 +7,10 @@ use podmirror_sim::nodes::NodeSpec;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 
+// The simulated cluster churns through many small JSON values; mimalloc keeps that fast.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Find failing Kubernetes pods, explain them, and prove fixes on disposable mirrors.
 #[derive(Parser, Debug)]
 #[command(name = "podmirror", version, about)]

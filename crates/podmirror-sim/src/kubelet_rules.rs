@@ -796,40 +796,8 @@ pub fn exit_reason(exit_code: i32) -> &'static str {
 
 /// The container's memory limit in bytes (`resources.limits.memory`).
 pub fn memory_limit_bytes(container: &Value) -> Option<u64> {
-    container["resources"]["limits"]["memory"]
-        .as_str()
-        .and_then(parse_quantity_bytes)
-        .or_else(|| container["resources"]["limits"]["memory"].as_u64())
-}
-
-/// Parses a Kubernetes quantity (`512Mi`, `1G`, `1e9`, `129M`) into bytes,
-/// rounding up.
-pub fn parse_quantity_bytes(text: &str) -> Option<u64> {
-    let text = text.trim();
-    let split = text
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(text.len());
-    let (number, suffix) = text.split_at(split);
-    let value: f64 = number.parse().ok()?;
-    let factor: f64 = match suffix {
-        "" => 1.0,
-        "m" => 0.001,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024f64.powi(2),
-        "Gi" => 1024f64.powi(3),
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => return None,
-    };
-    let bytes = (value * factor).ceil();
-    (bytes.is_finite() && bytes >= 0.0).then_some(bytes as u64)
+    crate::quantity::bytes(&container["resources"]["limits"]["memory"])
+        .and_then(|b| u64::try_from(b).ok())
 }
 
 /// Decides what the container's process does.
@@ -1805,6 +1773,7 @@ fn fnv64(bytes: &[u8]) -> u64 {
 
 #[cfg(test)]
 mod tests {
+
     use super::*;
     use serde_json::json;
 
@@ -2483,14 +2452,14 @@ mod tests {
     }
 
     #[test]
-    fn quantities_parse_to_bytes() {
-        assert_eq!(parse_quantity_bytes("128Mi"), Some(128 * MIB));
-        assert_eq!(parse_quantity_bytes("1Gi"), Some(1024 * MIB));
-        assert_eq!(parse_quantity_bytes("1G"), Some(1_000_000_000));
-        assert_eq!(parse_quantity_bytes("129M"), Some(129_000_000));
-        assert_eq!(parse_quantity_bytes("1e9"), Some(1_000_000_000));
-        assert_eq!(parse_quantity_bytes("1.5Ki"), Some(1536));
-        assert_eq!(parse_quantity_bytes("lots"), None);
+    fn memory_limits_read_as_bytes() {
+        let limit = |m: Value| {
+            memory_limit_bytes(&json!({"name": "x", "resources": {"limits": {"memory": m}}}))
+        };
+        assert_eq!(limit(json!("128Mi")), Some(128 * MIB));
+        assert_eq!(limit(json!("1G")), Some(1_000_000_000));
+        assert_eq!(limit(json!(1_000_000)), Some(1_000_000));
+        assert_eq!(limit(json!("lots")), None);
         assert_eq!(memory_limit_bytes(&json!({"name": "x"})), None);
     }
 

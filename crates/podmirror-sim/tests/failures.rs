@@ -311,3 +311,188 @@ async fn the_same_seed_generates_the_same_names() {
     };
     assert_eq!(names(), names());
 }
+
+fn plain_cluster() -> Sim {
+    let sim = Sim::with_options(SimOptions {
+        time_scale: 20.0,
+        seed: Some(3),
+        ..Default::default()
+    });
+    podmirror_sim::nodes::start(&sim, &podmirror_sim::nodes::NodeSpec::workers(1));
+    sim.start_controllers();
+    podmirror_sim::kubelet::start(&sim, Arc::new(podmirror_sim::catalog::Catalog::builtin()));
+    sim
+}
+
+async fn wait_pod(sim: &Sim, name: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        if let Ok(p) = sim.cluster.get(ids::pods(), "default", name) {
+            last = (*p).clone();
+            if done(&last) {
+                return last;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!(
+        "pod {name} never reached the expected state; last status: {}",
+        last["status"]
+    );
+}
+
+#[tokio::test]
+async fn init_containers_run_in_order_before_the_app() {
+    let sim = plain_cluster();
+    let pod = serde_json::json!({"metadata": {"name": "migrate-then-serve"}, "spec": {
+        "initContainers": [
+            {"name": "migrate", "image": "registry.example.com/shop/db-migrate:43"},
+            {"name": "warmup", "image": "busybox:1.36", "command": ["/bin/sh", "-c", "true"]}
+        ],
+        "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.3.1"}]
+    }});
+    sim.cluster
+        .create(
+            ids::pods(),
+            "default",
+            pod,
+            &podmirror_sim::cluster::WriteOptions::manager("test"),
+        )
+        .unwrap();
+    // While the migration runs, the pod shows Init:0/2 and the app waits.
+    let p = wait_pod(&sim, "migrate-then-serve", |p| {
+        p["status"]["initContainerStatuses"][0]["state"]["running"].is_object()
+    })
+    .await;
+    assert_eq!(p["status"]["phase"], "Pending");
+    assert_eq!(podmirror_sim::table::pod_status_reason(&p), "Init:0/2");
+    let p = wait_pod(&sim, "migrate-then-serve", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    let inits = p["status"]["initContainerStatuses"].as_array().unwrap();
+    assert!(
+        inits
+            .iter()
+            .all(|c| c["state"]["terminated"]["exitCode"] == 0
+                && c["state"]["terminated"]["reason"] == "Completed"),
+        "{inits:?}"
+    );
+    let migrate_done = inits[0]["state"]["terminated"]["finishedAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let warmup_started = inits[1]["state"]["terminated"]["startedAt"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        migrate_done <= warmup_started,
+        "init containers run one after the other"
+    );
+    let init_cond = p["status"]["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Initialized")
+        .cloned()
+        .unwrap();
+    assert_eq!(init_cond["status"], "True");
+}
+
+#[tokio::test]
+async fn restart_policies_never_and_on_failure() {
+    let sim = plain_cluster();
+    let opts = podmirror_sim::cluster::WriteOptions::manager("test");
+    let pod = |name: &str, policy: &str, image: &str| serde_json::json!({"metadata": {"name": name}, "spec": {"restartPolicy": policy, "containers": [{"name": "c", "image": image}]}});
+    // The api image exits 1 without DATABASE_URL; db-migrate exits 0.
+    sim.cluster
+        .create(
+            ids::pods(),
+            "default",
+            pod(
+                "never-fails",
+                "Never",
+                "registry.example.com/shop/api:1.4.2",
+            ),
+            &opts,
+        )
+        .unwrap();
+    sim.cluster
+        .create(
+            ids::pods(),
+            "default",
+            pod(
+                "onfailure-ok",
+                "OnFailure",
+                "registry.example.com/shop/db-migrate:43",
+            ),
+            &opts,
+        )
+        .unwrap();
+    sim.cluster
+        .create(
+            ids::pods(),
+            "default",
+            pod(
+                "onfailure-fails",
+                "OnFailure",
+                "registry.example.com/shop/api:1.4.2",
+            ),
+            &opts,
+        )
+        .unwrap();
+    let p = wait_pod(&sim, "never-fails", |p| p["status"]["phase"] == "Failed").await;
+    assert_eq!(p["status"]["containerStatuses"][0]["restartCount"], 0);
+    assert_eq!(
+        p["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"],
+        1
+    );
+    assert_eq!(podmirror_sim::table::pod_status_reason(&p), "Error");
+    let p = wait_pod(&sim, "onfailure-ok", |p| {
+        p["status"]["phase"] == "Succeeded"
+    })
+    .await;
+    assert_eq!(podmirror_sim::table::pod_status_reason(&p), "Completed");
+    let p = wait_pod(&sim, "onfailure-fails", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 1
+    })
+    .await;
+    assert_eq!(p["status"]["phase"], "Running");
+}
+
+#[tokio::test]
+async fn run_as_non_root_and_pull_secrets() {
+    let sim = plain_cluster();
+    let opts = podmirror_sim::cluster::WriteOptions::manager("test");
+    let root = serde_json::json!({"metadata": {"name": "admin"}, "spec": {"securityContext": {"runAsNonRoot": true}, "containers": [{"name": "admin", "image": "registry.example.com/shop/legacy-admin:0.7.2"}]}});
+    sim.cluster
+        .create(ids::pods(), "default", root, &opts)
+        .unwrap();
+    let p = wait_pod(&sim, "admin", |p| {
+        p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+            == "CreateContainerConfigError"
+    })
+    .await;
+    let msg = p["status"]["containerStatuses"][0]["state"]["waiting"]["message"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        msg.starts_with("container has runAsNonRoot and image will run as root"),
+        "{msg}"
+    );
+
+    let secret = serde_json::json!({"metadata": {"name": "regcred"}, "type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}});
+    sim.cluster
+        .create(ids::secrets(), "default", secret, &opts)
+        .unwrap();
+    let private = serde_json::json!({"metadata": {"name": "billing"}, "spec": {"imagePullSecrets": [{"name": "regcred"}], "containers": [{"name": "billing", "image": "registry.example.com/private/billing:3.2.0"}]}});
+    sim.cluster
+        .create(ids::pods(), "default", private, &opts)
+        .unwrap();
+    wait_pod(&sim, "billing", |p| p["status"]["phase"] == "Running").await;
+}

@@ -78,6 +78,9 @@ struct SimArgs {
     /// Taint the last node: key=value:Effect (repeatable).
     #[arg(long = "node-taint", value_name = "TAINT")]
     node_taints: Vec<String>,
+    /// Label the last node: key=value (repeatable).
+    #[arg(long = "node-label", value_name = "LABEL")]
+    node_labels: Vec<String>,
 }
 
 impl SimArgs {
@@ -95,6 +98,19 @@ impl SimArgs {
             node.cpu = self.node_cpu.clone();
             node.memory = self.node_memory.clone();
             node.pods = self.node_pods;
+        }
+        for label in &self.node_labels {
+            let (k, v) = label.split_once('=').ok_or_else(|| {
+                anyhow::anyhow!(
+                    "--node-label {label:?} needs the form key=value (e.g. disktype=ssd)"
+                )
+            })?;
+            podmirror_sim::selector::LabelSelector::parse(&format!("{k}={v}"))
+                .map_err(|e| anyhow::anyhow!("--node-label {label:?} is not a valid label: {e}"))?;
+            match nodes.last_mut() {
+                Some(last) => last.labels.push((k.to_string(), v.to_string())),
+                None => anyhow::bail!("--node-label needs at least one node (--nodes 0 was given)"),
+            }
         }
         for taint in &self.node_taints {
             let parsed = NodeSpec::parse_taint(taint).map_err(anyhow::Error::msg)?;

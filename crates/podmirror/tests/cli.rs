@@ -139,3 +139,24 @@ fn demo_lists_its_failing_workloads() {
         assert!(text.contains(want), "missing {want:?} in:\n{text}");
     }
 }
+
+#[test]
+fn node_flags_are_checked() {
+    let dir = scratch("node_flags_are_checked");
+    for (flag, value, want) in [
+        ("--node-label", "disktype", "needs the form key=value"),
+        ("--node-taint", "dedicated=gpu", "has no effect"),
+        ("--node-memory", "lots", "is not a quantity"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+            .args(["sim", "--port", "0", flag, value, "--kubeconfig"])
+            .arg(dir.join("kc"))
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(want), "{flag} {value}: {stderr}");
+    }
+    assert!(!dir.join("kc").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}

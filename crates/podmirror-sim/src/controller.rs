@@ -230,3 +230,32 @@ pub fn set_condition(
         None => list.push(cond),
     }
 }
+
+/// Sets a pod condition as the kubelet and scheduler write them: `lastProbeTime: null`,
+/// no reason or message when empty, `lastTransitionTime` kept while the status holds.
+pub fn set_pod_condition(status: &mut Value, t: &str, value: &str, reason: &str, message: &str) {
+    let now = meta::now_rfc3339();
+    let list = status
+        .as_object_mut()
+        .map(|m| m.entry("conditions").or_insert_with(|| json!([])));
+    let Some(Value::Array(list)) = list else {
+        return;
+    };
+    let mut cond =
+        json!({"type": t, "status": value, "lastProbeTime": null, "lastTransitionTime": now});
+    if !reason.is_empty() {
+        cond["reason"] = json!(reason);
+    }
+    if !message.is_empty() {
+        cond["message"] = json!(message);
+    }
+    match list.iter_mut().find(|c| c["type"] == t) {
+        Some(c) => {
+            if c["status"] == value {
+                cond["lastTransitionTime"] = c["lastTransitionTime"].clone();
+            }
+            *c = cond;
+        }
+        None => list.push(cond),
+    }
+}

@@ -5,6 +5,7 @@
 
 use crate::catalog::{Catalog, Image};
 use crate::cluster::WriteOptions;
+use crate::controller::set_pod_condition;
 use crate::events::{EventType, Source};
 use crate::kubelet_rules::{self as rules, Objects, ProbeKind, PullOutcome, Run, RunPlan};
 use crate::resources::{Subresource, ids};
@@ -235,7 +236,7 @@ impl Worker {
                     )
                 };
                 let t = |b: bool| if b { "True" } else { "False" };
-                set_cond(
+                set_pod_condition(
                     &mut status,
                     "PodReadyToStartContainers",
                     t(st.sandbox_ready),
@@ -243,14 +244,14 @@ impl Worker {
                     "",
                 );
                 if st.initialized {
-                    set_cond(&mut status, "Initialized", "True", "", "");
+                    set_pod_condition(&mut status, "Initialized", "True", "", "");
                 } else {
                     let pending: Vec<&str> = init
                         .iter()
                         .filter(|c| !c.done)
                         .map(|c| c.name.as_str())
                         .collect();
-                    set_cond(
+                    set_pod_condition(
                         &mut status,
                         "Initialized",
                         "False",
@@ -258,8 +259,8 @@ impl Worker {
                         &format!("containers with incomplete status: [{}]", pending.join(" ")),
                     );
                 }
-                set_cond(&mut status, "Ready", t(all_ready), ready_reason, &ready_msg);
-                set_cond(
+                set_pod_condition(&mut status, "Ready", t(all_ready), ready_reason, &ready_msg);
+                set_pod_condition(
                     &mut status,
                     "ContainersReady",
                     t(all_ready),
@@ -313,33 +314,6 @@ impl Worker {
             _ = tokio::time::sleep(wall) => !self.stopped(),
             _ = rx.wait_for(|s| *s) => false,
         }
-    }
-}
-
-fn set_cond(status: &mut Value, t: &str, value: &str, reason: &str, message: &str) {
-    let now = meta::now_rfc3339();
-    let list = status
-        .as_object_mut()
-        .map(|m| m.entry("conditions").or_insert_with(|| json!([])));
-    let Some(Value::Array(list)) = list else {
-        return;
-    };
-    let mut cond =
-        json!({"type": t, "status": value, "lastProbeTime": null, "lastTransitionTime": now});
-    if !reason.is_empty() {
-        cond["reason"] = json!(reason);
-    }
-    if !message.is_empty() {
-        cond["message"] = json!(message);
-    }
-    match list.iter_mut().find(|c| c["type"] == t) {
-        Some(c) => {
-            if c["status"] == value {
-                cond["lastTransitionTime"] = c["lastTransitionTime"].clone();
-            }
-            *c = cond;
-        }
-        None => list.push(cond),
     }
 }
 

@@ -194,15 +194,13 @@ impl Reconciler for Scheduler {
                     .cluster
                     .update(ids::pods(), ns, name, None, bound, &opts())?;
                 let mut with_status = (*bound).clone();
-                crate::controller::set_condition(
+                crate::controller::set_pod_condition(
                     &mut with_status["status"],
                     "PodScheduled",
                     "True",
                     "",
                     "",
-                    false,
                 );
-                strip_empty_reason(&mut with_status["status"]);
                 sim.cluster.update(
                     ids::pods(),
                     ns,
@@ -224,13 +222,12 @@ impl Reconciler for Scheduler {
             }
             Decision::Unschedulable { message } => {
                 let mut with_status = (*pod).clone();
-                crate::controller::set_condition(
+                crate::controller::set_pod_condition(
                     &mut with_status["status"],
                     "PodScheduled",
                     "False",
                     "Unschedulable",
                     &message,
-                    false,
                 );
                 if with_status != *pod {
                     sim.cluster.update(
@@ -252,17 +249,6 @@ impl Reconciler for Scheduler {
                     &Source::component(NAME),
                 );
                 Ok(Next::After(Duration::from_secs(60)))
-            }
-        }
-    }
-}
-
-/// The scheduler's PodScheduled=True condition carries no reason or message.
-fn strip_empty_reason(status: &mut Value) {
-    if let Some(list) = status.get_mut("conditions").and_then(Value::as_array_mut) {
-        for c in list.iter_mut().filter(|c| c["type"] == "PodScheduled") {
-            if let Some(m) = c.as_object_mut() {
-                m.retain(|k, v| !(matches!(k.as_str(), "reason" | "message") && v == &json!("")));
             }
         }
     }

@@ -149,31 +149,29 @@ async fn every_failure_class_shows_its_real_symptoms() {
     );
 
     // Details a diagnosis will rely on.
-    let orders = &pods_of(&sim, "orders")[0];
-    let uid = orders["metadata"]["uid"].as_str().unwrap().to_string();
-    let previous = sim
-        .cluster
-        .logs
-        .get(&(NAMESPACE.into(), uid, "orders".into()))
-        .unwrap()
-        .previous
-        .unwrap();
+    let previous = |app: &str| {
+        let pod = &pods_of(&sim, app)[0];
+        let uid = pod["metadata"]["uid"].as_str().unwrap().to_string();
+        let log = sim
+            .cluster
+            .logs
+            .get(&(NAMESPACE.into(), uid, app.into()))
+            .unwrap();
+        log.previous
+            .unwrap()
+            .into_iter()
+            .map(|(_, line)| line)
+            .collect::<Vec<_>>()
+    };
+    let orders = previous("orders");
     assert!(
-        previous.iter().any(|(_, l)| l.contains("DATABASE_URL")),
-        "{previous:?}"
+        orders.iter().any(|l| l.contains("DATABASE_URL")),
+        "{orders:?}"
     );
-    let notifier = &pods_of(&sim, "notifier")[0];
-    let uid = notifier["metadata"]["uid"].as_str().unwrap().to_string();
-    let previous = sim
-        .cluster
-        .logs
-        .get(&(NAMESPACE.into(), uid, "notifier".into()))
-        .unwrap()
-        .previous
-        .unwrap();
+    let notifier = previous("notifier");
     assert!(
-        previous.iter().any(|(_, l)| l.contains("not found")),
-        "{previous:?}"
+        notifier.iter().any(|l| l.contains("not found")),
+        "{notifier:?}"
     );
     let api_pods = pods_of(&sim, "api");
     assert_eq!(

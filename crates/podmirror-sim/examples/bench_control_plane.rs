@@ -3,15 +3,22 @@
 //! RSS over a quiet window. Runs 10 and 100 Deployments side by side.
 //!
 //! `cargo run --release -p podmirror-sim --example bench_control_plane [-- --deployments 100 --window 30]`
+//!
+//! For investigation: `BENCH_NO_KUBELET=1` leaves pods unstarted (controllers and
+//! scheduler only), `BENCH_HISTORY=N` shrinks the change history, and
+//! `BENCH_VERBOSE=1` prints object counts and stored JSON per resource.
 
 #![allow(clippy::unwrap_used)]
 
+#[path = "support/mod.rs"]
+mod support;
 use podmirror_sim::cluster::WriteOptions;
 use podmirror_sim::resources::ids;
 use podmirror_sim::{Sim, SimOptions};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use support::rss_mib;
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -32,16 +39,6 @@ fn cpu_seconds() -> f64 {
             .unwrap_or(0.0)
     };
     (ticks(11) + ticks(12)) / 100.0
-}
-
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|kb| kb.parse::<f64>().ok())
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 fn ready_pods(sim: &Sim, ns: &str) -> usize {

@@ -448,7 +448,7 @@ impl Cluster {
             None => return Err(ApiError::not_found(gr(res), name)),
         };
         let view = match sub {
-            Some(Subresource::Scale) => scale_view(res, &current),
+            Some(Subresource::Scale) => scale_view(&current),
             _ => (*current).clone(),
         };
         let (patched, op) = match content_type {
@@ -1022,13 +1022,12 @@ pub fn matches(
 }
 
 /// The `autoscaling/v1` Scale of a Deployment or ReplicaSet.
-pub fn scale_view(res: ResourceId, obj: &Value) -> Value {
+pub fn scale_view(obj: &Value) -> Value {
     let selector = obj
         .pointer("/spec/selector")
         .and_then(|s| LabelSelector::from_api(s).ok())
         .map(|s| s.to_string())
         .unwrap_or_default();
-    let _ = res;
     json!({
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",

@@ -30,6 +30,8 @@ pub enum Next {
 pub struct Queue {
     keys: Mutex<BTreeSet<Key>>,
     notify: Notify,
+    /// Keys with a timer pending, and when it fires: one timer per key at most.
+    delayed: Mutex<std::collections::HashMap<Key, tokio::time::Instant>>,
 }
 
 impl Queue {
@@ -40,6 +42,37 @@ impl Queue {
             .unwrap_or_else(|e| e.into_inner())
             .insert(key);
         self.notify.notify_one();
+    }
+
+    /// Adds a key after `delay`, unless a timer for it already fires sooner.
+    pub fn push_after(self: &Arc<Self>, key: Key, delay: Duration) {
+        let at = tokio::time::Instant::now() + delay;
+        {
+            let mut delayed = self.delayed.lock().unwrap_or_else(|e| e.into_inner());
+            match delayed.get(&key) {
+                Some(pending) if *pending <= at => return,
+                _ => {
+                    delayed.insert(key.clone(), at);
+                }
+            }
+        }
+        let queue = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep_until(at).await;
+            let due = {
+                let mut delayed = queue.delayed.lock().unwrap_or_else(|e| e.into_inner());
+                // A sooner timer for the same key replaced this one: it did the push.
+                if delayed.get(&key) == Some(&at) {
+                    delayed.remove(&key);
+                    true
+                } else {
+                    false
+                }
+            };
+            if due {
+                queue.push(key);
+            }
+        });
     }
 
     fn drain(&self) -> Vec<Key> {
@@ -120,11 +153,7 @@ pub fn spawn<R: Reconciler>(sim: &Sim, r: R) -> tokio::task::JoinHandle<()> {
                     }
                 };
                 if let Some(d) = delay {
-                    let queue = queue.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(d).await;
-                        queue.push(key);
-                    });
+                    queue.push_after(key, d);
                 }
             }
         }

@@ -59,8 +59,6 @@ pub fn apply(res: ResourceId, obj: &mut Value) {
             }
         }
     } else if res == ids::services() {
-        let name_len = meta::name(obj).len();
-        let _ = name_len;
         if let Some(spec) = obj_mut(obj, "spec") {
             set_default(spec, "type", json!("ClusterIP"));
             set_default(spec, "sessionAffinity", json!("None"));

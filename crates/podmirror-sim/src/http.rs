@@ -587,7 +587,7 @@ async fn handle(sim: Sim, req: Request) -> Result<Response, ApiError> {
             Some(Subresource::Log) => crate::podlog::serve(&sim, &ns_str, name, &q).await,
             Some(Subresource::Scale) => {
                 let obj = cluster.get(res, &ns_str, name)?;
-                Ok(json_value(StatusCode::OK, &scale_view(res, &obj)))
+                Ok(json_value(StatusCode::OK, &scale_view(&obj)))
             }
             _ => {
                 let obj = cluster.get(res, &ns_str, name)?;
@@ -602,7 +602,7 @@ async fn handle(sim: Sim, req: Request) -> Result<Response, ApiError> {
                 let current = cluster.get(res, &ns_str, name)?;
                 let updated = apply_scale(&current, &obj)?;
                 let out = cluster.update(res, &ns_str, name, None, updated, &opts)?;
-                return Ok(json_value(StatusCode::OK, &scale_view(res, &out)));
+                return Ok(json_value(StatusCode::OK, &scale_view(&out)));
             }
             if sub == Some(Subresource::Log) {
                 return Err(ApiError::method_not_allowed(
@@ -649,7 +649,7 @@ async fn handle(sim: Sim, req: Request) -> Result<Response, ApiError> {
             }
             let out = cluster.patch(res, &ns_str, name, sub, kind, &body, &opts)?;
             if sub == Some(Subresource::Scale) {
-                return Ok(json_value(StatusCode::OK, &scale_view(res, &out)));
+                return Ok(json_value(StatusCode::OK, &scale_view(&out)));
             }
             let warnings = field_validation(res, &q, &out)?;
             Ok(with_warnings(
@@ -688,9 +688,6 @@ async fn handle(sim: Sim, req: Request) -> Result<Response, ApiError> {
         ))),
     }
 }
-
-/// Shortcut for handlers that only need the shared state.
-pub type Shared = Arc<crate::SimInner>;
 
 #[cfg(test)]
 mod tests {

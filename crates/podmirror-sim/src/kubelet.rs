@@ -1131,7 +1131,23 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                 .pointer("/spec/nodeName")
                 .and_then(Value::as_str)
                 .is_some_and(|n| !n.is_empty());
-            if bound {
+            // A pod that already has a worker only matters again once it is being deleted.
+            let uid = change
+                .object
+                .select
+                .pointer("/metadata/uid")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let deleting = change
+                .object
+                .select
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|d| !d.is_null());
+            let known = workers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .contains_key(uid);
+            if bound && (!known || deleting) {
                 consider(&change.object.value());
             }
         }

@@ -2,7 +2,7 @@
 //! strategic merge patch, and server-side apply.
 
 use crate::cluster::WriteOptions;
-use crate::error::{ApiError, Cause};
+use crate::error::ApiError;
 use crate::managed::{self, Operation};
 use crate::resources::{self, ResourceId};
 use crate::{meta, strategic};
@@ -214,7 +214,6 @@ fn conflict_error(
             "field": p,
         })).collect::<Vec<_>>(),
     }));
-    let _ = Cause::required("", "");
     e
 }
 

@@ -72,7 +72,6 @@ impl Reconciler for ReplicaSetController {
             .transpose()
             .map_err(|e| ApiError::bad_request(e.to_string()))?
             .unwrap_or_else(LabelSelector::everything);
-        let uid = meta::uid(&rs).to_string();
         let pods = claim_pods(sim, &rs, &selector)?;
         let active: Vec<&Arc<Value>> = pods.iter().filter(|p| controller::pod_active(p)).collect();
         let want = rs
@@ -162,7 +161,6 @@ impl Reconciler for ReplicaSetController {
                 &opts(),
             )?;
         }
-        let _ = uid;
         Ok(Next::Done)
     }
 }

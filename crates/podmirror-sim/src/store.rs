@@ -79,6 +79,7 @@ impl Stored {
                 "namespace": obj.pointer("/metadata/namespace").cloned().unwrap_or(Value::Null),
                 "labels": obj.pointer("/metadata/labels").cloned().unwrap_or(Value::Null),
                 "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
+                "deletionTimestamp": obj.pointer("/metadata/deletionTimestamp").cloned().unwrap_or(Value::Null),
             },
         });
         for path in SELECTABLE {

@@ -61,8 +61,7 @@ fn labels_causes(obj: &Value, causes: &mut Vec<Cause>) {
         return;
     };
     for (k, v) in labels {
-        if let Err(e) = LabelSelector::parse(&format!("{k}={}", v.as_str().unwrap_or("?"))) {
-            let _ = e;
+        if LabelSelector::parse(&format!("{k}={}", v.as_str().unwrap_or("?"))).is_err() {
             causes.push(Cause::invalid(
                 "metadata.labels",
                 v,

@@ -1,12 +1,12 @@
 //! Watch streams: initial events or replay from a resourceVersion, live changes
 //! filtered by namespace and selectors, bookmarks, timeouts and 410 Gone.
 
+use crate::Sim;
 use crate::cluster::{ListOptions, matches};
 use crate::error::ApiError;
 use crate::http::{Query, Representation, render_one, selector_kind};
 use crate::resources::{self, ResourceId};
 use crate::store::{Change, ChangeType, Stored};
-use crate::{Sim, meta};
 use axum::body::{Body, Bytes};
 use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
@@ -254,9 +254,4 @@ async fn run_live(
             }
         }
     }
-}
-
-/// Reads the resourceVersion of an object in a watch line (for tests and tools).
-pub fn event_rv(obj: &Value) -> Option<u64> {
-    meta::rv(obj)
 }

@@ -15,7 +15,7 @@ mod support;
 use podmirror_sim::cluster::WriteOptions;
 use podmirror_sim::resources::ids;
 use podmirror_sim::{Sim, SimOptions};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::rss_mib;
@@ -44,9 +44,7 @@ fn cpu_seconds() -> f64 {
 fn ready_pods(sim: &Sim, ns: &str) -> usize {
     let data = sim.cluster.store.read();
     data.iter(ids::pods(), Some(ns), None)
-        .filter(|(_, s)| {
-            s.select.pointer("/status/phase").and_then(Value::as_str) == Some("Running")
-        })
+        .filter(|(_, s)| s.select.field("status.phase") == "Running")
         .count()
 }
 

@@ -192,18 +192,12 @@ impl Cluster {
             }
             None => (data.rv(), None),
         };
-        let kind = resources::get(res).kind;
         let mut items = Vec::new();
         let mut last_key = None;
         let mut truncated = false;
         let mut remaining = 0usize;
         for (key, obj) in data.iter(res, ns, after.as_ref()) {
-            if !matches(
-                kind,
-                &obj.select,
-                opts.labels.as_ref(),
-                opts.fields.as_ref(),
-            ) {
+            if !matches(&obj.select, opts.labels.as_ref(), opts.fields.as_ref()) {
                 continue;
             }
             if opts.limit > 0 && items.len() >= opts.limit {
@@ -880,7 +874,7 @@ impl Cluster {
         let mut w = self.store.write();
         let mut out = Vec::new();
         for obj in page.items {
-            let (ns, name) = (meta::namespace(&obj.select), meta::name(&obj.select));
+            let (ns, name) = (&*obj.select.namespace, &*obj.select.name);
             match self.delete_in(&mut w, res, ns, name, opts) {
                 Ok(d) => out.push(d.object),
                 Err(e) if e.code == 404 => {}
@@ -997,28 +991,12 @@ fn admit_create(data: &Data, res: ResourceId, ns: &str, obj: &mut Value) -> Resu
 
 /// Whether an object passes label and field selectors.
 pub fn matches(
-    kind: &str,
-    obj: &Value,
+    obj: &crate::store::Select,
     labels: Option<&LabelSelector>,
     fields: Option<&FieldSelector>,
 ) -> bool {
-    if let Some(sel) = labels
-        && !sel.matches(meta::labels(obj))
-    {
-        return false;
-    }
-    if let Some(sel) = fields {
-        let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
-        let kind = if api_version == "events.k8s.io/v1" {
-            "events.k8s.io/Event"
-        } else {
-            kind
-        };
-        if !sel.matches(|f| crate::selector::field_value(kind, obj, f).flatten()) {
-            return false;
-        }
-    }
-    true
+    labels.is_none_or(|sel| sel.matches(obj.labels()))
+        && fields.is_none_or(|sel| sel.matches(|f| Some(obj.field(f).to_string())))
 }
 
 /// The `autoscaling/v1` Scale of a Deployment or ReplicaSet.

@@ -102,7 +102,7 @@ impl Reconciler for DeploymentController {
         if change.resource == ids::deployments() {
             return vec![(
                 change.namespace.clone(),
-                meta::name(&change.object.select).to_string(),
+                change.object.select.name.to_string(),
             )];
         }
         if change.resource != ids::replicasets() {
@@ -111,10 +111,7 @@ impl Reconciler for DeploymentController {
         let owners: Vec<&String> = change.object.owners.iter().collect();
         let data = sim.cluster.store.read();
         data.iter(ids::deployments(), Some(&change.namespace), None)
-            .filter(|(_, d)| {
-                let uid = d.select.pointer("/metadata/uid").and_then(Value::as_str);
-                owners.is_empty() || uid.is_some_and(|u| owners.iter().any(|o| o.as_str() == u))
-            })
+            .filter(|(_, d)| owners.is_empty() || owners.iter().any(|o| **o == *d.select.uid))
             .map(|(k, _)| k.clone())
             .collect()
     }

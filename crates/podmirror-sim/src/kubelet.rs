@@ -9,7 +9,7 @@ use crate::controller::set_pod_condition;
 use crate::events::{EventType, Source};
 use crate::kubelet_rules::{self as rules, Objects, ProbeKind, PullOutcome, Run, RunPlan};
 use crate::resources::{Subresource, ids};
-use crate::store::ChangeType;
+use crate::store::{ChangeType, Select};
 use crate::{Sim, WeakSim, meta};
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -340,13 +340,14 @@ struct Ended {
 
 /// Runs one container until it finishes for good or the pod stops.
 async fn run_container(w: Arc<Worker>, idx: usize) {
-    let Some(pod) = w.pod() else { return };
     let (is_init, cname) = w.with(|st| (st.containers[idx].init, st.containers[idx].name.clone()));
     let list = if is_init {
         "initContainers"
     } else {
         "containers"
     };
+    // The parsed pod is not kept across awaits: only this container's spec is.
+    let Some(pod) = w.pod() else { return };
     let Some(spec) = pod
         .pointer(&format!("/spec/{list}"))
         .and_then(Value::as_array)
@@ -372,6 +373,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         .and_then(Value::as_str)
         .unwrap_or("Always")
         .to_string();
+    drop(pod);
     let log_key = (w.ns.clone(), w.uid.clone(), cname.clone());
     let mut pulled: Option<Image> = None;
     let mut pull_failures: u32 = 0;
@@ -486,13 +488,14 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         };
         w.with(|st| st.containers[idx].image_id = Some(image_digest(&image_name)));
         // 2. Configuration.
-        let Some(pod) = w.pod() else { return };
-        let Some(sim) = w.sim() else { return };
-        let resolved = match rules::check_config(&w.ns, &pod, &spec, &image, &ClusterObjects(&sim))
-        {
+        let checked = {
+            let Some(pod) = w.pod() else { return };
+            let Some(sim) = w.sim() else { return };
+            rules::check_config(&w.ns, &pod, &spec, &image, &ClusterObjects(&sim))
+        };
+        let resolved = match checked {
             Ok(r) => r,
             Err(message) => {
-                drop(sim);
                 w.with(|st| {
                     st.containers[idx].waiting("CreateContainerConfigError", Some(&message))
                 });
@@ -509,7 +512,6 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                 continue;
             }
         };
-        drop(sim);
         // 3. Start.
         let restarts = w.with(|st| st.containers[idx].restart_count);
         if restarts > 0
@@ -838,14 +840,21 @@ async fn stop_pod(w: &Arc<Worker>, deadline: bool) {
 
 /// Drives one pod from binding to the end.
 async fn run_pod(w: Arc<Worker>) {
-    let Some(pod) = w.pod() else { return };
+    // Parsed pods are read and dropped at once: thousands of these tasks sleep at a time.
+    let Some(init_count) = w.pod().map(|pod| {
+        pod.pointer("/spec/initContainers")
+            .and_then(Value::as_array)
+            .map_or(0, Vec::len)
+    }) else {
+        return;
+    };
     w.publish();
     // Volumes.
     loop {
         let Some(sim) = w.sim() else { return };
         let Some(pod) = w.pod() else { return };
         let failures = rules::mount_failures(&pod, &ClusterObjects(&sim));
-        drop(sim);
+        drop((sim, pod));
         if failures.is_empty() {
             break;
         }
@@ -858,10 +867,6 @@ async fn run_pod(w: Arc<Worker>) {
     }
     w.with(|st| st.sandbox_ready = true);
     w.publish();
-    let init_count = pod
-        .pointer("/spec/initContainers")
-        .and_then(Value::as_array)
-        .map_or(0, Vec::len);
     for i in 0..init_count {
         run_container(w.clone(), i).await;
         let ok = w.with(|st| st.containers[i].done && st.containers[i].exit_code == Some(0));
@@ -883,6 +888,27 @@ async fn run_pod(w: Arc<Worker>) {
     for t in tasks {
         let _ = t.await;
     }
+}
+
+/// Whether a pod change can matter to the kubelet, read from the pruned
+/// selector view so that pods it already runs are skipped without parsing: a
+/// bound pod with no worker yet, or a running pod that is being deleted.
+fn worth_a_look(select: &Select, workers: &HashMap<String, watch::Sender<bool>>) -> bool {
+    !select.field("spec.nodeName").is_empty()
+        && (select.deleting || !workers.contains_key(&*select.uid))
+}
+
+/// Every stored pod worth a look, as after a relist; parses only those.
+fn pods_to_consider(
+    sim: &Sim,
+    workers: &Mutex<HashMap<String, watch::Sender<bool>>>,
+) -> Vec<Arc<Value>> {
+    let data = sim.cluster.store.read();
+    let known = workers.lock().unwrap_or_else(|e| e.into_inner());
+    data.iter(ids::pods(), None, None)
+        .filter(|(_, s)| worth_a_look(&s.select, &known))
+        .map(|(_, s)| s.value())
+        .collect()
 }
 
 /// Starts the kubelet of every node.
@@ -1065,17 +1091,8 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
         }
     };
     // Pods already bound.
-    {
-        let pods: Vec<Arc<Value>> = sim
-            .cluster
-            .store
-            .read()
-            .iter(ids::pods(), None, None)
-            .map(|(_, s)| s.value())
-            .collect();
-        for p in pods {
-            consider(&p);
-        }
+    for p in pods_to_consider(sim, &workers) {
+        consider(&p);
     }
     let forget_weak = weak.clone();
     let handle = tokio::spawn(async move {
@@ -1087,13 +1104,7 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                     let Some(sim) = forget_weak.upgrade() else {
                         return;
                     };
-                    let pods: Vec<Arc<Value>> = sim
-                        .cluster
-                        .store
-                        .read()
-                        .iter(ids::pods(), None, None)
-                        .map(|(_, s)| s.value())
-                        .collect();
+                    let pods = pods_to_consider(&sim, &workers);
                     drop(sim);
                     for p in pods {
                         consider(&p);
@@ -1106,13 +1117,7 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                 continue;
             }
             if change.kind == ChangeType::Deleted {
-                let uid = change
-                    .object
-                    .select
-                    .pointer("/metadata/uid")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string();
+                let uid = change.object.select.uid.to_string();
                 if let Some(stop) = workers
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -1125,29 +1130,11 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                 }
                 continue;
             }
-            let bound = change
-                .object
-                .select
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .is_some_and(|n| !n.is_empty());
-            // A pod that already has a worker only matters again once it is being deleted.
-            let uid = change
-                .object
-                .select
-                .pointer("/metadata/uid")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            let deleting = change
-                .object
-                .select
-                .pointer("/metadata/deletionTimestamp")
-                .is_some_and(|d| !d.is_null());
-            let known = workers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .contains_key(uid);
-            if bound && (!known || deleting) {
+            let wanted = {
+                let known = workers.lock().unwrap_or_else(|e| e.into_inner());
+                worth_a_look(&change.object.select, &known)
+            };
+            if wanted {
                 consider(&change.object.value());
             }
         }

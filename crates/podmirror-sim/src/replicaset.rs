@@ -9,7 +9,8 @@ use crate::resources::{ResourceId, Subresource, ids};
 use crate::selector::LabelSelector;
 use crate::store::{Change, Stored};
 use crate::{Sim, meta};
-use serde_json::{Value, json};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// Field manager and event source of this controller.
@@ -35,7 +36,7 @@ impl Reconciler for ReplicaSetController {
         if change.resource == ids::replicasets() {
             return vec![(
                 change.namespace.clone(),
-                meta::name(&change.object.select).to_string(),
+                change.object.select.name.to_string(),
             )];
         }
         if change.resource != ids::pods() {
@@ -51,8 +52,7 @@ impl Reconciler for ReplicaSetController {
         let data = sim.cluster.store.read();
         let mut keys = Vec::new();
         for (key, rs) in data.iter(ids::replicasets(), Some(&change.namespace), None) {
-            let uid = rs.select.pointer("/metadata/uid").and_then(Value::as_str);
-            let owns = uid.is_some_and(|u| owners.iter().any(|o| o.as_str() == u));
+            let owns = owners.iter().any(|o| **o == *rs.select.uid);
             if owns || (change.object.owners.is_empty() && selects(rs, &change.object)) {
                 keys.push(key.clone());
             }
@@ -72,8 +72,10 @@ impl Reconciler for ReplicaSetController {
             .transpose()
             .map_err(|e| ApiError::bad_request(e.to_string()))?
             .unwrap_or_else(LabelSelector::everything);
+        // As the real controller does, status is computed from the pods seen before acting;
+        // the creates and deletes below bring their own changes and another pass.
         let pods = claim_pods(sim, &rs, &selector)?;
-        let active: Vec<&Arc<Value>> = pods.iter().filter(|p| controller::pod_active(p)).collect();
+        let active: Vec<&PodView> = pods.iter().filter(|p| p.active()).collect();
         let want = rs
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)
@@ -85,14 +87,14 @@ impl Reconciler for ReplicaSetController {
             }
         } else if active.len() > want {
             let mut victims = active.clone();
-            victims.sort_by_key(|p| deletion_rank(p));
+            victims.sort_by(|a, b| a.deletion_rank().cmp(&b.deletion_rank()));
             for p in victims.into_iter().take(active.len() - want) {
                 let deleted = sim.cluster.delete(
                     ids::pods(),
                     ns,
-                    meta::name(p),
+                    &p.metadata.name,
                     &crate::cluster::DeleteOptions {
-                        precondition_uid: Some(meta::uid(p).to_string()),
+                        precondition_uid: Some(p.metadata.uid.clone()),
                         ..Default::default()
                     },
                 );
@@ -107,7 +109,7 @@ impl Reconciler for ReplicaSetController {
                             None,
                             EventType::Normal,
                             "SuccessfulDelete",
-                            &format!("Deleted pod: {}", meta::name(p)),
+                            &format!("Deleted pod: {}", p.metadata.name),
                             &Source::component(NAME),
                         );
                     }
@@ -116,20 +118,14 @@ impl Reconciler for ReplicaSetController {
                 }
             }
         }
-        // Status from the pods as they are now.
-        let pods = claim_pods(sim, &rs, &selector)?;
-        let active: Vec<&Arc<Value>> = pods.iter().filter(|p| controller::pod_active(p)).collect();
-        let ready = active.iter().filter(|p| controller::pod_ready(p)).count();
+        let ready = active.iter().filter(|p| p.ready()).count();
+        let template = rs
+            .pointer("/spec/template/metadata/labels")
+            .and_then(Value::as_object);
         let labeled = active
             .iter()
             .filter(|p| {
-                let template = rs
-                    .pointer("/spec/template/metadata/labels")
-                    .and_then(Value::as_object);
-                template.is_none_or(|t| {
-                    t.iter()
-                        .all(|(k, v)| meta::labels(p).and_then(|l| l.get(k)) == Some(v))
-                })
+                template.is_none_or(|t| t.iter().all(|(k, v)| p.metadata.labels.get(k) == Some(v)))
             })
             .count();
         let mut status = rs.get("status").cloned().unwrap_or_else(|| json!({}));
@@ -174,21 +170,18 @@ fn selects(rs: &Stored, pod: &Stored) -> bool {
 }
 
 /// The pods this ReplicaSet controls after adopting matching orphans and releasing non-matching pods.
-fn claim_pods(
-    sim: &Sim,
-    rs: &Value,
-    selector: &LabelSelector,
-) -> Result<Vec<Arc<Value>>, ApiError> {
+fn claim_pods(sim: &Sim, rs: &Value, selector: &LabelSelector) -> Result<Vec<PodView>, ApiError> {
     let ns = meta::namespace(rs);
     let uid = meta::uid(rs);
-    let (owned, orphans): (Vec<Arc<Value>>, Vec<Arc<Value>>) = {
+    let (owned, orphans): (Vec<PodView>, Vec<Arc<Value>>) = {
         let data = sim.cluster.store.read();
         let owned = data
             .dependents(uid)
             .into_iter()
             .filter(|(res, _, _)| *res == ids::pods())
-            .filter_map(|(_, ns, name)| data.get(ids::pods(), &ns, &name))
-            .filter(|p| controller::controlled_by(p, uid))
+            .filter_map(|(_, ns, name)| data.get_stored(ids::pods(), &ns, &name))
+            .map(|s| PodView::of(s))
+            .filter(|p| p.controlled_by(uid))
             .collect();
         let orphans = data
             .iter(ids::pods(), Some(ns), None)
@@ -199,12 +192,15 @@ fn claim_pods(
         (owned, orphans)
     };
     let mut out = Vec::new();
-    for pod in owned {
-        if selector.matches(meta::labels(&pod)) {
-            out.push(pod);
+    for view in owned {
+        if selector.matches(Some(&view.metadata.labels)) {
+            out.push(view);
             continue;
         }
         // Release: drop our controller reference.
+        let Ok(pod) = sim.cluster.get(ids::pods(), ns, &view.metadata.name) else {
+            continue;
+        };
         let mut released = (*pod).clone();
         if let Some(refs) = released
             .pointer_mut("/metadata/ownerReferences")
@@ -229,7 +225,7 @@ fn claim_pods(
             .cluster
             .update(ids::pods(), ns, meta::name(&pod), None, adopted, &opts())
         {
-            Ok(p) => out.push(p),
+            Ok(p) => out.push(PodView::parse(&p)),
             Err(e) if e.code == 404 || e.code == 409 => {}
             Err(e) => return Err(e),
         }
@@ -287,43 +283,127 @@ fn create_pod(sim: &Sim, rs: &Value) -> Result<(), ApiError> {
     }
 }
 
-/// Sort key for scale-down: the first pods are deleted first, as the real controller ranks them.
-fn deletion_rank(
-    pod: &Value,
-) -> (
-    bool,
-    u8,
-    bool,
-    std::cmp::Reverse<i64>,
-    std::cmp::Reverse<String>,
-) {
-    let scheduled = pod
-        .pointer("/spec/nodeName")
-        .and_then(Value::as_str)
-        .is_some_and(|n| !n.is_empty());
-    let phase = match pod.pointer("/status/phase").and_then(Value::as_str) {
-        Some("Pending") => 0,
-        Some("Unknown") => 1,
-        Some("Running") => 2,
-        _ => 0,
-    };
-    let restarts: i64 = pod
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-        .sum();
-    let created = pod
-        .pointer("/metadata/creationTimestamp")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    (
-        scheduled,
-        phase,
-        controller::pod_ready(pod),
-        std::cmp::Reverse(restarts),
-        std::cmp::Reverse(created),
-    )
+/// The parts of a pod this controller reads, deserialized from the stored
+/// JSON without building the whole object (it looks at every owned pod on
+/// every pass).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PodView {
+    metadata: ViewMeta,
+    spec: ViewSpec,
+    status: ViewStatus,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ViewMeta {
+    name: String,
+    uid: String,
+    labels: Map<String, Value>,
+    creation_timestamp: Option<String>,
+    deletion_timestamp: Option<String>,
+    owner_references: Vec<ViewOwner>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ViewOwner {
+    uid: String,
+    controller: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ViewSpec {
+    node_name: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ViewStatus {
+    phase: Option<String>,
+    conditions: Vec<ViewCondition>,
+    container_statuses: Vec<ViewContainer>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct ViewCondition {
+    #[serde(rename = "type")]
+    kind: String,
+    status: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, rename_all = "camelCase")]
+struct ViewContainer {
+    restart_count: i64,
+}
+
+impl PodView {
+    fn of(stored: &Stored) -> PodView {
+        // Stored bytes come from serializing a Value; a pod that does not fit the
+        // view's types (it always does) counts as an empty one.
+        serde_json::from_slice(&stored.json).unwrap_or_default()
+    }
+
+    fn parse(pod: &Value) -> PodView {
+        PodView::deserialize(pod).unwrap_or_default()
+    }
+
+    fn controlled_by(&self, uid: &str) -> bool {
+        self.metadata
+            .owner_references
+            .iter()
+            .find(|r| r.controller == Some(true))
+            .is_some_and(|r| r.uid == uid)
+    }
+
+    /// Counts toward the ReplicaSet: not finished, not being deleted.
+    fn active(&self) -> bool {
+        self.metadata.deletion_timestamp.is_none()
+            && !matches!(self.status.phase.as_deref(), Some("Succeeded" | "Failed"))
+    }
+
+    fn ready(&self) -> bool {
+        self.status
+            .conditions
+            .iter()
+            .any(|c| c.kind == "Ready" && c.status == "True")
+    }
+
+    /// Sort key for scale-down: the first pods are deleted first, as the real controller ranks them.
+    fn deletion_rank(
+        &self,
+    ) -> (
+        bool,
+        u8,
+        bool,
+        std::cmp::Reverse<i64>,
+        std::cmp::Reverse<&str>,
+    ) {
+        let scheduled = self
+            .spec
+            .node_name
+            .as_deref()
+            .is_some_and(|n| !n.is_empty());
+        let phase = match self.status.phase.as_deref() {
+            Some("Unknown") => 1,
+            Some("Running") => 2,
+            _ => 0,
+        };
+        let restarts = self
+            .status
+            .container_statuses
+            .iter()
+            .map(|c| c.restart_count)
+            .sum();
+        (
+            scheduled,
+            phase,
+            self.ready(),
+            std::cmp::Reverse(restarts),
+            std::cmp::Reverse(self.metadata.creation_timestamp.as_deref().unwrap_or("")),
+        )
+    }
 }

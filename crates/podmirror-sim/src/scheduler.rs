@@ -56,20 +56,9 @@ impl Usage {
 
     /// Accounts for one stored pod as it is now.
     fn observe(&mut self, pod: &crate::store::Stored, deleted: bool) {
-        let uid = pod
-            .select
-            .pointer("/metadata/uid")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let node = pod
-            .select
-            .pointer("/spec/nodeName")
-            .and_then(Value::as_str)
-            .unwrap_or("");
-        let finished = matches!(
-            pod.select.pointer("/status/phase").and_then(Value::as_str),
-            Some("Succeeded" | "Failed")
-        );
+        let uid = &*pod.select.uid;
+        let node = pod.select.field("spec.nodeName");
+        let finished = matches!(pod.select.field("status.phase"), "Succeeded" | "Failed");
         if deleted || finished || node.is_empty() {
             self.remove(uid);
         } else if !self.pods.contains_key(uid) {
@@ -115,16 +104,11 @@ impl Reconciler for Scheduler {
                     );
                 }
             }
-            let bound = change
-                .object
-                .select
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .is_some_and(|n| !n.is_empty());
+            let bound = !change.object.select.field("spec.nodeName").is_empty();
             if !bound {
                 return vec![(
                     change.namespace.clone(),
-                    meta::name(&change.object.select).to_string(),
+                    change.object.select.name.to_string(),
                 )];
             }
             // A pod leaving a node frees room: pending pods get another chance.
@@ -136,12 +120,7 @@ impl Reconciler for Scheduler {
         }
         let data = sim.cluster.store.read();
         data.iter(ids::pods(), None, None)
-            .filter(|(_, s)| {
-                s.select
-                    .pointer("/spec/nodeName")
-                    .and_then(Value::as_str)
-                    .is_none_or(str::is_empty)
-            })
+            .filter(|(_, s)| s.select.field("spec.nodeName").is_empty())
             .map(|(k, _)| k.clone())
             .collect()
     }

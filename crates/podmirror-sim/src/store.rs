@@ -42,66 +42,123 @@ impl ChangeType {
 pub struct Stored {
     /// The object, serialized.
     pub json: Bytes,
-    /// A pruned copy holding only what label and field selectors read.
-    pub select: Value,
+    /// What selectors and the controllers' quick checks read, without parsing `json`.
+    pub select: Select,
     /// uids named in ownerReferences.
     pub owners: Vec<String>,
 }
 
-/// Fields (besides labels) that field selectors of the served kinds read.
-const SELECTABLE: &[&str] = &[
-    "/spec/nodeName",
-    "/spec/restartPolicy",
-    "/spec/schedulerName",
-    "/spec/serviceAccountName",
-    "/spec/hostNetwork",
-    "/spec/unschedulable",
-    "/status/phase",
-    "/status/podIP",
-    "/status/nominatedNodeName",
-    "/status/replicas",
-    "/involvedObject",
-    "/regarding",
-    "/reason",
-    "/type",
-    "/source",
-    "/reportingComponent",
-    "/reportingController",
+/// Field labels that field selectors of the served kinds read, besides
+/// `metadata.name` and `metadata.namespace`. Each object keeps the values of
+/// those its kind supports.
+const FIELD_LABELS: &[&str] = &[
+    "spec.nodeName",
+    "spec.restartPolicy",
+    "spec.schedulerName",
+    "spec.serviceAccountName",
+    "spec.hostNetwork",
+    "spec.unschedulable",
+    "status.phase",
+    "status.podIP",
+    "status.nominatedNodeName",
+    "status.replicas",
+    "status.successful",
+    "type",
+    "reason",
+    "source",
+    "reportingComponent",
+    "reportingController",
+    "involvedObject.kind",
+    "involvedObject.namespace",
+    "involvedObject.name",
+    "involvedObject.uid",
+    "involvedObject.apiVersion",
+    "involvedObject.resourceVersion",
+    "involvedObject.fieldPath",
+    "regarding.kind",
+    "regarding.namespace",
+    "regarding.name",
+    "regarding.uid",
+    "regarding.apiVersion",
+    "regarding.resourceVersion",
+    "regarding.fieldPath",
 ];
+
+/// The parts of an object that label and field selectors read, kept small:
+/// thousands of these live beside the stored JSON and in the change history.
+#[derive(Debug, Default)]
+pub struct Select {
+    /// `metadata.name`.
+    pub name: Box<str>,
+    /// `metadata.namespace` ("" for cluster-scoped objects).
+    pub namespace: Box<str>,
+    /// `metadata.uid`.
+    pub uid: Box<str>,
+    /// Whether `metadata.deletionTimestamp` is set.
+    pub deleting: bool,
+    labels: Option<Box<Map<String, Value>>>,
+    /// Non-empty values of the field labels the object's kind supports.
+    fields: Box<[(&'static str, Box<str>)]>,
+}
+
+impl Select {
+    /// Picks the selectable parts of an object.
+    pub fn of(obj: &Value) -> Select {
+        let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").into();
+        let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+        let fields = FIELD_LABELS
+            .iter()
+            .filter_map(|label| {
+                let value = crate::selector::field_value(kind, obj, label).flatten()?;
+                (!value.is_empty()).then(|| (*label, value.into_boxed_str()))
+            })
+            .collect();
+        Select {
+            name: text("/metadata/name"),
+            namespace: text("/metadata/namespace"),
+            uid: text("/metadata/uid"),
+            deleting: obj
+                .pointer("/metadata/deletionTimestamp")
+                .is_some_and(|d| !d.is_null()),
+            labels: obj
+                .pointer("/metadata/labels")
+                .and_then(Value::as_object)
+                .filter(|l| !l.is_empty())
+                .map(|l| Box::new(l.clone())),
+            fields,
+        }
+    }
+
+    /// `metadata.labels`, if any.
+    pub fn labels(&self) -> Option<&Map<String, Value>> {
+        self.labels.as_deref()
+    }
+
+    /// The value of a field label as field selectors compare it (`spec.nodeName`,
+    /// `status.phase`, `involvedObject.name`, ...); "" when unset or not supported.
+    pub fn field(&self, label: &str) -> &str {
+        match label {
+            "metadata.name" => &self.name,
+            "metadata.namespace" => &self.namespace,
+            "spec.host" => self.field("spec.nodeName"),
+            _ => self
+                .fields
+                .iter()
+                .find(|(l, _)| *l == label)
+                .map_or("", |(_, v)| v),
+        }
+    }
+}
 
 impl Stored {
     /// Serializes an object for storage.
     pub fn new(obj: &Value) -> Arc<Stored> {
-        let mut select = serde_json::json!({
-            "apiVersion": obj.get("apiVersion").cloned().unwrap_or(Value::Null),
-            "metadata": {
-                "name": obj.pointer("/metadata/name").cloned().unwrap_or(Value::Null),
-                "namespace": obj.pointer("/metadata/namespace").cloned().unwrap_or(Value::Null),
-                "labels": obj.pointer("/metadata/labels").cloned().unwrap_or(Value::Null),
-                "uid": obj.pointer("/metadata/uid").cloned().unwrap_or(Value::Null),
-                "deletionTimestamp": obj.pointer("/metadata/deletionTimestamp").cloned().unwrap_or(Value::Null),
-            },
-        });
-        for path in SELECTABLE {
-            if let Some(v) = obj.pointer(path) {
-                let mut parts = path.trim_start_matches('/').split('/').peekable();
-                let mut at = &mut select;
-                while let Some(part) = parts.next() {
-                    let Some(map) = at.as_object_mut() else { break };
-                    if parts.peek().is_none() {
-                        map.insert(part.to_string(), v.clone());
-                        break;
-                    }
-                    at = map.entry(part).or_insert_with(|| Value::Object(Map::new()));
-                }
-            }
-        }
         // Serializing a Value cannot fail: its keys are strings.
         let json = Bytes::from(serde_json::to_vec(obj).unwrap_or_default());
         let owners = crate::meta::owner_uids(obj).map(str::to_string).collect();
         Arc::new(Stored {
             json,
-            select,
+            select: Select::of(obj),
             owners,
         })
     }
@@ -114,9 +171,7 @@ impl Stored {
 
     /// `metadata.labels` of the object.
     pub fn labels(&self) -> Option<&Map<String, Value>> {
-        self.select
-            .pointer("/metadata/labels")
-            .and_then(Value::as_object)
+        self.select.labels()
     }
 }
 

@@ -32,7 +32,7 @@ impl Reconciler for VolumeBinder {
         if change.resource == ids::pvcs() {
             vec![(
                 change.namespace.clone(),
-                meta::name(&change.object.select).to_string(),
+                change.object.select.name.to_string(),
             )]
         } else {
             Vec::new()

@@ -4,7 +4,7 @@
 use crate::Sim;
 use crate::cluster::{ListOptions, matches};
 use crate::error::ApiError;
-use crate::http::{Query, Representation, render_one, selector_kind};
+use crate::http::{Query, Representation, render_one};
 use crate::resources::{self, ResourceId};
 use crate::store::{Change, ChangeType, Stored};
 use axum::body::{Body, Bytes};
@@ -25,13 +25,8 @@ struct Filter {
 }
 
 impl Filter {
-    fn selects(&self, obj: &Value) -> bool {
-        matches(
-            selector_kind(self.res),
-            obj,
-            self.opts.labels.as_ref(),
-            self.opts.fields.as_ref(),
-        )
+    fn selects(&self, obj: &crate::store::Select) -> bool {
+        matches(obj, self.opts.labels.as_ref(), self.opts.fields.as_ref())
     }
 
     /// The event a change becomes for this watcher, if any.

@@ -7,13 +7,37 @@ use crate::cluster::WriteOptions;
 use crate::meta;
 use crate::resources::ids;
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-/// Remembers which event each (object, reason, message) went to, for correlation.
+/// How many recent (object, reason, message) keys are remembered for
+/// correlation; client-go's event correlator keeps the same number.
+const CORRELATION_ENTRIES: usize = 4096;
+
+/// Remembers which event each recent (object, reason, message) went to, for correlation.
 #[derive(Default)]
 pub struct Recorder {
-    index: Mutex<HashMap<String, (String, String)>>,
+    index: Mutex<Correlation>,
+}
+
+/// The remembered keys, forgetting the oldest beyond [`CORRELATION_ENTRIES`].
+#[derive(Default)]
+struct Correlation {
+    events: HashMap<String, (String, String)>,
+    order: VecDeque<String>,
+}
+
+impl Correlation {
+    fn remember(&mut self, key: String, event: (String, String)) {
+        if self.events.insert(key.clone(), event).is_none() {
+            self.order.push_back(key);
+        }
+        while self.order.len() > CORRELATION_ENTRIES {
+            if let Some(old) = self.order.pop_front() {
+                self.events.remove(&old);
+            }
+        }
+    }
 }
 
 /// `Normal` or `Warning`.
@@ -90,6 +114,7 @@ impl Recorder {
         );
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         let existing = index
+            .events
             .get(&key)
             .and_then(|(ns, name)| cluster.get(ids::events(), ns, name).ok());
         if let Some(e) = existing {
@@ -143,7 +168,7 @@ impl Recorder {
             "reportingInstance": source.host.clone().unwrap_or_default(),
         });
         if let Ok(created) = cluster.create(ids::events(), ns, event, &opts) {
-            index.insert(key, (ns.to_string(), meta::name(&created).to_string()));
+            index.remember(key, (ns.to_string(), meta::name(&created).to_string()));
         }
     }
 }

@@ -9,10 +9,11 @@ use crate::controller::set_pod_condition;
 use crate::events::{EventType, Source};
 use crate::kubelet_rules::{self as rules, Objects, ProbeKind, PullOutcome, Run, RunPlan};
 use crate::resources::{Subresource, ids};
-use crate::store::{ChangeType, Select};
+use crate::store::{ChangeType, Select, Stored};
 use crate::{Sim, WeakSim, meta};
 use serde_json::{Value, json};
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -163,6 +164,8 @@ struct Worker {
     stop_tx: watch::Sender<bool>,
     /// Images each node has pulled (node, image), shared by all workers.
     images: Arc<Mutex<std::collections::HashSet<(String, String)>>>,
+    /// A status write is already on its way and will carry any newer state.
+    publish_pending: AtomicBool,
 }
 
 impl Worker {
@@ -176,8 +179,40 @@ impl Worker {
         (meta::uid(&pod) == self.uid).then_some(pod)
     }
 
+    /// What an event's involvedObject names of this pod, read without parsing the whole pod.
+    fn pod_ref(&self, sim: &Sim) -> Option<Value> {
+        #[derive(serde::Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Meta {
+            uid: String,
+            resource_version: Option<String>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Head {
+            metadata: Meta,
+        }
+        let head: Head = {
+            let data = sim.cluster.store.read();
+            let stored = data.get_stored(ids::pods(), &self.ns, &self.name)?;
+            serde_json::from_slice(&stored.json).ok()?
+        };
+        (head.metadata.uid == self.uid).then(|| {
+            json!({
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {
+                    "name": self.name,
+                    "namespace": self.ns,
+                    "uid": self.uid,
+                    "resourceVersion": head.metadata.resource_version,
+                },
+            })
+        })
+    }
+
     fn event(&self, field_path: Option<&str>, kind: EventType, reason: &str, message: &str) {
-        let (Some(sim), Some(pod)) = (self.sim(), self.pod()) else {
+        let Some(sim) = self.sim() else { return };
+        let Some(pod) = self.pod_ref(&sim) else {
             return;
         };
         sim.recorder.record(
@@ -196,8 +231,23 @@ impl Worker {
         f(&mut st)
     }
 
-    /// Writes the pod status from the kubelet's state.
-    fn publish(&self) {
+    /// Writes the pod status from the kubelet's state soon. Changes made
+    /// together (sandbox ready, then containers created and started) go out as
+    /// one write, as the real kubelet's status manager coalesces them.
+    fn publish(self: &Arc<Self>) {
+        if self.publish_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let w = self.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            w.publish_pending.store(false, Ordering::Release);
+            w.publish_now();
+        });
+    }
+
+    /// Writes the pod status from the kubelet's state now.
+    fn publish_now(&self) {
         let Some(sim) = self.sim() else { return };
         for _ in 0..5 {
             let Some(pod) = self.pod() else { return };
@@ -346,16 +396,18 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
     } else {
         "containers"
     };
-    // The parsed pod is not kept across awaits: only this container's spec is.
+    // Neither the parsed pod nor this container's parsed spec is kept across
+    // awaits (thousands of containers sleep at a time): the spec stays
+    // serialized and is parsed at each start.
     let Some(pod) = w.pod() else { return };
     let Some(spec) = pod
         .pointer(&format!("/spec/{list}"))
         .and_then(Value::as_array)
         .and_then(|l| l.iter().find(|c| c["name"] == cname.as_str()))
-        .cloned()
     else {
         return;
     };
+    let spec_json = serde_json::to_vec(spec).unwrap_or_default();
     let field_path = format!("spec.{list}{{{cname}}}");
     let fp = Some(field_path.as_str());
     let image_name = spec
@@ -373,6 +425,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         .and_then(Value::as_str)
         .unwrap_or("Always")
         .to_string();
+    let spec_json: Box<[u8]> = spec_json.into();
     drop(pod);
     let log_key = (w.ns.clone(), w.uid.clone(), cname.clone());
     let mut pulled: Option<Image> = None;
@@ -488,6 +541,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         };
         w.with(|st| st.containers[idx].image_id = Some(image_digest(&image_name)));
         // 2. Configuration.
+        let spec: Value = serde_json::from_slice(&spec_json).unwrap_or_default();
         let checked = {
             let Some(pod) = w.pod() else { return };
             let Some(sim) = w.sim() else { return };
@@ -496,6 +550,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         let resolved = match checked {
             Ok(r) => r,
             Err(message) => {
+                drop(spec);
                 w.with(|st| {
                     st.containers[idx].waiting("CreateContainerConfigError", Some(&message))
                 });
@@ -520,6 +575,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             sim.cluster.logs.restart(&log_key);
         }
         let plan = rules::plan_run(&spec, &image, &resolved, rules::memory_limit_bytes(&spec));
+        let spec = probing_view(&spec);
         let started_at = meta::now_rfc3339();
         w.with(|st| st.containers[idx].container_id = Some(container_id()));
         let ended = match plan {
@@ -656,6 +712,24 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
     }
 }
 
+/// The parts of a container spec a running container still reads: its name,
+/// ports (named probe ports resolve through them) and probes.
+fn probing_view(spec: &Value) -> Value {
+    let mut view = serde_json::Map::new();
+    for key in [
+        "name",
+        "ports",
+        "startupProbe",
+        "livenessProbe",
+        "readinessProbe",
+    ] {
+        if let Some(v) = spec.get(key) {
+            view.insert(key.into(), v.clone());
+        }
+    }
+    Value::Object(view)
+}
+
 /// Plays a started process: logs, probes, exit or kill. None when the pod is stopping.
 #[allow(clippy::too_many_arguments)]
 async fn run_process(
@@ -669,12 +743,9 @@ async fn run_process(
     fp: Option<&str>,
     is_init: bool,
 ) -> Option<Ended> {
-    let startup = spec.get("startupProbe").filter(|p| p.is_object()).cloned();
-    let liveness = spec.get("livenessProbe").filter(|p| p.is_object()).cloned();
-    let readiness = spec
-        .get("readinessProbe")
-        .filter(|p| p.is_object())
-        .cloned();
+    let startup = spec.get("startupProbe").filter(|p| p.is_object());
+    let liveness = spec.get("livenessProbe").filter(|p| p.is_object());
+    let readiness = spec.get("readinessProbe").filter(|p| p.is_object());
     w.with(|st| {
         let c = &mut st.containers[idx];
         c.state = json!({"running": {"startedAt": started_at}});
@@ -702,10 +773,10 @@ async fn run_process(
                 message: None,
             });
         }
-        let probes: [(&'static str, ProbeKind, &Option<Value>); 3] = [
-            ("startup", ProbeKind::Startup, &startup),
-            ("liveness", ProbeKind::Liveness, &liveness),
-            ("readiness", ProbeKind::Readiness, &readiness),
+        let probes: [(&'static str, ProbeKind, Option<&Value>); 3] = [
+            ("startup", ProbeKind::Startup, startup),
+            ("liveness", ProbeKind::Liveness, liveness),
+            ("readiness", ProbeKind::Readiness, readiness),
         ];
         for (key, kind, p) in probes {
             let Some(p) = p else { continue };
@@ -868,7 +939,8 @@ async fn run_pod(w: Arc<Worker>) {
     w.with(|st| st.sandbox_ready = true);
     w.publish();
     for i in 0..init_count {
-        run_container(w.clone(), i).await;
+        // Boxed: this task then stays small while its main containers run.
+        Box::pin(run_container(w.clone(), i)).await;
         let ok = w.with(|st| st.containers[i].done && st.containers[i].exit_code == Some(0));
         if !ok {
             return;
@@ -898,17 +970,25 @@ fn worth_a_look(select: &Select, workers: &HashMap<String, watch::Sender<bool>>)
         && (select.deleting || !workers.contains_key(&*select.uid))
 }
 
-/// Every stored pod worth a look, as after a relist; parses only those.
-fn pods_to_consider(
+/// Every stored pod worth a look, as after a relist, handed to `consider`
+/// one at a time: after a long lag thousands may qualify, and holding them all
+/// parsed at once would set the process's memory high-water mark.
+fn consider_all(
     sim: &Sim,
     workers: &Mutex<HashMap<String, watch::Sender<bool>>>,
-) -> Vec<Arc<Value>> {
-    let data = sim.cluster.store.read();
-    let known = workers.lock().unwrap_or_else(|e| e.into_inner());
-    data.iter(ids::pods(), None, None)
-        .filter(|(_, s)| worth_a_look(&s.select, &known))
-        .map(|(_, s)| s.value())
-        .collect()
+    consider: impl Fn(&Value),
+) {
+    let keys: Vec<Arc<Stored>> = {
+        let data = sim.cluster.store.read();
+        let known = workers.lock().unwrap_or_else(|e| e.into_inner());
+        data.iter(ids::pods(), None, None)
+            .filter(|(_, s)| worth_a_look(&s.select, &known))
+            .map(|(_, s)| s.clone())
+            .collect()
+    };
+    for stored in keys {
+        consider(&stored.value());
+    }
 }
 
 /// Starts the kubelet of every node.
@@ -1055,6 +1135,7 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                 }),
                 stop_tx: stop_tx.clone(),
                 images: images.clone(),
+                publish_pending: AtomicBool::new(false),
             });
             map.insert(uid, stop_tx);
             drop(map);
@@ -1091,9 +1172,7 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
         }
     };
     // Pods already bound.
-    for p in pods_to_consider(sim, &workers) {
-        consider(&p);
-    }
+    consider_all(sim, &workers, &consider);
     let forget_weak = weak.clone();
     let handle = tokio::spawn(async move {
         loop {
@@ -1104,11 +1183,8 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                     let Some(sim) = forget_weak.upgrade() else {
                         return;
                     };
-                    let pods = pods_to_consider(&sim, &workers);
+                    consider_all(&sim, &workers, &consider);
                     drop(sim);
-                    for p in pods {
-                        consider(&p);
-                    }
                     continue;
                 }
                 Err(_) => return,

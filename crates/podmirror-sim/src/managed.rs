@@ -99,6 +99,29 @@ pub fn path_string(path: &FieldPath) -> String {
 }
 
 fn write_entries(obj: &mut Value, r: &Resource, list: Vec<(Entry, BTreeSet<FieldPath>)>) {
+    write_changed_entries(obj, r, list, None);
+}
+
+/// What an update did to one managedFields entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Touch {
+    /// Nothing: the entry is kept as it was.
+    None,
+    /// It lost fields to another manager: rendered anew, its time kept.
+    Lost,
+    /// Its manager set fields: rendered anew with the current time.
+    Set,
+}
+
+/// Writes `list` back to `metadata.managedFields`. With `touched`, entries are
+/// rewritten as [`Touch`] says, as the real field manager does; without, all
+/// are rendered anew with the current time.
+fn write_changed_entries(
+    obj: &mut Value,
+    r: &Resource,
+    list: Vec<(Entry, BTreeSet<FieldPath>)>,
+    touched: Option<&[Touch]>,
+) {
     let api_version = r.api_version();
     let time = meta::now_rfc3339();
     let previous: Vec<Value> = obj
@@ -106,19 +129,40 @@ fn write_entries(obj: &mut Value, r: &Resource, list: Vec<(Entry, BTreeSet<Field
         .and_then(Value::as_array)
         .cloned()
         .unwrap_or_default();
+    let kept = |entry: &Entry| {
+        previous
+            .iter()
+            .find(|e| {
+                e.get("subresource").is_none()
+                    && e.get("manager").and_then(Value::as_str) == Some(entry.manager.as_str())
+                    && e.get("operation").and_then(Value::as_str) == Some(entry.operation.as_str())
+            })
+            .cloned()
+    };
     let mut out: Vec<Value> = previous
-        .into_iter()
+        .iter()
         .filter(|e| e.get("subresource").is_some())
+        .cloned()
         .collect();
-    for (entry, fields) in list {
+    for (i, (entry, fields)) in list.into_iter().enumerate() {
         if fields.is_empty() {
             continue;
         }
+        let touch = touched.map_or(Touch::Set, |t| t.get(i).copied().unwrap_or(Touch::Set));
+        let before = kept(&entry);
+        let entry_time = match (&before, touch) {
+            (Some(e), Touch::None) => {
+                out.push(e.clone());
+                continue;
+            }
+            (Some(e), Touch::Lost) => e.get("time").cloned().unwrap_or_else(|| json!(time)),
+            _ => json!(time),
+        };
         out.push(json!({
             "manager": entry.manager,
             "operation": entry.operation.as_str(),
             "apiVersion": api_version,
-            "time": time,
+            "time": entry_time,
             "fieldsType": "FieldsV1",
             "fieldsV1": strategic::to_fields_v1(&fields),
         }));
@@ -136,33 +180,53 @@ pub fn record(obj: &mut Value, old: Option<&Value>, manager: &str, op: Operation
     if manager.is_empty() {
         return;
     }
-    let changed: BTreeSet<FieldPath> = paths_of(obj)
-        .into_iter()
-        .filter(|p| old.is_none_or(|o| strategic::get_path(o, p) != strategic::get_path(obj, p)))
-        .collect();
+    let changed: BTreeSet<FieldPath> = match old {
+        Some(old) => strategic::changed_leaf_paths(old, obj),
+        None => paths_of(obj),
+    };
     let mut list = entries(obj);
     if changed.is_empty() && list.iter().any(|(e, _)| e.manager == manager) {
         return;
     }
-    for (e, fields) in list.iter_mut() {
+    // Only entries that gain or lose fields are rewritten; the updater's time
+    // moves when any field it now owns changed value.
+    let mut touched = vec![Touch::None; list.len()];
+    for (i, (e, fields)) in list.iter_mut().enumerate() {
         if !(e.manager == manager && e.operation == op) {
+            let before = fields.len();
             fields.retain(|p| !changed.contains(p));
+            if fields.len() != before {
+                touched[i] = Touch::Lost;
+            }
         }
     }
+    let own_touch = if changed.is_empty() {
+        Touch::None
+    } else {
+        Touch::Set
+    };
     match list
-        .iter_mut()
-        .find(|(e, _)| e.manager == manager && e.operation == op)
+        .iter()
+        .position(|(e, _)| e.manager == manager && e.operation == op)
     {
-        Some((_, fields)) => fields.extend(changed),
-        None => list.push((
-            Entry {
-                manager: manager.to_string(),
-                operation: op,
-            },
-            changed,
-        )),
+        Some(i) => {
+            list[i].1.extend(changed);
+            touched[i] = own_touch;
+        }
+        None => {
+            list.push((
+                Entry {
+                    manager: manager.to_string(),
+                    operation: op,
+                },
+                changed,
+            ));
+            touched.push(Touch::Set);
+        }
     }
-    write_entries(obj, r, list);
+    if touched.iter().any(|t| *t != Touch::None) {
+        write_changed_entries(obj, r, list, Some(&touched));
+    }
 }
 
 /// Sets one manager's entry to exactly `fields`.

@@ -97,8 +97,10 @@ pub struct Select {
     /// Whether `metadata.deletionTimestamp` is set.
     pub deleting: bool,
     labels: Option<Box<Map<String, Value>>>,
-    /// Non-empty values of the field labels the object's kind supports.
-    fields: Box<[(&'static str, Box<str>)]>,
+    /// Non-empty values of the field labels the object's kind supports, one
+    /// after the other in `values`: (index in [`FIELD_LABELS`], end offset).
+    fields: Box<[(u8, u32)]>,
+    values: Box<str>,
 }
 
 impl Select {
@@ -106,13 +108,17 @@ impl Select {
     pub fn of(obj: &Value) -> Select {
         let text = |p: &str| obj.pointer(p).and_then(Value::as_str).unwrap_or("").into();
         let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
-        let fields = FIELD_LABELS
-            .iter()
-            .filter_map(|label| {
-                let value = crate::selector::field_value(kind, obj, label).flatten()?;
-                (!value.is_empty()).then(|| (*label, value.into_boxed_str()))
-            })
-            .collect();
+        let mut values = String::new();
+        let mut fields = Vec::new();
+        for (i, label) in FIELD_LABELS.iter().enumerate() {
+            let Some(value) = crate::selector::field_value(kind, obj, label).flatten() else {
+                continue;
+            };
+            if !value.is_empty() {
+                values.push_str(&value);
+                fields.push((i as u8, values.len() as u32));
+            }
+        }
         Select {
             name: text("/metadata/name"),
             namespace: text("/metadata/namespace"),
@@ -125,7 +131,8 @@ impl Select {
                 .and_then(Value::as_object)
                 .filter(|l| !l.is_empty())
                 .map(|l| Box::new(l.clone())),
-            fields,
+            fields: fields.into(),
+            values: values.into(),
         }
     }
 
@@ -141,11 +148,17 @@ impl Select {
             "metadata.name" => &self.name,
             "metadata.namespace" => &self.namespace,
             "spec.host" => self.field("spec.nodeName"),
-            _ => self
-                .fields
-                .iter()
-                .find(|(l, _)| *l == label)
-                .map_or("", |(_, v)| v),
+            _ => {
+                let mut start = 0;
+                for &(i, end) in self.fields.iter() {
+                    let end = end as usize;
+                    if FIELD_LABELS.get(usize::from(i)) == Some(&label) {
+                        return self.values.get(start..end).unwrap_or("");
+                    }
+                    start = end;
+                }
+                ""
+            }
         }
     }
 }
@@ -153,8 +166,11 @@ impl Select {
 impl Stored {
     /// Serializes an object for storage.
     pub fn new(obj: &Value) -> Arc<Stored> {
-        // Serializing a Value cannot fail: its keys are strings.
-        let json = Bytes::from(serde_json::to_vec(obj).unwrap_or_default());
+        // Serializing a Value cannot fail: its keys are strings. The buffer grew by
+        // doubling; trim it, as it is kept for the object's whole life.
+        let mut json = serde_json::to_vec(obj).unwrap_or_default();
+        json.shrink_to_fit();
+        let json = Bytes::from(json);
         let owners = crate::meta::owner_uids(obj).map(str::to_string).collect();
         Arc::new(Stored {
             json,
@@ -481,6 +497,44 @@ impl Drop for WriteTxn<'_> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn select_keeps_what_selectors_read() {
+        let pod = Select::of(&json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-1", "namespace": "shop", "uid": "u1",
+                         "labels": {"app": "web"}, "deletionTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": "sim-worker-1", "restartPolicy": "Always"},
+            "status": {"phase": "Running", "podIPs": [{"ip": "10.244.1.7"}]},
+        }));
+        assert_eq!(
+            (&*pod.name, &*pod.namespace, &*pod.uid),
+            ("web-1", "shop", "u1")
+        );
+        assert!(pod.deleting);
+        assert_eq!(pod.labels().and_then(|l| l.get("app")), Some(&json!("web")));
+        assert_eq!(pod.field("metadata.name"), "web-1");
+        assert_eq!(pod.field("spec.nodeName"), "sim-worker-1");
+        assert_eq!(pod.field("spec.host"), "sim-worker-1");
+        assert_eq!(pod.field("status.phase"), "Running");
+        assert_eq!(pod.field("status.podIP"), "10.244.1.7");
+        assert_eq!(pod.field("status.nominatedNodeName"), "");
+        assert_eq!(pod.field("spec.hostNetwork"), "false");
+        assert_eq!(pod.field("involvedObject.name"), "");
+
+        let event = Select::of(&json!({
+            "apiVersion": "v1", "kind": "Event",
+            "metadata": {"name": "web-1.abc", "namespace": "shop"},
+            "involvedObject": {"kind": "Pod", "name": "web-1", "namespace": "shop"},
+            "reason": "Pulled", "type": "Normal", "source": {"component": "kubelet"},
+        }));
+        assert!(!event.deleting && event.labels().is_none());
+        assert_eq!(event.field("involvedObject.name"), "web-1");
+        assert_eq!(event.field("involvedObject.kind"), "Pod");
+        assert_eq!(event.field("reason"), "Pulled");
+        assert_eq!(event.field("source"), "kubelet");
+        assert_eq!(event.field("spec.nodeName"), "");
+    }
 
     #[test]
     fn put_and_remove_record_history_in_order() {

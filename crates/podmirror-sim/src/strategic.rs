@@ -1319,6 +1319,29 @@ fn collect_fields_v1(
     }
 }
 
+/// The paths [`leaf_paths`] lists for `new` whose value differs in `old`.
+/// Top-level fields equal in both are not walked: an update that only
+/// touches `status` does not pay for its whole `spec`.
+pub fn changed_leaf_paths(old: &Value, new: &Value) -> BTreeSet<FieldPath> {
+    let mut out = BTreeSet::new();
+    match new.as_object() {
+        Some(map) => {
+            let mut path = Vec::new();
+            for (key, child) in map {
+                if is_skipped(&path, key) || old.get(key) == Some(child) {
+                    continue;
+                }
+                path.push(PathElement::Field(key.clone()));
+                walk(child, &mut path, &mut out);
+                path.pop();
+            }
+        }
+        None => out = leaf_paths(new, &[]),
+    }
+    out.retain(|p| get_path(old, p) != get_path(new, p));
+    out
+}
+
 /// Finds the value at `path` inside `obj`.
 ///
 /// A [`PathElement::Key`] matches the list element whose fields equal the

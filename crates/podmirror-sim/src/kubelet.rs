@@ -434,10 +434,13 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         if w.stopped() {
             return;
         }
-        let Some(sim) = w.sim() else { return };
-        // 1. The image.
+        // 1. The image. No strong handle on the sim is held across an await:
+        // the sim must be able to go away while containers sleep.
         if pulled.is_none() || pull_policy == "Always" {
-            let secret = w.pod().is_some_and(|p| have_pull_secret(&sim, &p));
+            let secret = {
+                let Some(sim) = w.sim() else { return };
+                w.pod().is_some_and(|p| have_pull_secret(&sim, &p))
+            };
             match rules::pull(&w.catalog, &image_name, secret) {
                 PullOutcome::Pulled {
                     image,
@@ -464,7 +467,6 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                             &rules::pulling_event(&image_name),
                         );
                         let image = image.clone();
-                        drop(sim);
                         if !w.sleep(duration.min(Duration::from_secs(3))).await {
                             return;
                         }
@@ -485,7 +487,6 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                 }
                 failure => {
                     let message = failure.error().unwrap_or("").to_string();
-                    drop(sim);
                     w.event(
                         fp,
                         EventType::Normal,
@@ -1162,9 +1163,12 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
                     }
                     None => main.await,
                 }
-                // Wait for deletion, then stop the containers.
-                let mut rx = worker.stop_tx.subscribe();
-                let _ = rx.wait_for(|s| *s).await;
+                // Wait for deletion, then stop the containers; end with the sim.
+                while !worker.stopped() {
+                    if !worker.sleep(Duration::from_secs(1)).await && !worker.stopped() {
+                        return;
+                    }
+                }
                 stop_pod(&worker, false).await;
             });
             // The worker holds only a weak handle on the sim and ends with the pod.

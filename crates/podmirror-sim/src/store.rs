@@ -86,7 +86,7 @@ const FIELD_LABELS: &[&str] = &[
 
 /// The parts of an object that label and field selectors read, kept small:
 /// thousands of these live beside the stored JSON and in the change history.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Select {
     /// `metadata.name`.
     pub name: Box<str>,
@@ -204,8 +204,28 @@ pub struct Change {
     pub namespace: String,
     /// The object after the change (for deletes: the last state, with the deletion's rv).
     pub object: Arc<Stored>,
-    /// The object before the change, for modifications and deletes.
-    pub previous: Option<Arc<Stored>>,
+    /// What selectors and owner lookups read of the object before the change,
+    /// for modifications and deletes. (Not the whole object: the history
+    /// would then keep two versions of every object it mentions.)
+    pub previous: Option<Before>,
+}
+
+/// The selectable parts of an object's previous version.
+#[derive(Debug, Clone)]
+pub struct Before {
+    /// As [`Stored::select`].
+    pub select: Select,
+    /// As [`Stored::owners`].
+    pub owners: Vec<String>,
+}
+
+impl Before {
+    fn of(stored: &Stored) -> Before {
+        Before {
+            select: stored.select.clone(),
+            owners: stored.owners.clone(),
+        }
+    }
 }
 
 /// Key of an object within a resource: (namespace, name).
@@ -361,7 +381,7 @@ impl Data {
             resource: res,
             namespace: ns.to_string(),
             object: stored,
-            previous,
+            previous: previous.as_deref().map(Before::of),
         });
         object
     }
@@ -396,7 +416,7 @@ impl Data {
             resource: res,
             namespace: ns.to_string(),
             object: stored,
-            previous: Some(previous),
+            previous: Some(Before::of(&previous)),
         });
         Some(Arc::new(last))
     }

@@ -1,0 +1,18 @@
+//! podmirror's pure domain, with no I/O: how a failing pod becomes a mirror.
+//!
+//! - [`cleanup`] strips the runtime noise from a pod so it can be created anew;
+//! - [`changes`] are the edits a user asks for (`--set-image`, `--set-env`, `--patch`, `-f`);
+//! - [`mirror`] builds the mirror manifest of the cluster contract (DESIGN §2) and reads one back;
+//! - [`ttl`] parses and bounds mirror lifetimes and computes expiry from the API server's clock;
+//! - [`contract`] names every label, annotation and Lease the contract fixes;
+//! - [`render`] turns manifests into YAML and coloured diffs.
+
+pub mod changes;
+pub mod cleanup;
+pub mod contract;
+pub mod error;
+pub mod mirror;
+pub mod render;
+pub mod ttl;
+
+pub use error::CoreError;

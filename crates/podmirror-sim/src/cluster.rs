@@ -884,6 +884,54 @@ impl Cluster {
         Ok(out)
     }
 
+    /// Binds a pod to a node in one write, as the `pods/binding` subresource
+    /// does: `spec.nodeName` and the `PodScheduled=True` condition together.
+    pub fn bind_pod(
+        &self,
+        ns: &str,
+        name: &str,
+        uid: &str,
+        node: &str,
+        opts: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        let mut w = self.store.write();
+        let current = w
+            .get(ids::pods(), ns, name)
+            .ok_or_else(|| ApiError::not_found(gr(ids::pods()), name))?;
+        if meta::uid(&current) != uid {
+            return Err(ApiError::conflict(
+                gr(ids::pods()),
+                name,
+                &uid_mismatch(uid, meta::uid(&current)),
+            ));
+        }
+        let assigned = current
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !assigned.is_empty() {
+            return Err(ApiError::conflict(
+                GroupResource {
+                    group: "",
+                    resource: "pods/binding",
+                },
+                name,
+                &format!("pod {name} is already assigned to node {assigned:?}"),
+            ));
+        }
+        let mut obj = (*current).clone();
+        obj["spec"]["nodeName"] = json!(node);
+        crate::controller::set_pod_condition(&mut obj["status"], "PodScheduled", "True", "", "");
+        managed::record(
+            &mut obj,
+            Some(&current),
+            &opts.field_manager,
+            Operation::Update,
+            resources::get(ids::pods()),
+        );
+        Ok(w.commit(ids::pods(), ns, name, obj))
+    }
+
     /// Removes a pod whose graceful deletion has run out (what the kubelet does).
     pub fn finish_pod_deletion(&self, ns: &str, name: &str, uid: &str) -> bool {
         let mut w = self.store.write();

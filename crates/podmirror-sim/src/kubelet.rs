@@ -428,7 +428,9 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
     let spec_json: Box<[u8]> = spec_json.into();
     drop(pod);
     let log_key = (w.ns.clone(), w.uid.clone(), cname.clone());
-    let mut pulled: Option<Image> = None;
+    // Catalog entries are borrowed, not copied, for the container's whole life.
+    let catalog = w.catalog.clone();
+    let mut pulled: Option<&Image> = None;
     let mut pull_failures: u32 = 0;
     loop {
         if w.stopped() {
@@ -441,7 +443,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                 let Some(sim) = w.sim() else { return };
                 w.pod().is_some_and(|p| have_pull_secret(&sim, &p))
             };
-            match rules::pull(&w.catalog, &image_name, secret) {
+            match rules::pull(&catalog, &image_name, secret) {
                 PullOutcome::Pulled {
                     image,
                     size_bytes,
@@ -466,7 +468,6 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                             "Pulling",
                             &rules::pulling_event(&image_name),
                         );
-                        let image = image.clone();
                         if !w.sleep(duration.min(Duration::from_secs(3))).await {
                             return;
                         }
@@ -483,7 +484,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                         pulled = Some(image);
                         continue;
                     }
-                    pulled = Some(image.clone());
+                    pulled = Some(image);
                 }
                 failure => {
                     let message = failure.error().unwrap_or("").to_string();
@@ -537,7 +538,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                 }
             }
         }
-        let Some(image) = pulled.clone() else {
+        let Some(image) = pulled else {
             continue;
         };
         w.with(|st| st.containers[idx].image_id = Some(image_digest(&image_name)));
@@ -576,7 +577,10 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             sim.cluster.logs.restart(&log_key);
         }
         let plan = rules::plan_run(&spec, &image, &resolved, rules::memory_limit_bytes(&spec));
-        let spec = probing_view(&spec);
+        let spec = {
+            let full = spec;
+            probing_view(&full)
+        };
         let started_at = meta::now_rfc3339();
         w.with(|st| st.containers[idx].container_id = Some(container_id()));
         let ended = match plan {

@@ -7,11 +7,11 @@ use crate::error::ApiError;
 use crate::events::{EventType, Source};
 use crate::resources::{ResourceId, Subresource, ids};
 use crate::scheduler_rules::{self, Decision, NodeInfo};
-use crate::store::Change;
+use crate::store::{Change, Stored};
 use crate::{Sim, meta};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// Scheduler name pods ask for by default.
@@ -21,6 +21,9 @@ pub const NAME: &str = "default-scheduler";
 #[derive(Default)]
 pub struct Scheduler {
     usage: Mutex<Usage>,
+    /// Nodes as last parsed, keyed by the stored version they came from
+    /// (kept alive here, so a key cannot be reused by a newer version).
+    nodes: Mutex<Vec<(Arc<Stored>, Arc<Value>)>>,
 }
 
 /// What bound, unfinished pods request of each node, kept up to date from changes.
@@ -83,6 +86,26 @@ fn unscheduled(pod: &Value) -> bool {
             .is_none_or(|s| s == NAME)
 }
 
+impl Scheduler {
+    /// Every node, parsed; only versions not seen before are parsed again.
+    fn parsed_nodes(&self, sim: &Sim) -> Vec<Arc<Value>> {
+        let data = sim.cluster.store.read();
+        let mut cache = self.nodes.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh: Vec<(Arc<Stored>, Arc<Value>)> = data
+            .iter(ids::nodes(), None, None)
+            .map(|(_, s)| {
+                let parsed = cache
+                    .iter()
+                    .find(|(seen, _)| Arc::ptr_eq(seen, s))
+                    .map_or_else(|| s.value(), |(_, v)| v.clone());
+                (s.clone(), parsed)
+            })
+            .collect();
+        *cache = fresh;
+        cache.iter().map(|(_, v)| v.clone()).collect()
+    }
+}
+
 impl Reconciler for Scheduler {
     fn name(&self) -> &'static str {
         NAME
@@ -131,12 +154,7 @@ impl Reconciler for Scheduler {
         if !unscheduled(&pod) {
             return Ok(Next::Done);
         }
-        let nodes: Vec<std::sync::Arc<Value>> = {
-            let data = sim.cluster.store.read();
-            data.iter(ids::nodes(), None, None)
-                .map(|(_, s)| s.value())
-                .collect()
-        };
+        let nodes = self.parsed_nodes(sim);
         let mut usage_guard = self.usage.lock().unwrap_or_else(|e| e.into_inner());
         if !usage_guard.primed {
             let data = sim.cluster.store.read();
@@ -167,27 +185,9 @@ impl Reconciler for Scheduler {
         };
         match scheduler_rules::schedule(&pod, &infos, &pvc) {
             Decision::Bind(node) => {
-                let mut bound = (*pod).clone();
-                bound["spec"]["nodeName"] = json!(node);
                 let bound = sim
                     .cluster
-                    .update(ids::pods(), ns, name, None, bound, &opts())?;
-                let mut with_status = (*bound).clone();
-                crate::controller::set_pod_condition(
-                    &mut with_status["status"],
-                    "PodScheduled",
-                    "True",
-                    "",
-                    "",
-                );
-                sim.cluster.update(
-                    ids::pods(),
-                    ns,
-                    name,
-                    Some(Subresource::Status),
-                    with_status,
-                    &opts(),
-                )?;
+                    .bind_pod(ns, name, meta::uid(&pod), &node, &opts())?;
                 sim.recorder.record(
                     &sim.cluster,
                     &bound,

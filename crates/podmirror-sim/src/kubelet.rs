@@ -547,7 +547,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         let checked = {
             let Some(pod) = w.pod() else { return };
             let Some(sim) = w.sim() else { return };
-            rules::check_config(&w.ns, &pod, &spec, &image, &ClusterObjects(&sim))
+            rules::check_config(&w.ns, &pod, &spec, image, &ClusterObjects(&sim))
         };
         let resolved = match checked {
             Ok(r) => r,
@@ -576,7 +576,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         {
             sim.cluster.logs.restart(&log_key);
         }
-        let plan = rules::plan_run(&spec, &image, &resolved, rules::memory_limit_bytes(&spec));
+        let plan = rules::plan_run(&spec, image, &resolved, rules::memory_limit_bytes(&spec));
         let spec = {
             let full = spec;
             probing_view(&full)
@@ -624,7 +624,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                     &w,
                     idx,
                     &spec,
-                    &image,
+                    image,
                     &run,
                     &log_key,
                     &started_at,

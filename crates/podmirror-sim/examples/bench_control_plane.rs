@@ -1,6 +1,7 @@
 //! Benchmark of the simulated control plane at time-scale 1: N Deployments ×
-//! 100 pods reaching steady state (all Running and Ready), then sim CPU and
-//! RSS over a quiet window. Runs 10 and 100 Deployments side by side.
+//! 100 pods reaching steady state (every Deployment reporting 100 ready
+//! replicas), the CPU that took on average, then sim CPU and RSS over a quiet
+//! window. Runs N/10 and N Deployments side by side.
 //!
 //! `cargo run --release -p podmirror-sim --example bench_control_plane [-- --deployments 100 --window 30]`
 //!
@@ -41,11 +42,18 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
+/// Ready pods as the Deployments report them (`status.readyReplicas`), so
+/// steady state means every pod Running and Ready and the controllers caught up.
 fn ready_pods(sim: &Sim, ns: &str) -> usize {
     let data = sim.cluster.store.read();
-    data.iter(ids::pods(), Some(ns), None)
-        .filter(|(_, s)| s.select.field("status.phase") == "Running")
-        .count()
+    data.iter(ids::deployments(), Some(ns), None)
+        .map(|(_, s)| {
+            s.value()
+                .pointer("/status/readyReplicas")
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0) as usize
+        })
+        .sum()
 }
 
 async fn run(deployments: usize, window: u64) -> (f64, f64, f64, f64) {
@@ -161,12 +169,14 @@ async fn main() {
     let window = arg("--window", 30);
     let (r1, c1, s1, m1) = run(deployments / 10, window).await;
     println!(
-        "{:>4} deployments x 100 pods: steady state after {r1:.1} s ({c1:.1} CPU-s), then {s1:.3} cores over {window} s, RSS {m1:.0} MiB",
-        deployments / 10
+        "{:>4} deployments x 100 pods: steady state after {r1:.1} s ({c1:.1} CPU-s, {:.2} cores on average), then {s1:.3} cores over {window} s, RSS {m1:.0} MiB",
+        deployments / 10,
+        c1 / r1.max(1e-6)
     );
     let (r2, c2, s2, m2) = run(deployments, window).await;
     println!(
-        "{deployments:>4} deployments x 100 pods: steady state after {r2:.1} s ({c2:.1} CPU-s), then {s2:.3} cores over {window} s, RSS {m2:.0} MiB (process total)"
+        "{deployments:>4} deployments x 100 pods: steady state after {r2:.1} s ({c2:.1} CPU-s, {:.2} cores on average), then {s2:.3} cores over {window} s, RSS {m2:.0} MiB (process total)",
+        c2 / r2.max(1e-6)
     );
     println!(
         "ratios 10x pods: steady CPU {:.1}x, ramp CPU {:.1}x",

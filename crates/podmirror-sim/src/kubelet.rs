@@ -577,10 +577,8 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             sim.cluster.logs.restart(&log_key);
         }
         let plan = rules::plan_run(&spec, image, &resolved, rules::memory_limit_bytes(&spec));
-        let spec = {
-            let full = spec;
-            probing_view(&full)
-        };
+        let probing = serde_json::to_vec(&probing_view(&spec)).unwrap_or_default();
+        drop(spec);
         let started_at = meta::now_rfc3339();
         w.with(|st| st.containers[idx].container_id = Some(container_id()));
         let ended = match plan {
@@ -623,7 +621,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                 match run_process(
                     &w,
                     idx,
-                    &spec,
+                    &probing,
                     image,
                     &run,
                     &log_key,
@@ -740,7 +738,7 @@ fn probing_view(spec: &Value) -> Value {
 async fn run_process(
     w: &Arc<Worker>,
     idx: usize,
-    spec: &Value,
+    probing: &[u8],
     image: &Image,
     run: &Run,
     log_key: &crate::logs::ContainerKey,
@@ -748,9 +746,27 @@ async fn run_process(
     fp: Option<&str>,
     is_init: bool,
 ) -> Option<Ended> {
-    let startup = spec.get("startupProbe").filter(|p| p.is_object());
-    let liveness = spec.get("livenessProbe").filter(|p| p.is_object());
-    let readiness = spec.get("readinessProbe").filter(|p| p.is_object());
+    // `probing` is the serialized [`probing_view`]: it is parsed only on the
+    // seconds a probe is due, as thousands of containers sleep in this loop.
+    let parse = || serde_json::from_slice::<Value>(probing).unwrap_or_default();
+    // Each probe's field and (initialDelaySeconds, periodSeconds), when it has one.
+    let (startup, liveness, readiness) = {
+        let view = parse();
+        let timing = |field: &'static str| {
+            view.get(field).filter(|p| p.is_object()).map(|p| {
+                (
+                    field,
+                    probe_num(p, "initialDelaySeconds", 0.0),
+                    probe_num(p, "periodSeconds", 10.0).max(1.0),
+                )
+            })
+        };
+        (
+            timing("startupProbe"),
+            timing("livenessProbe"),
+            timing("readinessProbe"),
+        )
+    };
     w.with(|st| {
         let c = &mut st.containers[idx];
         c.state = json!({"running": {"startedAt": started_at}});
@@ -778,13 +794,16 @@ async fn run_process(
                 message: None,
             });
         }
-        let probes: [(&'static str, ProbeKind, Option<&Value>); 3] = [
+        let probes: [(&'static str, ProbeKind, Option<(&str, f64, f64)>); 3] = [
             ("startup", ProbeKind::Startup, startup),
             ("liveness", ProbeKind::Liveness, liveness),
             ("readiness", ProbeKind::Readiness, readiness),
         ];
-        for (key, kind, p) in probes {
-            let Some(p) = p else { continue };
+        let mut view: Option<Value> = None;
+        for (key, kind, probe) in probes {
+            let Some((field, delay, period)) = probe else {
+                continue;
+            };
             if is_init {
                 continue;
             }
@@ -793,11 +812,11 @@ async fn run_process(
                 ProbeKind::Liveness | ProbeKind::Readiness if !started => continue,
                 _ => {}
             }
-            let delay = probe_num(p, "initialDelaySeconds", 0.0);
-            let period = probe_num(p, "periodSeconds", 10.0).max(1.0);
             if t < delay || ((t - delay) % period).abs() > 0.001 {
                 continue;
             }
+            let spec = view.get_or_insert_with(parse);
+            let Some(p) = spec.get(field) else { continue };
             match rules::probe(p, spec, image, run, &pod_ip, t) {
                 Ok(()) => {
                     failures.insert(key, 0);
@@ -858,6 +877,7 @@ async fn run_process(
                 }
             }
         }
+        drop(view);
         let next_exit = run
             .exit
             .as_ref()

@@ -184,7 +184,7 @@ impl Sim {
     pub fn start_controllers(&self) {
         let handles = vec![
             controller::spawn(self, deployment::DeploymentController),
-            controller::spawn(self, replicaset::ReplicaSetController),
+            controller::spawn(self, replicaset::ReplicaSetController::default()),
             controller::spawn(self, volumes::VolumeBinder),
             controller::spawn(self, scheduler::Scheduler::default()),
         ];

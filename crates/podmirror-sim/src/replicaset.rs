@@ -11,13 +11,22 @@ use crate::store::{Change, Stored};
 use crate::{Sim, meta};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
 /// Field manager and event source of this controller.
 pub const NAME: &str = "replicaset-controller";
 
 /// The ReplicaSet controller.
-pub struct ReplicaSetController;
+#[derive(Default)]
+pub struct ReplicaSetController {
+    /// Per ReplicaSet ("namespace/name"), the views of its pods by the stored version they
+    /// were read from: a pass re-reads only pods that changed since the last.
+    views: Mutex<HashMap<String, ViewCache>>,
+}
+
+/// Pod views by pod uid, with the resourceVersion they were read at.
+type ViewCache = HashMap<Box<str>, (u64, Arc<PodView>)>;
 
 fn opts() -> crate::cluster::WriteOptions {
     crate::cluster::WriteOptions::manager("kube-controller-manager")
@@ -62,8 +71,21 @@ impl Reconciler for ReplicaSetController {
 
     fn reconcile(&self, sim: &Sim, key: &Key) -> Result<Next, ApiError> {
         let (ns, name) = key;
-        let rs = sim.cluster.get(ids::replicasets(), ns, name)?;
+        let rs = match sim.cluster.get(ids::replicasets(), ns, name) {
+            Ok(rs) => rs,
+            Err(e) => {
+                self.views
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .remove(&format!("{ns}/{name}"));
+                return Err(e);
+            }
+        };
         if meta::is_deleting(&rs) {
+            self.views
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&format!("{ns}/{name}"));
             return Ok(Next::Done);
         }
         let selector = rs
@@ -74,8 +96,8 @@ impl Reconciler for ReplicaSetController {
             .unwrap_or_else(LabelSelector::everything);
         // As the real controller does, status is computed from the pods seen before acting;
         // the creates and deletes below bring their own changes and another pass.
-        let pods = claim_pods(sim, &rs, &selector)?;
-        let active: Vec<&PodView> = pods.iter().filter(|p| p.active()).collect();
+        let pods = claim_pods(sim, &rs, &selector, &self.views)?;
+        let active: Vec<&Arc<PodView>> = pods.iter().filter(|p| p.active()).collect();
         let want = rs
             .pointer("/spec/replicas")
             .and_then(Value::as_i64)
@@ -170,19 +192,38 @@ fn selects(rs: &Stored, pod: &Stored) -> bool {
 }
 
 /// The pods this ReplicaSet controls after adopting matching orphans and releasing non-matching pods.
-fn claim_pods(sim: &Sim, rs: &Value, selector: &LabelSelector) -> Result<Vec<PodView>, ApiError> {
+fn claim_pods(
+    sim: &Sim,
+    rs: &Value,
+    selector: &LabelSelector,
+    views: &Mutex<HashMap<String, ViewCache>>,
+) -> Result<Vec<Arc<PodView>>, ApiError> {
     let ns = meta::namespace(rs);
     let uid = meta::uid(rs);
-    let (owned, orphans): (Vec<PodView>, Vec<Arc<Value>>) = {
+    let (owned, orphans): (Vec<Arc<PodView>>, Vec<Arc<Value>>) = {
         let data = sim.cluster.store.read();
-        let owned = data
+        let mut cache = views.lock().unwrap_or_else(|e| e.into_inner());
+        let cache_key = format!("{ns}/{}", meta::name(rs));
+        let seen = cache.remove(&cache_key).unwrap_or_default();
+        let mut fresh = ViewCache::new();
+        let owned: Vec<Arc<PodView>> = data
             .dependents(uid)
             .into_iter()
             .filter(|(res, _, _)| *res == ids::pods())
             .filter_map(|(_, ns, name)| data.get_stored(ids::pods(), &ns, &name))
-            .map(|s| PodView::of(s))
+            .map(|s| {
+                let view = match seen.get(&s.select.uid) {
+                    Some((rv, v)) if *rv == s.rv && s.rv != 0 => v.clone(),
+                    _ => Arc::new(PodView::of(s)),
+                };
+                fresh.insert(s.select.uid.clone(), (s.rv, view.clone()));
+                view
+            })
             .filter(|p| p.controlled_by(uid))
             .collect();
+        if !meta::is_deleting(rs) {
+            cache.insert(cache_key, fresh);
+        }
         let orphans = data
             .iter(ids::pods(), Some(ns), None)
             .filter(|(_, s)| s.owners.is_empty() && selector.matches(s.labels()))
@@ -225,7 +266,7 @@ fn claim_pods(sim: &Sim, rs: &Value, selector: &LabelSelector) -> Result<Vec<Pod
             .cluster
             .update(ids::pods(), ns, meta::name(&pod), None, adopted, &opts())
         {
-            Ok(p) => out.push(PodView::parse(&p)),
+            Ok(p) => out.push(Arc::new(PodView::parse(&p))),
             Err(e) if e.code == 404 || e.code == 409 => {}
             Err(e) => return Err(e),
         }

@@ -46,6 +46,8 @@ pub struct Stored {
     pub select: Select,
     /// uids named in ownerReferences.
     pub owners: Vec<String>,
+    /// `metadata.resourceVersion` as a number (0 when unset).
+    pub rv: u64,
 }
 
 /// Field labels that field selectors of the served kinds read, besides
@@ -172,10 +174,16 @@ impl Stored {
         json.shrink_to_fit();
         let json = Bytes::from(json);
         let owners = crate::meta::owner_uids(obj).map(str::to_string).collect();
+        let rv = obj
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         Arc::new(Stored {
             json,
             select: Select::of(obj),
             owners,
+            rv,
         })
     }
 

@@ -5,7 +5,8 @@
 //! - [`mirror`] builds the mirror manifest of the cluster contract (DESIGN §2) and reads one back;
 //! - [`ttl`] parses and bounds mirror lifetimes and computes expiry from the API server's clock;
 //! - [`contract`] names every label, annotation and Lease the contract fixes;
-//! - [`render`] turns manifests into YAML and coloured diffs.
+//! - [`render`] turns manifests into YAML and coloured diffs;
+//! - [`verdict`] judges a mirror: Healthy, Failing or Pending.
 
 pub mod changes;
 pub mod cleanup;
@@ -14,5 +15,6 @@ pub mod error;
 pub mod mirror;
 pub mod render;
 pub mod ttl;
+pub mod verdict;
 
 pub use error::CoreError;

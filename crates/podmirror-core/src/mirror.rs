@@ -185,6 +185,8 @@ pub struct MirrorInfo {
     pub phase: String,
     /// uid of the mirror pod.
     pub uid: String,
+    /// Whether it is already being deleted (Terminating).
+    pub deleting: bool,
 }
 
 impl MirrorInfo {
@@ -232,6 +234,7 @@ impl MirrorInfo {
             expires: created.map(|c| ttl::expiry(c, ttl_seconds)),
             phase: text("/status/phase"),
             uid: text("/metadata/uid"),
+            deleting: md.get("deletionTimestamp").is_some_and(|d| !d.is_null()),
         })
     }
 

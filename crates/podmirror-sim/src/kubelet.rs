@@ -733,6 +733,9 @@ fn probing_view(spec: &Value) -> Value {
     Value::Object(view)
 }
 
+/// A probe's field in the container spec, initialDelaySeconds and periodSeconds.
+type ProbeTiming<'a> = Option<(&'a str, f64, f64)>;
+
 /// Plays a started process: logs, probes, exit or kill. None when the pod is stopping.
 #[allow(clippy::too_many_arguments)]
 async fn run_process(
@@ -794,7 +797,7 @@ async fn run_process(
                 message: None,
             });
         }
-        let probes: [(&'static str, ProbeKind, Option<(&str, f64, f64)>); 3] = [
+        let probes: [(&'static str, ProbeKind, ProbeTiming<'_>); 3] = [
             ("startup", ProbeKind::Startup, startup),
             ("liveness", ProbeKind::Liveness, liveness),
             ("readiness", ProbeKind::Readiness, readiness),

@@ -236,6 +236,7 @@ impl Sim {
             .route("/livez", get(|| async { "ok" }))
             .route("/readyz", get(|| async { "ok" }))
             .fallback(http::resource)
+            .layer(axum::middleware::map_response(with_date))
             .with_state(self.clone())
     }
 
@@ -278,6 +279,20 @@ impl Sim {
             sim.cluster.finish_pod_deletion(&ns, &name, &uid);
         });
     }
+}
+
+/// Adds the `Date` header a real API server sends (clients read the
+/// server's clock from it); a socket server may already have set one.
+async fn with_date(mut res: axum::response::Response) -> axum::response::Response {
+    if !res.headers().contains_key(::http::header::DATE) {
+        let now = jiff::Timestamp::now()
+            .strftime("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string();
+        if let Ok(v) = ::http::HeaderValue::from_str(&now) {
+            res.headers_mut().insert(::http::header::DATE, v);
+        }
+    }
+    res
 }
 
 /// A kubeconfig (YAML) whose context `podmirror-sim` points at `server`.

@@ -1,6 +1,8 @@
 //! The `podmirror` command line: parses arguments, sets up logging and hands
 //! over to the library crates.
 
+mod mirror_cmd;
+
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use podmirror_sim::nodes::NodeSpec;
@@ -25,6 +27,49 @@ enum Command {
     Sim(SimArgs),
     /// The tour: a simulated cluster with a shop whose workloads fail in every way podmirror knows.
     Demo(ClusterArgs),
+    /// Print the mirror manifest for a pod (or deployment/NAME) and its diff against the source.
+    Preview {
+        /// The source: a pod name, or KIND/NAME of its workload.
+        pod: String,
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+        #[command(flatten)]
+        changes: mirror_cmd::ChangeArgs,
+    },
+    /// Deploy a mirror with the changes and follow it to a verdict.
+    Test {
+        /// The source: a pod name, or KIND/NAME of its workload.
+        pod: String,
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+        #[command(flatten)]
+        changes: mirror_cmd::ChangeArgs,
+        #[command(flatten)]
+        test: mirror_cmd::TestArgs,
+    },
+    /// List the active mirrors.
+    Status {
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+        /// Every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: mirror_cmd::Format,
+    },
+    /// Delete a mirror before its TTL.
+    Delete {
+        /// The mirror id (its pod name, as `podmirror status` shows it).
+        mirror_id: String,
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+    },
+    /// One reaper pass: delete every expired mirror.
+    Gc {
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+    },
 }
 
 /// What every simulated cluster takes.
@@ -262,12 +307,34 @@ fn main() -> std::process::ExitCode {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Sim(args) => run_sim(args).await,
-            Command::Demo(args) => run_demo(args).await,
+            Command::Sim(args) => run_sim(args).await.map(|()| 0),
+            Command::Demo(args) => run_demo(args).await.map(|()| 0),
+            Command::Preview {
+                pod,
+                target,
+                changes,
+            } => mirror_cmd::preview(target, pod, changes).await.map(|()| 0),
+            Command::Test {
+                pod,
+                target,
+                changes,
+                test,
+            } => mirror_cmd::test(target, pod, changes, test).await,
+            Command::Status {
+                target,
+                all_namespaces,
+                output,
+            } => mirror_cmd::status(target, all_namespaces, output)
+                .await
+                .map(|()| 0),
+            Command::Delete { mirror_id, target } => {
+                mirror_cmd::delete(target, mirror_id).await.map(|()| 0)
+            }
+            Command::Gc { target } => mirror_cmd::gc(target).await.map(|()| 0),
         }
     });
     match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => std::process::ExitCode::from(code),
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::from(2)

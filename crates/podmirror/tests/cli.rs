@@ -160,3 +160,182 @@ fn node_flags_are_checked() {
     assert!(!dir.join("kc").exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// A `podmirror demo` at 20× speed on a free port; killed on drop.
+struct Demo {
+    child: std::process::Child,
+    kubeconfig: std::path::PathBuf,
+    dir: std::path::PathBuf,
+}
+
+impl Demo {
+    fn start(test: &str) -> Demo {
+        let dir = scratch(test);
+        let kubeconfig = dir.join("kc.yaml");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+            .args([
+                "demo",
+                "--port",
+                "0",
+                "--time-scale",
+                "20",
+                "--seed",
+                "5",
+                "--kubeconfig",
+            ])
+            .arg(&kubeconfig)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The first line is printed once the API serves and the shop is seeded.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        lines.next().unwrap().unwrap();
+        std::thread::spawn(move || for _ in lines {});
+        Demo {
+            child,
+            kubeconfig,
+            dir,
+        }
+    }
+
+    /// Runs `podmirror ARGS` against the demo; (exit code, stdout, stderr).
+    fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        let (o, e) = (
+            String::from_utf8_lossy(&out.stdout).to_string(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        );
+        eprintln!("$ podmirror {}\n{o}{e}", args.join(" "));
+        (out.status.code().unwrap_or(-1), o, e)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn mirror_commands_preview_test_status_delete_and_gc() {
+    let demo = Demo::start("mirror_commands");
+    let (code, out, _) = demo.run(&[
+        "preview",
+        "deployment/web",
+        "-n",
+        "shop",
+        "--set-image",
+        "web=registry.example.com/shop/web:2.3.0",
+    ]);
+    assert_eq!(code, 0);
+    assert!(out.contains("podmirror.dev/mirror: \"true\""), "{out}");
+    assert!(
+        out.contains("-  - image: registry.example.com/shop/web:2.3.1"),
+        "{out}"
+    );
+    assert!(
+        out.contains("+  - image: registry.example.com/shop/web:2.3.0"),
+        "{out}"
+    );
+
+    // A fixed image is Healthy; the missing env var stays Failing with its log line.
+    let (code, out, _) = demo.run(&[
+        "test",
+        "deployment/api",
+        "-n",
+        "shop",
+        "--set-image",
+        "api=registry.example.com/shop/api:1.4.1",
+        "--settle",
+        "2",
+        "--wait-verdict",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verdict: Healthy"), "{out}");
+    let id = out.split_whitespace().nth(1).unwrap().to_string();
+    assert!(id.starts_with("api-mirror-"), "{out}");
+    let (code, out, _) = demo.run(&[
+        "test",
+        "deployment/orders",
+        "-n",
+        "shop",
+        "--settle",
+        "2",
+        "--wait-verdict",
+    ]);
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains("verdict: Failing") && out.contains("exit code 1"),
+        "{out}"
+    );
+    assert!(out.contains("DATABASE_URL"), "{out}");
+
+    let (code, out, _) = demo.run(&["status", "-A"]);
+    assert_eq!(code, 0);
+    assert!(out.starts_with("ORIGINAL TARGET"), "{out}");
+    assert!(out.contains(&id) && out.contains("deployment/api"), "{out}");
+    let (_, out, _) = demo.run(&["status", "-n", "default"]);
+    assert_eq!(out.trim(), "No active mirrors.");
+
+    let (code, out, _) = demo.run(&["delete", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains(&format!("mirror {id} deleted")), "{out}");
+    // Again: still terminating, or gone by now.
+    let (code, out, err) = demo.run(&["delete", &id]);
+    assert!(
+        (code == 0 && out.contains("already being deleted"))
+            || (code == 2 && err.contains("podmirror status -A")),
+        "{code} {out} {err}"
+    );
+    let (code, out, _) = demo.run(&["gc"]);
+    assert_eq!(code, 0);
+    assert!(out.contains("0 expired mirror(s) deleted"), "{out}");
+}
+
+#[test]
+fn mirror_commands_refuse_bad_input_and_create_nothing() {
+    let demo = Demo::start("mirror_bad_input");
+    for (args, says) in [
+        (
+            vec!["test", "deployment/api", "-n", "shop", "--ttl", "10s"],
+            "30s to 60m",
+        ),
+        (
+            vec![
+                "test",
+                "deployment/api",
+                "-n",
+                "shop",
+                "--set-image",
+                "nope=x",
+            ],
+            "no container named \"nope\"",
+        ),
+        (
+            vec!["test", "deployment/api", "-n", "shop", "--set-env", "api=x"],
+            "CONTAINER:KEY=VALUE",
+        ),
+        (
+            vec!["test", "nosuchpod", "-n", "shop"],
+            "pod \"nosuchpod\" not found",
+        ),
+        (
+            vec!["preview", "cronjob/x", "-n", "shop"],
+            "deployment/NAME",
+        ),
+    ] {
+        let (code, _, err) = demo.run(&args);
+        assert_eq!(code, 2, "{args:?}");
+        assert!(err.contains(says), "{args:?}: {err}");
+    }
+    let (_, out, _) = demo.run(&["status", "-A"]);
+    assert_eq!(out.trim(), "No active mirrors.");
+}

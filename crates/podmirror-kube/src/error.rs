@@ -1,0 +1,74 @@
+//! Errors of the cluster calls, worded for the person at the terminal.
+
+/// What went wrong talking to the cluster.
+#[derive(Debug, thiserror::Error)]
+pub enum KubeError {
+    /// The named pod (or workload) does not exist.
+    #[error(
+        "{kind} {name:?} not found in namespace {namespace:?}; check the name with `kubectl -n {namespace} get {plural}`"
+    )]
+    NotFound {
+        /// `pod`, `deployment`, ...
+        kind: String,
+        /// Its plural, for the hint.
+        plural: String,
+        /// The name asked for.
+        name: String,
+        /// The namespace searched.
+        namespace: String,
+    },
+    /// A target like `cronjob/x` that podmirror cannot mirror.
+    #[error(
+        "cannot mirror {0:?}: give a pod name, or deployment/NAME, statefulset/NAME, daemonset/NAME, replicaset/NAME or job/NAME"
+    )]
+    Target(String),
+    /// No mirror with this id.
+    #[error("no mirror {0:?} found; `podmirror status -A` lists the active mirrors")]
+    NoMirror(String),
+    /// The API server refused a request.
+    #[error("the API server refused to {action}: {message}")]
+    Api {
+        /// What podmirror was doing.
+        action: String,
+        /// The server's message.
+        message: String,
+        /// HTTP status code.
+        code: u16,
+    },
+    /// A bad mirror request (TTL, changes, manifest).
+    #[error(transparent)]
+    Core(#[from] podmirror_core::CoreError),
+    /// The connection or a response failed.
+    #[error("talking to the cluster failed while trying to {action}: {source}")]
+    Transport {
+        /// What podmirror was doing.
+        action: String,
+        /// The underlying error.
+        source: kube::Error,
+    },
+}
+
+impl KubeError {
+    /// Wraps a kube error met while doing `action`.
+    pub fn from_kube(action: impl Into<String>, e: kube::Error) -> KubeError {
+        match e {
+            kube::Error::Api(s) => KubeError::Api {
+                action: action.into(),
+                message: s.message.clone(),
+                code: s.code,
+            },
+            other => KubeError::Transport {
+                action: action.into(),
+                source: other,
+            },
+        }
+    }
+
+    /// The HTTP status the API server answered with, if it answered.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            KubeError::Api { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Mirrors in the cluster: create (after a server-side dry run), list,
+//! find, delete with a UID precondition, and the reaper pass that deletes
+//! expired mirrors judged by the API server's clock.
+
+use crate::KubeError;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions,
+};
+use podmirror_core::contract::LABEL_MIRROR;
+use podmirror_core::mirror::MirrorInfo;
+use serde_json::Value;
+
+/// Field manager of every write podmirror makes.
+pub const FIELD_MANAGER: &str = "podmirror";
+
+fn pods(client: &kube::Client, ns: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client.clone(), ns, &ApiResource::erase::<Pod>(&()))
+}
+
+fn namespace_of(manifest: &Value) -> &str {
+    manifest
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+}
+
+fn as_object(manifest: &Value) -> Result<DynamicObject, KubeError> {
+    serde_json::from_value(manifest.clone())
+        .map_err(|e| KubeError::Core(podmirror_core::CoreError::Manifest(e.to_string())))
+}
+
+/// Asks the API server to validate `manifest` as a new pod without creating it.
+pub async fn dry_run(client: &kube::Client, manifest: &Value) -> Result<(), KubeError> {
+    let ns = namespace_of(manifest);
+    let params = PostParams {
+        dry_run: true,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    pods(client, ns)
+        .create(&params, &as_object(manifest)?)
+        .await
+        .map_err(|e| KubeError::from_kube("validate the mirror (dry run)", e))?;
+    Ok(())
+}
+
+/// Creates the mirror pod; returns it as the API server stored it.
+pub async fn create(client: &kube::Client, manifest: &Value) -> Result<Value, KubeError> {
+    let ns = namespace_of(manifest);
+    let params = PostParams {
+        dry_run: false,
+        field_manager: Some(FIELD_MANAGER.into()),
+    };
+    let created = pods(client, ns)
+        .create(&params, &as_object(manifest)?)
+        .await
+        .map_err(|e| KubeError::from_kube("create the mirror", e))?;
+    Ok(serde_json::to_value(created).unwrap_or(Value::Null))
+}
+
+/// The mirrors in `ns`, or in every namespace with `None`, oldest first.
+pub async fn list(
+    client: &kube::Client,
+    ns: Option<&str>,
+) -> Result<Vec<(MirrorInfo, Value)>, KubeError> {
+    let api: Api<DynamicObject> = match ns {
+        Some(ns) => pods(client, ns),
+        None => Api::all_with(client.clone(), &ApiResource::erase::<Pod>(&())),
+    };
+    let list = api
+        .list(&ListParams::default().labels(&format!("{LABEL_MIRROR}=true")))
+        .await
+        .map_err(|e| KubeError::from_kube("list mirrors", e))?;
+    let mut out: Vec<(MirrorInfo, Value)> = list
+        .items
+        .into_iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .filter_map(|v| MirrorInfo::from_pod(&v).map(|i| (i, v)))
+        .collect();
+    out.sort_by(|a, b| a.0.created.cmp(&b.0.created).then(a.0.id.cmp(&b.0.id)));
+    Ok(out)
+}
+
+/// The mirror with `id`, in `ns` or anywhere.
+pub async fn find(
+    client: &kube::Client,
+    ns: Option<&str>,
+    id: &str,
+) -> Result<(MirrorInfo, Value), KubeError> {
+    list(client, ns)
+        .await?
+        .into_iter()
+        .find(|(i, _)| i.id == id)
+        .ok_or_else(|| KubeError::NoMirror(id.to_string()))
+}
+
+/// Deletes a mirror, only if it is still the same pod (UID precondition).
+/// Returns false when it was already gone.
+pub async fn delete(client: &kube::Client, info: &MirrorInfo) -> Result<bool, KubeError> {
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            uid: Some(info.uid.clone()),
+            resource_version: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match pods(client, &info.namespace)
+        .delete(&info.id, &params)
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(kube::Error::Api(s)) if s.code == 404 || s.code == 409 => Ok(false),
+        Err(e) => Err(KubeError::from_kube(
+            format!("delete mirror {}", info.id),
+            e,
+        )),
+    }
+}
+
+/// What one reaper pass did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ReapReport {
+    /// Mirrors deleted because they expired.
+    pub deleted: Vec<String>,
+    /// Mirrors still within their TTL.
+    pub kept: Vec<String>,
+}
+
+/// One reaper pass over every namespace: deletes the mirrors whose expiry
+/// (creationTimestamp + ttl-seconds) has passed on the API server's clock.
+/// Idempotent: a mirror already gone counts as nothing to do.
+pub async fn reap(client: &kube::Client) -> Result<ReapReport, KubeError> {
+    let now = crate::clock::server_now(client).await?;
+    let mut report = ReapReport::default();
+    for (info, _) in list(client, None).await? {
+        if info.deleting {
+            continue;
+        }
+        if info.expired(now) {
+            if delete(client, &info).await? {
+                tracing::info!(mirror = %info.id, namespace = %info.namespace, "deleted expired mirror");
+                report.deleted.push(info.id);
+            }
+        } else {
+            report.kept.push(info.id);
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,460 @@
+//! The mirror commands of the CLI: `preview`, `test`, `status`, `delete`
+//! and `gc`. Argument parsing and terminal output live here; the work is done
+//! by `podmirror-core` (pure) and `podmirror-kube` (cluster calls).
+
+use anyhow::Context;
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{Api, LogParams};
+use podmirror_core::changes::Change;
+use podmirror_core::mirror::{self, MirrorInfo, MirrorOptions};
+use podmirror_core::render;
+use podmirror_core::ttl::{self, Ttl};
+use podmirror_core::verdict::{self, Verdict};
+use podmirror_kube::{clock, mirrors, source};
+use serde_json::Value;
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Which cluster and namespace, as kubectl takes them.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Target {
+    /// Namespace (default: the kubeconfig context's).
+    #[arg(short, long)]
+    pub namespace: Option<String>,
+    /// kubeconfig context to use (default: the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// The changes to make on the mirror.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ChangeArgs {
+    /// Set a container's image: CONTAINER=IMAGE (`*` for every container); repeatable.
+    #[arg(long = "set-image", value_name = "CONTAINER=IMAGE")]
+    pub set_image: Vec<String>,
+    /// Set an environment variable: CONTAINER:KEY=VALUE; repeatable.
+    #[arg(long = "set-env", value_name = "CONTAINER:KEY=VALUE")]
+    pub set_env: Vec<String>,
+    /// A JSON Patch (JSON or YAML file) with paths relative to the pod spec.
+    #[arg(long, value_name = "FILE")]
+    pub patch: Option<PathBuf>,
+    /// A whole Pod manifest to run instead of the source's spec.
+    #[arg(short = 'f', long = "filename", value_name = "FILE")]
+    pub manifest: Option<PathBuf>,
+    /// Remove liveness, readiness and startup probes from the mirror.
+    #[arg(long)]
+    pub strip_probes: bool,
+    /// Keep the source's labels (Services that select them will send it traffic).
+    #[arg(long)]
+    pub keep_labels: bool,
+    /// How long the mirror lives: 30s to 60m (e.g. 90s, 3m, 1h).
+    #[arg(long, default_value = "3m")]
+    pub ttl: String,
+}
+
+impl ChangeArgs {
+    fn changes(&self) -> anyhow::Result<Vec<Change>> {
+        let mut out = Vec::new();
+        if let Some(path) = &self.manifest {
+            out.push(Change::manifest(read_yaml(path)?)?);
+        }
+        for s in &self.set_image {
+            out.push(Change::set_image(s)?);
+        }
+        for s in &self.set_env {
+            out.push(Change::set_env(s)?);
+        }
+        if let Some(path) = &self.patch {
+            out.push(Change::patch(read_yaml(path)?)?);
+        }
+        Ok(out)
+    }
+}
+
+fn read_yaml(path: &PathBuf) -> anyhow::Result<Value> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+    serde_saphyr::from_str::<Value>(&text)
+        .map_err(|e| anyhow::anyhow!("{} is not valid YAML or JSON: {e}", path.display()))
+}
+
+/// A client for the chosen context and the namespace to use.
+pub async fn connect(t: &Target) -> anyhow::Result<(kube::Client, String)> {
+    let options = kube::config::KubeConfigOptions {
+        context: t.context.clone(),
+        ..Default::default()
+    };
+    let config = kube::Config::from_kubeconfig(&options)
+        .await
+        .context("cannot load the kubeconfig (set KUBECONFIG or --context)")?;
+    let ns = t
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config).context("cannot build a Kubernetes client")?;
+    Ok((client, ns))
+}
+
+fn color() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+}
+
+fn who() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("USERNAME"))
+        .unwrap_or_else(|_| "unknown".into())
+}
+
+async fn build(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+    args: &ChangeArgs,
+) -> anyhow::Result<(source::Source, Value)> {
+    let ttl: Ttl = args.ttl.parse()?;
+    let changes = args.changes()?;
+    let src = source::resolve(client, ns, pod).await?;
+    let opts = MirrorOptions {
+        ttl,
+        strip_probes: args.strip_probes,
+        keep_labels: args.keep_labels,
+        created_by: who(),
+        org: String::new(),
+        diagnosis_id: None,
+        source_owner: src.owner.clone(),
+        scales_down: None,
+    };
+    let manifest = mirror::build(&src.pod, &changes, &opts, &mirror::random_suffix())?;
+    Ok((src, manifest))
+}
+
+/// `podmirror preview POD`: the mirror manifest and its diff against the source.
+pub async fn preview(t: Target, pod: String, args: ChangeArgs) -> anyhow::Result<()> {
+    let (client, ns) = connect(&t).await?;
+    let (src, manifest) = build(&client, &ns, &pod, &args).await?;
+    let mirror_yaml = render::yaml(&manifest);
+    print!("{mirror_yaml}");
+    // Compared with the source less its runtime noise, so the diff shows the mirror's changes.
+    let source_yaml = render::yaml(&podmirror_core::cleanup::clean_pod(&src.pod));
+    let label = if src.from_template {
+        format!(
+            "{} pod template",
+            src.owner.as_deref().unwrap_or("workload")
+        )
+    } else {
+        format!("pod/{} (runtime fields removed)", src.name())
+    };
+    println!("---");
+    print!(
+        "{}",
+        render::diff(&source_yaml, &mirror_yaml, &label, "mirror", color())
+    );
+    if args.keep_labels {
+        eprintln!(
+            "warning: --keep-labels: Services selecting the source's labels will also send traffic to the mirror"
+        );
+    }
+    Ok(())
+}
+
+/// Options of `podmirror test`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct TestArgs {
+    /// Deploy and return; do not follow the mirror.
+    #[arg(long)]
+    pub no_follow: bool,
+    /// Exit 0 when Healthy, 1 when Failing, 2 on error or expiry (for scripts).
+    #[arg(long)]
+    pub wait_verdict: bool,
+    /// Seconds all containers must stay ready without a restart to be Healthy.
+    #[arg(long, default_value_t = 30)]
+    pub settle: u64,
+}
+
+/// `podmirror test POD`: deploy the mirror, then follow it to a verdict.
+/// Returns the process exit code.
+pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> anyhow::Result<u8> {
+    let (client, ns) = connect(&t).await?;
+    let (_, manifest) = build(&client, &ns, &pod, &args).await?;
+    mirrors::dry_run(&client, &manifest).await?;
+    let created = mirrors::create(&client, &manifest).await?;
+    let info =
+        MirrorInfo::from_pod(&created).context("the created pod does not read as a mirror")?;
+    println!(
+        "mirror {} created in namespace {} (source {}), expires in {}",
+        info.id,
+        info.namespace,
+        info.target(),
+        ttl::human(info.ttl_seconds)
+    );
+    if args.keep_labels {
+        eprintln!(
+            "warning: --keep-labels: Services selecting the source's labels also send traffic to {}",
+            info.id
+        );
+    }
+    if test.no_follow {
+        println!(
+            "follow it with: kubectl -n {} get pod {} -w",
+            info.namespace, info.id
+        );
+        return Ok(0);
+    }
+    follow(&client, &info, &test).await
+}
+
+async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> anyhow::Result<u8> {
+    let api: Api<Pod> = Api::namespaced(client.clone(), &info.namespace);
+    // Time left is counted from the server's clock once, then by the local monotonic clock.
+    let server_start = clock::server_now(client).await?;
+    let started = Instant::now();
+    let expires = info.expires.unwrap_or(server_start);
+    let settle = test.settle as f64;
+    let mut ready_since: Option<Instant> = None;
+    let mut last_line = String::new();
+    let tty = std::io::stdout().is_terminal();
+    loop {
+        let left = ttl::remaining(expires, server_start) - started.elapsed().as_secs() as i64;
+        let got = tokio::select! {
+            got = api.get_opt(&info.id) => got.context("cannot read the mirror")?,
+            _ = tokio::signal::ctrl_c() => return interrupted(client, info).await,
+        };
+        let Some(pod) = got else {
+            println!("\nmirror {} is gone (deleted or expired)", info.id);
+            return Ok(2);
+        };
+        let pod = serde_json::to_value(pod).unwrap_or(Value::Null);
+        if verdict::all_ready(&pod) {
+            ready_since.get_or_insert_with(Instant::now);
+        } else {
+            ready_since = None;
+        }
+        let ready_for = ready_since.map_or(0.0, |s| s.elapsed().as_secs_f64());
+        let v = verdict::judge(&pod, ready_for, settle);
+        let line = status_line(&pod, &v);
+        if tty {
+            print!("\r\x1b[2K{line}  expires in {}", ttl::countdown(left));
+            let _ = std::io::stdout().flush();
+        } else if line != last_line {
+            println!("{line}");
+        }
+        last_line = line.clone();
+        match &v {
+            Verdict::Healthy | Verdict::Failing { .. } => {
+                if tty {
+                    println!();
+                }
+                return Ok(report(&api, info, &v).await);
+            }
+            Verdict::Pending { .. } if left <= 0 => {
+                println!("\nmirror {} expired before a verdict: {}", info.id, line);
+                return Ok(2);
+            }
+            Verdict::Pending { .. } => {}
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+fn status_line(pod: &Value, v: &Verdict) -> String {
+    let phase = pod
+        .pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("Pending");
+    let restarts: i64 = pod
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+        .sum();
+    let detail = match v {
+        Verdict::Pending { why } => why.clone(),
+        Verdict::Failing { reason, .. } => reason.clone(),
+        Verdict::Healthy => "all containers ready".into(),
+    };
+    format!("phase {phase}, restarts {restarts}: {detail}")
+}
+
+async fn report(api: &Api<Pod>, info: &MirrorInfo, v: &Verdict) -> u8 {
+    match v {
+        Verdict::Healthy => {
+            println!("verdict: Healthy — mirror {} runs with the change", info.id);
+            0
+        }
+        Verdict::Failing {
+            container,
+            reason,
+            message,
+            exit_code,
+        } => {
+            let code = exit_code
+                .map(|c| format!(", exit code {c}"))
+                .unwrap_or_default();
+            println!("verdict: Failing — container {container}: {reason}{code}");
+            if !message.is_empty() {
+                println!("  {message}");
+            }
+            for previous in [true, false] {
+                let params = LogParams {
+                    container: Some(container.clone()),
+                    previous,
+                    tail_lines: Some(5),
+                    ..Default::default()
+                };
+                if let Ok(logs) = api.logs(&info.id, &params).await
+                    && !logs.trim().is_empty()
+                {
+                    println!(
+                        "  last log lines{}:",
+                        if previous { " (previous run)" } else { "" }
+                    );
+                    for l in logs.lines() {
+                        println!("    {l}");
+                    }
+                    break;
+                }
+            }
+            1
+        }
+        Verdict::Pending { .. } => 2,
+    }
+}
+
+async fn interrupted(client: &kube::Client, info: &MirrorInfo) -> anyhow::Result<u8> {
+    println!();
+    let delete = if std::io::stdin().is_terminal() {
+        print!("Delete mirror {} now? (y/N) ", info.id);
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+    } else {
+        false
+    };
+    if delete {
+        mirrors::delete(client, info).await?;
+        println!("mirror {} deleted", info.id);
+    } else {
+        println!("mirror {} left to its TTL", info.id);
+    }
+    Ok(2)
+}
+
+/// Output formats of `status`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// A table for people.
+    Table,
+    /// JSON for scripts.
+    Json,
+    /// YAML for scripts.
+    Yaml,
+}
+
+/// `podmirror status`: the active mirrors.
+pub async fn status(t: Target, all: bool, format: Format) -> anyhow::Result<()> {
+    let (client, ns) = connect(&t).await?;
+    let list = mirrors::list(&client, (!all).then_some(ns.as_str())).await?;
+    let infos: Vec<MirrorInfo> = list.into_iter().map(|(i, _)| i).collect();
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&infos)?),
+        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&infos)?)),
+        Format::Table => {
+            if infos.is_empty() {
+                println!("No active mirrors.");
+                return Ok(());
+            }
+            let now = clock::server_now(&client).await?;
+            let rows: Vec<[String; 6]> = infos
+                .iter()
+                .map(|i| {
+                    [
+                        i.target(),
+                        i.namespace.clone(),
+                        i.id.clone(),
+                        if i.scaled_down.is_some() {
+                            "*".into()
+                        } else {
+                            String::new()
+                        },
+                        if i.deleting {
+                            "Terminating".into()
+                        } else {
+                            i.phase.clone()
+                        },
+                        i.expires
+                            .map_or_else(|| "?".into(), |e| ttl::countdown(ttl::remaining(e, now))),
+                    ]
+                })
+                .collect();
+            let head = [
+                "ORIGINAL TARGET",
+                "NAMESPACE",
+                "MIRROR POD",
+                "SCALE DOWN?",
+                "PHASE",
+                "EXPIRES IN",
+            ];
+            let widths: Vec<usize> = (0..6)
+                .map(|c| {
+                    rows.iter()
+                        .map(|r| r[c].len())
+                        .chain([head[c].len()])
+                        .max()
+                        .unwrap_or(0)
+                })
+                .collect();
+            let line = |cells: Vec<&str>| {
+                cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect::<Vec<_>>()
+                    .join("   ")
+                    .trim_end()
+                    .to_string()
+            };
+            println!("{}", line(head.to_vec()));
+            for r in &rows {
+                println!("{}", line(r.iter().map(String::as_str).collect()));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `podmirror delete MIRROR_ID`.
+pub async fn delete(t: Target, id: String) -> anyhow::Result<()> {
+    let (client, _) = connect(&t).await?;
+    let (info, _) = mirrors::find(&client, t.namespace.as_deref(), &id).await?;
+    if info.deleting {
+        println!("mirror {} is already being deleted", info.id);
+        return Ok(());
+    }
+    if mirrors::delete(&client, &info).await? {
+        println!(
+            "mirror {} deleted from namespace {}",
+            info.id, info.namespace
+        );
+    } else {
+        println!("mirror {} was already gone", info.id);
+    }
+    Ok(())
+}
+
+/// `podmirror gc`: one reaper pass.
+pub async fn gc(t: Target) -> anyhow::Result<()> {
+    let (client, _) = connect(&t).await?;
+    let report = mirrors::reap(&client).await?;
+    for id in &report.deleted {
+        println!("deleted expired mirror {id}");
+    }
+    println!(
+        "{} expired mirror(s) deleted, {} still within their TTL",
+        report.deleted.len(),
+        report.kept.len()
+    );
+    Ok(())
+}

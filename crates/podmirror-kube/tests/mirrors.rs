@@ -223,3 +223,75 @@ async fn the_reaper_deletes_what_expired_on_the_server_clock_and_nothing_else() 
     let third = mirrors::reap(&client).await.unwrap();
     assert!(third.deleted.is_empty());
 }
+
+#[tokio::test]
+async fn a_bare_pod_with_the_api_servers_defaults_mirrors_into_a_valid_new_pod() {
+    let sim = cluster().await;
+    let client = sim.client();
+    sim.cluster
+        .create(
+            ids::pods(),
+            "shop",
+            json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": "debug", "labels": {"app": "debug"},
+                             "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
+                "spec": {
+                    "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.3.1",
+                                    "env": [{"name": "MODE", "value": "x"}],
+                                    "livenessProbe": {"httpGet": {"path": "/healthz", "port": 8080}}}],
+                    "tolerations": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]
+                }
+            }),
+            &WriteOptions::manager("kubectl-client-side-apply"),
+        )
+        .unwrap();
+    let src = source::resolve(&client, "shop", "debug").await.unwrap();
+    assert_eq!(src.owner, None);
+    // The sim defaulted it as a real API server would: token volume, tolerations, scheduler...
+    assert!(
+        src.pod
+            .pointer("/spec/volumes/0/name")
+            .and_then(Value::as_str)
+            .unwrap()
+            .starts_with("kube-api-access-")
+    );
+    let opts = MirrorOptions {
+        strip_probes: true,
+        ..Default::default()
+    };
+    let m = mirror::build(
+        &src.pod,
+        &[Change::set_env("web:MODE=y").unwrap()],
+        &opts,
+        "bare1",
+    )
+    .unwrap();
+    assert!(
+        m["spec"].get("volumes").is_none(),
+        "token volume removed: {m}"
+    );
+    assert_eq!(
+        m["spec"]["tolerations"],
+        json!([{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}])
+    );
+    assert!(m["spec"]["containers"][0].get("livenessProbe").is_none());
+    assert!(
+        m["metadata"]["annotations"]
+            .get("kubectl.kubernetes.io/last-applied-configuration")
+            .is_none()
+    );
+    let created = mirrors::create(&client, &m).await.unwrap();
+    // Admission adds its defaults back to the new pod.
+    assert!(
+        created
+            .pointer("/spec/volumes/0/name")
+            .and_then(Value::as_str)
+            .unwrap()
+            .starts_with("kube-api-access-")
+    );
+    assert_eq!(
+        created["spec"]["containers"][0]["env"],
+        json!([{"name": "MODE", "value": "y"}])
+    );
+}

@@ -1,6 +1,6 @@
 //! Mirrors in the cluster: create (after a server-side dry run), list,
-//! find, delete with a UID precondition, and the reaper pass that deletes
-//! expired mirrors judged by the API server's clock.
+//! find, delete with a UID precondition, and the reaper (one pass, or a
+//! loop) that deletes expired mirrors judged by the API server's clock.
 
 use crate::KubeError;
 use k8s_openapi::api::core::v1::Pod;
@@ -146,4 +146,15 @@ pub async fn reap(client: &kube::Client) -> Result<ReapReport, KubeError> {
         }
     }
     Ok(report)
+}
+
+/// Runs [`reap`] every `every`, forever (drop the future to stop). A failed
+/// pass is logged and the next one tries again; the backend runs this.
+pub async fn reap_every(client: kube::Client, every: std::time::Duration) {
+    loop {
+        if let Err(e) = reap(&client).await {
+            tracing::warn!(error = %e, "reaper pass failed");
+        }
+        tokio::time::sleep(every).await;
+    }
 }

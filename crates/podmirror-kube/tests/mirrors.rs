@@ -295,3 +295,34 @@ async fn a_bare_pod_with_the_api_servers_defaults_mirrors_into_a_valid_new_pod()
         json!([{"name": "MODE", "value": "y"}])
     );
 }
+
+#[tokio::test]
+async fn the_reaper_loop_deletes_a_mirror_within_two_seconds_of_its_expiry() {
+    let sim = cluster().await;
+    let client = sim.client();
+    let s = source::resolve(&client, "shop", "deployment/web")
+        .await
+        .unwrap();
+    let mut m = mirror::build(&s.pod, &[], &MirrorOptions::default(), "loop1").unwrap();
+    m["metadata"]["annotations"][ANN_TTL_SECONDS] = json!("2");
+    let created = mirrors::create(&client, &m).await.unwrap();
+    let info = podmirror_core::mirror::MirrorInfo::from_pod(&created).unwrap();
+    let expires = info.expires.unwrap();
+    let reaper = tokio::spawn(mirrors::reap_every(
+        client.clone(),
+        Duration::from_millis(200),
+    ));
+    let deleted_at = until("the reaper to delete the mirror", || {
+        let data = sim.cluster.store.read();
+        let gone = data
+            .get_stored(ids::pods(), "shop", "web-mirror-loop1")
+            .is_none_or(|p| p.select.deleting);
+        gone.then(jiff::Timestamp::now)
+    })
+    .await;
+    reaper.abort();
+    // creationTimestamp has one-second resolution, so expiry is known to within a second.
+    let late = deleted_at.as_millisecond() - expires.as_millisecond();
+    assert!(late >= -1000, "deleted {late} ms before expiry");
+    assert!(late <= 2000, "deleted {late} ms after expiry");
+}

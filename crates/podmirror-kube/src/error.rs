@@ -22,6 +22,21 @@ pub enum KubeError {
         "cannot mirror {0:?}: give a pod name, or deployment/NAME, statefulset/NAME, daemonset/NAME, replicaset/NAME or job/NAME"
     )]
     Target(String),
+    /// Another live mirror already scaled the Deployment down.
+    #[error(
+        "deployment {deployment} is already scaled down by mirror {mirror} (created by {created_by})"
+    )]
+    ScaledDown {
+        /// The Deployment.
+        deployment: String,
+        /// The mirror holding it.
+        mirror: String,
+        /// Who created that mirror.
+        created_by: String,
+    },
+    /// `--scale-down` on a source not owned by a Deployment.
+    #[error("--scale-down works on Deployments only; {0}")]
+    NotADeployment(String),
     /// No mirror with this id.
     #[error("no mirror {0:?} found; `podmirror status -A` lists the active mirrors")]
     NoMirror(String),

@@ -1,11 +1,13 @@
 //! Everything podmirror asks of the Kubernetes API, over a [`kube::Client`]:
 //! finding a mirror's source ([`source`]), creating, listing and deleting
-//! mirrors and reaping expired ones ([`mirrors`]), and reading the API
+//! mirrors and reaping expired ones ([`mirrors`]), scaling a source
+//! Deployment down while its mirror runs ([`scaledown`]), and reading the API
 //! server's clock ([`clock`]). The pure decisions live in `podmirror-core`.
 
 pub mod clock;
 pub mod error;
 pub mod mirrors;
+pub mod scaledown;
 pub mod source;
 
 pub use error::KubeError;

@@ -94,9 +94,25 @@ pub async fn find(
         .ok_or_else(|| KubeError::NoMirror(id.to_string()))
 }
 
-/// Deletes a mirror, only if it is still the same pod (UID precondition).
+/// Deletes a mirror, only if it is still the same pod (UID precondition),
+/// and scales its source Deployment back up if it scaled it down.
 /// Returns false when it was already gone.
 pub async fn delete(client: &kube::Client, info: &MirrorInfo) -> Result<bool, KubeError> {
+    let deleted = delete_pod(client, info).await?;
+    if let Some(deployment) = &info.scaled_down {
+        crate::scaledown::restore(
+            client,
+            &info.namespace,
+            deployment,
+            &info.id,
+            &format!("mirror {} was deleted", info.id),
+        )
+        .await?;
+    }
+    Ok(deleted)
+}
+
+async fn delete_pod(client: &kube::Client, info: &MirrorInfo) -> Result<bool, KubeError> {
     let params = DeleteParams {
         preconditions: Some(Preconditions {
             uid: Some(info.uid.clone()),
@@ -124,6 +140,8 @@ pub struct ReapReport {
     pub deleted: Vec<String>,
     /// Mirrors still within their TTL.
     pub kept: Vec<String>,
+    /// Deployments (`namespace/name`) scaled back up because their mirror is gone.
+    pub restored: Vec<String>,
 }
 
 /// One reaper pass over every namespace: deletes the mirrors whose expiry
@@ -145,6 +163,7 @@ pub async fn reap(client: &kube::Client) -> Result<ReapReport, KubeError> {
             report.kept.push(info.id);
         }
     }
+    report.restored = crate::scaledown::restore_orphans(client).await?;
     Ok(report)
 }
 

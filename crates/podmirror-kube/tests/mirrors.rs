@@ -326,3 +326,104 @@ async fn the_reaper_loop_deletes_a_mirror_within_two_seconds_of_its_expiry() {
     assert!(late >= -1000, "deleted {late} ms before expiry");
     assert!(late <= 2000, "deleted {late} ms after expiry");
 }
+
+fn deployment(sim: &Sim, name: &str) -> Value {
+    (*sim.cluster.get(ids::deployments(), "shop", name).unwrap()).clone()
+}
+
+#[tokio::test]
+async fn scale_down_takes_the_lease_refuses_a_second_mirror_and_restores_on_delete_or_by_the_reaper()
+ {
+    use podmirror_core::contract::{ANN_ORIGINAL_REPLICAS, ANN_SCALED_DOWN_BY};
+    use podmirror_kube::scaledown;
+    let sim = cluster().await;
+    let client = sim.client();
+    let s = source::resolve(&client, "shop", "deployment/web")
+        .await
+        .unwrap();
+    let opts = MirrorOptions {
+        created_by: "alice".into(),
+        scales_down: Some("web".into()),
+        ..Default::default()
+    };
+    let first = mirror::build(&s.pod, &[], &opts, "first").unwrap();
+    let sd = scaledown::scale_down(&client, "shop", "web", "web-mirror-first")
+        .await
+        .unwrap();
+    assert_eq!(sd.original_replicas, 1);
+    mirrors::create(&client, &first).await.unwrap();
+    let d = deployment(&sim, "web");
+    assert_eq!(d["spec"]["replicas"], 0);
+    assert_eq!(d["metadata"]["annotations"][ANN_ORIGINAL_REPLICAS], "1");
+    assert_eq!(
+        d["metadata"]["annotations"][ANN_SCALED_DOWN_BY],
+        "web-mirror-first"
+    );
+    let lease = sim
+        .cluster
+        .get(ids::leases(), "shop", "podmirror-scaledown-web")
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "web-mirror-first");
+
+    // A second scale-down is refused and leaves the first untouched.
+    let e = scaledown::scale_down(&client, "shop", "web", "web-mirror-other")
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        e,
+        "deployment web is already scaled down by mirror web-mirror-first (created by alice)"
+    );
+    assert_eq!(
+        deployment(&sim, "web")["metadata"]["annotations"][ANN_SCALED_DOWN_BY],
+        "web-mirror-first"
+    );
+
+    // Deleting the mirror restores the replicas, drops both annotations and the Lease.
+    let (info, _) = mirrors::find(&client, Some("shop"), "web-mirror-first")
+        .await
+        .unwrap();
+    assert_eq!(info.scaled_down.as_deref(), Some("web"));
+    mirrors::delete(&client, &info).await.unwrap();
+    let d = deployment(&sim, "web");
+    assert_eq!(d["spec"]["replicas"], 1);
+    assert!(
+        d["metadata"]["annotations"]
+            .get(ANN_SCALED_DOWN_BY)
+            .is_none(),
+        "{d}"
+    );
+    assert!(
+        sim.cluster
+            .get(ids::leases(), "shop", "podmirror-scaledown-web")
+            .is_err()
+    );
+
+    // Crash recovery: a scale-down whose mirror vanished is restored by the reaper, with an Event.
+    scaledown::scale_down(&client, "shop", "web", "web-mirror-ghost")
+        .await
+        .unwrap();
+    assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 0);
+    let report = mirrors::reap(&client).await.unwrap();
+    assert_eq!(report.restored, vec!["shop/web".to_string()]);
+    assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 1);
+    let events: Vec<Value> = {
+        let data = sim.cluster.store.read();
+        data.iter(ids::events(), Some("shop"), None)
+            .map(|(_, s)| (*s.value()).clone())
+            .filter(|e| e["reason"] == "ScaleDownRestored")
+            .collect()
+    };
+    assert_eq!(events.len(), 2, "one Event per restore");
+    assert!(events.iter().any(|e| {
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("mirror web-mirror-ghost no longer exists")
+    }));
+    assert!(
+        mirrors::reap(&client).await.unwrap().restored.is_empty(),
+        "idempotent"
+    );
+}

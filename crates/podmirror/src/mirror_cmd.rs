@@ -51,6 +51,9 @@ pub struct ChangeArgs {
     /// How long the mirror lives: 30s to 60m (e.g. 90s, 3m, 1h).
     #[arg(long, default_value = "3m")]
     pub ttl: String,
+    /// Scale the source's Deployment to zero while the mirror runs (restored when it goes).
+    #[arg(long)]
+    pub scale_down: bool,
 }
 
 impl ChangeArgs {
@@ -115,6 +118,17 @@ async fn build(
     let ttl: Ttl = args.ttl.parse()?;
     let changes = args.changes()?;
     let src = source::resolve(client, ns, pod).await?;
+    let scales_down = match (args.scale_down, src.deployment()) {
+        (false, _) => None,
+        (true, Some(d)) => Some(d.to_string()),
+        (true, None) => {
+            return Err(podmirror_kube::KubeError::NotADeployment(match &src.owner {
+                Some(o) => format!("{} is owned by {o}", src.name()),
+                None => format!("pod {} has no owning workload", src.name()),
+            })
+            .into());
+        }
+    };
     let opts = MirrorOptions {
         ttl,
         strip_probes: args.strip_probes,
@@ -123,7 +137,7 @@ async fn build(
         org: String::new(),
         diagnosis_id: None,
         source_owner: src.owner.clone(),
-        scales_down: None,
+        scales_down,
     };
     let manifest = mirror::build(&src.pod, &changes, &opts, &mirror::random_suffix())?;
     Ok((src, manifest))
@@ -178,7 +192,36 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
     let (client, ns) = connect(&t).await?;
     let (_, manifest) = build(&client, &ns, &pod, &args).await?;
     mirrors::dry_run(&client, &manifest).await?;
-    let created = mirrors::create(&client, &manifest).await?;
+    let id = manifest["metadata"]["name"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    let scaled = match manifest
+        .pointer(&format!(
+            "/metadata/annotations/{}",
+            podmirror_core::contract::ANN_SCALED_DOWN.replace('/', "~1")
+        ))
+        .and_then(Value::as_str)
+    {
+        Some(d) => Some(podmirror_kube::scaledown::scale_down(&client, &ns, d, &id).await?),
+        None => None,
+    };
+    let created = match mirrors::create(&client, &manifest).await {
+        Ok(c) => c,
+        Err(e) => {
+            if let Some(s) = &scaled {
+                podmirror_kube::scaledown::restore(
+                    &client,
+                    &ns,
+                    &s.deployment,
+                    &id,
+                    "the mirror could not be created",
+                )
+                .await?;
+            }
+            return Err(e.into());
+        }
+    };
     let info =
         MirrorInfo::from_pod(&created).context("the created pod does not read as a mirror")?;
     println!(
@@ -188,6 +231,12 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
         info.target(),
         ttl::human(info.ttl_seconds)
     );
+    if let Some(s) = &scaled {
+        println!(
+            "deployment {} scaled down from {} to 0 replicas until the mirror goes",
+            s.deployment, s.original_replicas
+        );
+    }
     if args.keep_labels {
         eprintln!(
             "warning: --keep-labels: Services selecting the source's labels also send traffic to {}",
@@ -374,7 +423,7 @@ pub async fn status(t: Target, all: bool, format: Format) -> anyhow::Result<()> 
                         i.target(),
                         i.namespace.clone(),
                         i.id.clone(),
-                        if i.scaled_down.is_some() {
+                        if i.scaled_down.is_some() && !i.deleting {
                             "*".into()
                         } else {
                             String::new()
@@ -451,10 +500,14 @@ pub async fn gc(t: Target) -> anyhow::Result<()> {
     for id in &report.deleted {
         println!("deleted expired mirror {id}");
     }
+    for d in &report.restored {
+        println!("restored scaled-down deployment {d}");
+    }
     println!(
-        "{} expired mirror(s) deleted, {} still within their TTL",
+        "{} expired mirror(s) deleted, {} still within their TTL, {} deployment(s) restored",
         report.deleted.len(),
-        report.kept.len()
+        report.kept.len(),
+        report.restored.len()
     );
     Ok(())
 }

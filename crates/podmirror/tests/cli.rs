@@ -298,6 +298,48 @@ fn mirror_commands_preview_test_status_delete_and_gc() {
     let (code, out, _) = demo.run(&["gc"]);
     assert_eq!(code, 0);
     assert!(out.contains("0 expired mirror(s) deleted"), "{out}");
+
+    // --scale-down: the status table marks it, delete scales the source back up.
+    let (code, out, _) = demo.run(&[
+        "test",
+        "deployment/web",
+        "-n",
+        "shop",
+        "--scale-down",
+        "--no-follow",
+    ]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("deployment web scaled down from 1 to 0 replicas"),
+        "{out}"
+    );
+    let id = out
+        .split_whitespace()
+        .find(|w| w.starts_with("web-mirror-"))
+        .unwrap()
+        .to_string();
+    let (_, out, _) = demo.run(&["status", "-n", "shop"]);
+    let row = out.lines().find(|l| l.contains(&id)).unwrap();
+    assert!(row.contains(" * "), "{out}");
+    let (code, err_out, err) = demo.run(&[
+        "test",
+        "deployment/web",
+        "-n",
+        "shop",
+        "--scale-down",
+        "--no-follow",
+    ]);
+    assert_eq!(code, 2, "{err_out}");
+    assert!(
+        err.contains(&format!(
+            "deployment web is already scaled down by mirror {id}"
+        )),
+        "{err}"
+    );
+    let (code, _, _) = demo.run(&["delete", &id]);
+    assert_eq!(code, 0);
+    let (_, out, _) = demo.run(&["status", "-n", "shop"]);
+    assert!(!out.contains(" * "), "{out}");
 }
 
 #[test]

@@ -198,7 +198,9 @@ async fn the_reaper_deletes_what_expired_on_the_server_clock_and_nothing_else() 
         .unwrap();
     let mut short = mirror::build(&s.pod, &[], &MirrorOptions::default(), "short").unwrap();
     // A TTL below the CLI's minimum, set directly, so the test need not wait 30 s.
-    short["metadata"]["annotations"][ANN_TTL_SECONDS] = json!("1");
+    // Two seconds, not one: creationTimestamp and the Date header have
+    // one-second resolution, so a one-second TTL may read as expired at once.
+    short["metadata"]["annotations"][ANN_TTL_SECONDS] = json!("2");
     let long = mirror::build(&s.pod, &[], &MirrorOptions::default(), "longg").unwrap();
     mirrors::create(&client, &short).await.unwrap();
     mirrors::create(&client, &long).await.unwrap();
@@ -208,7 +210,7 @@ async fn the_reaper_deletes_what_expired_on_the_server_clock_and_nothing_else() 
         first.deleted.is_empty(),
         "nothing has expired yet: {first:?}"
     );
-    tokio::time::sleep(Duration::from_millis(2100)).await;
+    tokio::time::sleep(Duration::from_millis(3100)).await;
     let second = mirrors::reap(&client).await.unwrap();
     assert_eq!(second.deleted, vec!["web-mirror-short".to_string()]);
     assert_eq!(second.kept, vec!["web-mirror-longg".to_string()]);

@@ -7,7 +7,7 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions,
 };
-use podmirror_core::contract::LABEL_MIRROR;
+use podmirror_core::contract::{LABEL_MIRROR, LABEL_MIRROR_ID};
 use podmirror_core::mirror::MirrorInfo;
 use serde_json::Value;
 
@@ -63,12 +63,21 @@ pub async fn list(
     client: &kube::Client,
     ns: Option<&str>,
 ) -> Result<Vec<(MirrorInfo, Value)>, KubeError> {
+    list_selected(client, ns, &format!("{LABEL_MIRROR}=true")).await
+}
+
+/// The mirrors matching a label selector.
+async fn list_selected(
+    client: &kube::Client,
+    ns: Option<&str>,
+    selector: &str,
+) -> Result<Vec<(MirrorInfo, Value)>, KubeError> {
     let api: Api<DynamicObject> = match ns {
         Some(ns) => pods(client, ns),
         None => Api::all_with(client.clone(), &ApiResource::erase::<Pod>(&())),
     };
     let list = api
-        .list(&ListParams::default().labels(&format!("{LABEL_MIRROR}=true")))
+        .list(&ListParams::default().labels(selector))
         .await
         .map_err(|e| KubeError::from_kube("list mirrors", e))?;
     let mut out: Vec<(MirrorInfo, Value)> = list
@@ -87,11 +96,25 @@ pub async fn find(
     ns: Option<&str>,
     id: &str,
 ) -> Result<(MirrorInfo, Value), KubeError> {
-    list(client, ns)
-        .await?
-        .into_iter()
-        .find(|(i, _)| i.id == id)
-        .ok_or_else(|| KubeError::NoMirror(id.to_string()))
+    // Mirror ids are label values; anything else cannot name a mirror.
+    let label_value = !id.is_empty()
+        && id.len() <= 63
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-._".contains(c));
+    if !label_value {
+        return Err(KubeError::NoMirror(id.to_string()));
+    }
+    // The server filters by the id label, so this is one small list call.
+    list_selected(
+        client,
+        ns,
+        &format!("{LABEL_MIRROR}=true,{LABEL_MIRROR_ID}={id}"),
+    )
+    .await?
+    .into_iter()
+    .find(|(i, _)| i.id == id)
+    .ok_or_else(|| KubeError::NoMirror(id.to_string()))
 }
 
 /// Deletes a mirror, only if it is still the same pod (UID precondition),

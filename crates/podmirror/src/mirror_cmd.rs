@@ -178,7 +178,8 @@ pub struct TestArgs {
     /// Deploy and return; do not follow the mirror.
     #[arg(long)]
     pub no_follow: bool,
-    /// Exit 0 when Healthy, 1 when Failing, 2 on error or expiry (for scripts).
+    /// Exit 0 when Healthy, 1 when Failing, 2 on error, expiry or Ctrl-C (for
+    /// scripts); without it, any verdict reached exits 0.
     #[arg(long)]
     pub wait_verdict: bool,
     /// Seconds all containers must stay ready without a restart to be Healthy.
@@ -190,19 +191,14 @@ pub struct TestArgs {
 /// Returns the process exit code.
 pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> anyhow::Result<u8> {
     let (client, ns) = connect(&t).await?;
-    let (_, manifest) = build(&client, &ns, &pod, &args).await?;
+    let (src, manifest) = build(&client, &ns, &pod, &args).await?;
     mirrors::dry_run(&client, &manifest).await?;
     let id = manifest["metadata"]["name"]
         .as_str()
         .unwrap_or("")
         .to_string();
-    let scaled = match manifest
-        .pointer(&format!(
-            "/metadata/annotations/{}",
-            podmirror_core::contract::ANN_SCALED_DOWN.replace('/', "~1")
-        ))
-        .and_then(Value::as_str)
-    {
+    // `build` has checked that a scale-down source is owned by a Deployment.
+    let scaled = match src.deployment().filter(|_| args.scale_down) {
         Some(d) => Some(podmirror_kube::scaledown::scale_down(&client, &ns, d, &id).await?),
         None => None,
     };
@@ -250,7 +246,8 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
         );
         return Ok(0);
     }
-    follow(&client, &info, &test).await
+    let code = follow(&client, &info, &test).await?;
+    Ok(if test.wait_verdict { code } else { 0 })
 }
 
 async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> anyhow::Result<u8> {

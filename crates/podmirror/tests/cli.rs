@@ -277,6 +277,10 @@ fn mirror_commands_preview_test_status_delete_and_gc() {
         "{out}"
     );
     assert!(out.contains("DATABASE_URL"), "{out}");
+    // Without --wait-verdict a verdict reached is a successful run.
+    let (code, out, _) = demo.run(&["test", "deployment/orders", "-n", "shop", "--settle", "2"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("verdict: Failing"), "{out}");
 
     let (code, out, _) = demo.run(&["status", "-A"]);
     assert_eq!(code, 0);

@@ -9,7 +9,7 @@ use crate::resources::{self, ResourceId, Subresource, ids};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Data, ObjectKey, Store, WriteTxn};
 use crate::{defaults, patch, validate};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::sync::Arc;
 
 /// How a write is carried out.
@@ -497,6 +497,41 @@ impl Cluster {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// Writes `status` through the status subresource of an object the caller
+    /// read as `current`, without parsing it again; a conflict, like a PUT
+    /// carrying the resourceVersion, when it changed since.
+    pub fn update_status_of(
+        &self,
+        res: ResourceId,
+        current: &Arc<Value>,
+        status: Value,
+        opts: &WriteOptions,
+    ) -> Result<Arc<Value>, ApiError> {
+        let (ns, name) = (meta::namespace(current), meta::name(current));
+        let mut w = self.store.write();
+        let stored = w
+            .get_stored(res, ns, name)
+            .ok_or_else(|| ApiError::not_found(gr(res), name))?;
+        let read_rv = current
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .and_then(|v| v.parse::<u64>().ok());
+        if read_rv != Some(stored.rv) {
+            return Err(ApiError::stale(gr(res), name));
+        }
+        self.commit_update(
+            &mut w,
+            res,
+            ns,
+            name,
+            Some(Subresource::Status),
+            current,
+            json!({ "status": status }),
+            opts,
+            Operation::Update,
+        )
+    }
+
     fn commit_update(
         &self,
         w: &mut WriteTxn<'_>,
@@ -514,15 +549,19 @@ impl Cluster {
         match sub {
             Some(Subresource::Status) => {
                 // Only the status is written through /status.
-                let status = obj.get("status").cloned();
-                obj = (**current).clone();
-                match status {
-                    Some(s) => obj["status"] = s,
-                    None => {
-                        if let Some(m) = obj.as_object_mut() {
-                            m.remove("status");
-                        }
-                    }
+                // (The stored object without its old status, which is not copied.)
+                let status = obj.as_object_mut().and_then(|m| m.remove("status"));
+                obj = match current.as_object() {
+                    Some(m) => Value::Object(
+                        m.iter()
+                            .filter(|(k, _)| *k != "status")
+                            .map(|(k, v)| (k.clone(), v.clone()))
+                            .collect(),
+                    ),
+                    None => (**current).clone(),
+                };
+                if let (Some(s), Some(m)) = (status, obj.as_object_mut()) {
+                    m.insert("status".into(), s);
                 }
             }
             _ => {
@@ -540,10 +579,11 @@ impl Cluster {
         }
         // System-owned metadata always comes from storage.
         {
+            let empty = Map::new();
             let old_md = current
                 .get("metadata")
-                .cloned()
-                .unwrap_or_else(|| json!({}));
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
             let md = meta::metadata_mut(&mut obj);
             for k in [
                 "uid",
@@ -602,7 +642,7 @@ impl Cluster {
         if opts.dry_run {
             return Ok(Arc::new(obj));
         }
-        if **current == without_rv(&obj, current) {
+        if same_but_rv(current, &obj) {
             // A no-op write keeps the resourceVersion and emits no event, like etcd.
             return Ok(current.clone());
         }
@@ -963,24 +1003,34 @@ fn is_graceful_pod(res: ResourceId, obj: &Value) -> bool {
             > 0
 }
 
-fn without_rv(obj: &Value, current: &Value) -> Value {
-    let mut o = obj.clone();
-    if let Some(rv) = current.pointer("/metadata/resourceVersion") {
-        meta::metadata_mut(&mut o).insert("resourceVersion".into(), rv.clone());
-    }
-    o
+/// Whether two maps are equal apart from the keys in `skip` (no copies made).
+fn equal_except(a: &Map<String, Value>, b: &Map<String, Value>, skip: &[&str]) -> bool {
+    let counted = |m: &Map<String, Value>| m.keys().filter(|k| !skip.contains(&k.as_str())).count();
+    counted(a) == counted(b)
+        && a.iter()
+            .filter(|(k, _)| !skip.contains(&k.as_str()))
+            .all(|(k, v)| b.get(k) == Some(v))
+}
+
+/// Whether two versions of an object are equal apart from `metadata.resourceVersion`.
+fn same_but_rv(current: &Value, obj: &Value) -> bool {
+    let (Some(a), Some(b)) = (current.as_object(), obj.as_object()) else {
+        return current == obj;
+    };
+    equal_except(a, b, &["metadata"])
+        && match (a.get("metadata"), b.get("metadata")) {
+            (Some(Value::Object(x)), Some(Value::Object(y))) => {
+                equal_except(x, y, &["resourceVersion"])
+            }
+            (x, y) => x == y,
+        }
 }
 
 fn spec_changed(old: &Value, new: &Value) -> bool {
-    let strip = |v: &Value| {
-        let mut v = v.clone();
-        if let Some(m) = v.as_object_mut() {
-            m.remove("metadata");
-            m.remove("status");
-        }
-        v
-    };
-    strip(old) != strip(new)
+    match (old.as_object(), new.as_object()) {
+        (Some(a), Some(b)) => !equal_except(a, b, &["metadata", "status"]),
+        _ => old != new,
+    }
 }
 
 /// Checks and fills `apiVersion` and `kind` of a body.

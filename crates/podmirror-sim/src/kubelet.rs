@@ -8,7 +8,7 @@ use crate::cluster::WriteOptions;
 use crate::controller::set_pod_condition;
 use crate::events::{EventType, Source};
 use crate::kubelet_rules::{self as rules, Objects, ProbeKind, PullOutcome, Run, RunPlan};
-use crate::resources::{Subresource, ids};
+use crate::resources::ids;
 use crate::store::{ChangeType, Select, Stored};
 use crate::{Sim, WeakSim, meta};
 use serde_json::{Value, json};
@@ -331,14 +331,10 @@ impl Worker {
             if pod.get("status") == Some(&status) {
                 return;
             }
-            let mut updated = (*pod).clone();
-            updated["status"] = status;
-            match sim.cluster.update(
+            match sim.cluster.update_status_of(
                 ids::pods(),
-                &self.ns,
-                &self.name,
-                Some(Subresource::Status),
-                updated,
+                &pod,
+                status,
                 &WriteOptions::manager(MANAGER),
             ) {
                 Err(e) if e.code == 409 => continue,

@@ -41,6 +41,14 @@ pub fn paths_of(obj: &Value) -> BTreeSet<FieldPath> {
 
 /// Entries of an object with the fields each owns.
 pub fn entries(obj: &Value) -> Vec<(Entry, BTreeSet<FieldPath>)> {
+    entries_where(obj, |_| true)
+}
+
+/// The entries, with the fields decoded only of those `decode` picks.
+fn entries_where(
+    obj: &Value,
+    decode: impl Fn(&Value) -> bool,
+) -> Vec<(Entry, BTreeSet<FieldPath>)> {
     obj.pointer("/metadata/managedFields")
         .and_then(Value::as_array)
         .into_iter()
@@ -54,6 +62,7 @@ pub fn entries(obj: &Value) -> Vec<(Entry, BTreeSet<FieldPath>)> {
             };
             let fields = e
                 .get("fieldsV1")
+                .filter(|_| decode(e))
                 .map(strategic::from_fields_v1)
                 .unwrap_or_default();
             Some((Entry { manager, operation }, fields))
@@ -124,11 +133,11 @@ fn write_changed_entries(
 ) {
     let api_version = r.api_version();
     let time = meta::now_rfc3339();
-    let previous: Vec<Value> = obj
-        .pointer("/metadata/managedFields")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    // Taken out (not copied): the field is written anew below.
+    let previous: Vec<Value> = match obj.pointer_mut("/metadata/managedFields") {
+        Some(Value::Array(a)) => std::mem::take(a),
+        _ => Vec::new(),
+    };
     let kept = |entry: &Entry| {
         previous
             .iter()
@@ -145,11 +154,16 @@ fn write_changed_entries(
         .cloned()
         .collect();
     for (i, (entry, fields)) in list.into_iter().enumerate() {
+        let touch = touched.map_or(Touch::Set, |t| t.get(i).copied().unwrap_or(Touch::Set));
+        let before = kept(&entry);
+        if let (Some(e), Touch::None) = (&before, touch) {
+            // Unchanged (perhaps never decoded): kept as it was.
+            out.push(e.clone());
+            continue;
+        }
         if fields.is_empty() {
             continue;
         }
-        let touch = touched.map_or(Touch::Set, |t| t.get(i).copied().unwrap_or(Touch::Set));
-        let before = kept(&entry);
         let entry_time = match (&before, touch) {
             (Some(e), Touch::None) => {
                 out.push(e.clone());
@@ -184,7 +198,26 @@ pub fn record(obj: &mut Value, old: Option<&Value>, manager: &str, op: Operation
         Some(old) => strategic::changed_leaf_paths(old, obj),
         None => paths_of(obj),
     };
-    let mut list = entries(obj);
+    // Entries of other managers that own nothing under the changed top-level
+    // fields cannot lose any: they are left undecoded (empty here) and kept as
+    // they were. (A kubelet status write need not decode the spec's owner.)
+    let tops: Option<BTreeSet<String>> = changed
+        .iter()
+        .map(|p| match p.first() {
+            Some(PathElement::Field(f)) => Some(format!("f:{f}")),
+            _ => None,
+        })
+        .collect();
+    let untouchable = |e: &Value| {
+        let own = e.get("manager").and_then(Value::as_str) == Some(manager)
+            && e.get("operation").and_then(Value::as_str) == Some(op.as_str());
+        !own && tops.as_ref().is_some_and(|tops| {
+            e.get("fieldsV1")
+                .and_then(Value::as_object)
+                .is_some_and(|f| f.keys().all(|k| !tops.contains(k)))
+        })
+    };
+    let mut list = entries_where(obj, |e| !untouchable(e));
     if changed.is_empty() && list.iter().any(|(e, _)| e.manager == manager) {
         return;
     }
@@ -277,4 +310,61 @@ pub fn take_ownership(
         applied.clone(),
     ));
     write_entries(merged, r, list);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::{self, ids};
+
+    fn entry<'a>(obj: &'a Value, manager: &str) -> &'a Value {
+        obj.pointer("/metadata/managedFields")
+            .and_then(Value::as_array)
+            .and_then(|l| l.iter().find(|e| e["manager"] == manager))
+            .unwrap_or(&Value::Null)
+    }
+
+    #[test]
+    fn an_update_takes_changed_fields_and_leaves_unrelated_entries_as_they_were() {
+        let r = resources::get(ids::pods());
+        let mut pod = json!({
+            "metadata": {"name": "p", "labels": {"team": "a"}},
+            "spec": {"containers": [{"name": "c", "image": "i"}]}
+        });
+        record(&mut pod, None, "creator", Operation::Update, r);
+        assert!(
+            entry(&pod, "creator")["fieldsV1"]
+                .pointer("/f:metadata/f:labels/f:team")
+                .is_some(),
+            "{pod}"
+        );
+        // Another manager changes the label: it takes it from the creator.
+        let old = pod.clone();
+        let mut next = pod.clone();
+        next["metadata"]["labels"]["team"] = json!("b");
+        record(&mut next, Some(&old), "labeler", Operation::Update, r);
+        let creator = entry(&next, "creator");
+        assert!(
+            creator["fieldsV1"].pointer("/f:metadata").is_none(),
+            "{next}"
+        );
+        assert!(creator["fieldsV1"].pointer("/f:spec").is_some(), "{next}");
+        assert!(
+            entry(&next, "labeler")["fieldsV1"]
+                .pointer("/f:metadata/f:labels/f:team")
+                .is_some(),
+            "{next}"
+        );
+        // A later label change concerns only the labeler: the creator's entry,
+        // which owns nothing under metadata any more, is kept byte for byte.
+        let before = entry(&next, "creator").clone();
+        let old = next.clone();
+        next["metadata"]["labels"]["team"] = json!("c");
+        record(&mut next, Some(&old), "labeler", Operation::Update, r);
+        assert_eq!(entry(&next, "creator"), &before);
+        assert_eq!(
+            next["metadata"]["managedFields"].as_array().map(Vec::len),
+            Some(2)
+        );
+    }
 }

@@ -150,6 +150,15 @@ impl Reconciler for Scheduler {
 
     fn reconcile(&self, sim: &Sim, key: &Key) -> Result<Next, ApiError> {
         let (ns, name) = key;
+        {
+            // Most pod changes are to bound pods: skip them without parsing.
+            let data = sim.cluster.store.read();
+            if let Some(s) = data.get_stored(ids::pods(), ns, name)
+                && (s.select.deleting || !s.select.field("spec.nodeName").is_empty())
+            {
+                return Ok(Next::Done);
+            }
+        }
         let pod = sim.cluster.get(ids::pods(), ns, name)?;
         if !unscheduled(&pod) {
             return Ok(Next::Done);

@@ -52,8 +52,13 @@ pub const CONTROLLER_LABELS: &[&str] = &[
     "pod-template-generation",
 ];
 
-/// Seconds the kubelet may keep a mirror past its TTL if no podmirror process reaps it.
+/// Seconds past the longest TTL the kubelet lets a mirror run if no podmirror process reaps it.
 pub const DEADLINE_GRACE_SECONDS: u64 = 60;
+
+/// `spec.activeDeadlineSeconds` of every mirror: the longest TTL plus the
+/// grace. (Kubernetes refuses to lengthen a pod's deadline, so a deadline of
+/// the mirror's own TTL would make extending it impossible.)
+pub const DEADLINE_SECONDS: u64 = crate::ttl::MAX_SECONDS + DEADLINE_GRACE_SECONDS;
 
 /// Name of the Lease that guards the scale-down of a Deployment.
 pub fn scale_down_lease(deployment: &str) -> String {

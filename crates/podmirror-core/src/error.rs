@@ -11,6 +11,14 @@ pub enum CoreError {
         /// Why it was refused.
         reason: String,
     },
+    /// A TTL extension that cannot be made.
+    #[error("cannot extend mirror {id}: {reason}")]
+    Extend {
+        /// The mirror id.
+        id: String,
+        /// Why, and what to do instead.
+        reason: String,
+    },
     /// A `--set-image`, `--set-env` or similar argument that does not parse.
     #[error("invalid {flag} {input:?}: expected {expected}")]
     ChangeSyntax {

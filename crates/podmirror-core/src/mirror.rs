@@ -135,10 +135,9 @@ pub fn build(
         .and_then(Value::as_object_mut)
         .ok_or_else(|| CoreError::NotAPod(source_name.to_string()))?;
     spec.remove("nodeName");
-    spec.insert(
-        "activeDeadlineSeconds".into(),
-        json!(opts.ttl.seconds() + DEADLINE_GRACE_SECONDS),
-    );
+    // Kubernetes lets a pod's deadline shrink but never grow, so it is set to
+    // what the longest TTL needs: a TTL can then be extended (docs/mirrors.md).
+    spec.insert("activeDeadlineSeconds".into(), json!(DEADLINE_SECONDS));
     if opts.strip_probes {
         for list in ["initContainers", "containers"] {
             if let Some(Value::Array(cs)) = spec.get_mut(list) {
@@ -187,6 +186,9 @@ pub struct MirrorInfo {
     pub uid: String,
     /// Whether it is already being deleted (Terminating).
     pub deleting: bool,
+    /// resourceVersion of the pod as read (a precondition for changes).
+    #[serde(skip)]
+    pub resource_version: String,
 }
 
 impl MirrorInfo {
@@ -235,12 +237,38 @@ impl MirrorInfo {
             phase: text("/status/phase"),
             uid: text("/metadata/uid"),
             deleting: md.get("deletionTimestamp").is_some_and(|d| !d.is_null()),
+            resource_version: text("/metadata/resourceVersion"),
         })
     }
 
     /// Whether it has expired at `cluster_now` (the API server's clock).
     pub fn expired(&self, cluster_now: Timestamp) -> bool {
         self.expires.is_some_and(|e| e <= cluster_now)
+    }
+
+    /// The TTL that makes it live `by` longer: checked against the longest
+    /// TTL (counted from creation) and refused once it has expired.
+    pub fn extended_ttl(&self, by: Ttl, cluster_now: Timestamp) -> Result<Ttl, CoreError> {
+        if self.expired(cluster_now) || self.deleting {
+            return Err(CoreError::Extend {
+                id: self.id.clone(),
+                reason: "it has already expired; start a new mirror with podmirror test".into(),
+            });
+        }
+        let wanted = self.ttl_seconds + by.seconds();
+        if wanted > ttl::MAX_SECONDS {
+            let room = ttl::MAX_SECONDS.saturating_sub(self.ttl_seconds);
+            return Err(CoreError::Extend {
+                id: self.id.clone(),
+                reason: format!(
+                    "a mirror lives at most {} from its creation and this one has {} of it already ({} left to add)",
+                    ttl::human(ttl::MAX_SECONDS),
+                    ttl::human(self.ttl_seconds),
+                    ttl::human(room)
+                ),
+            });
+        }
+        Ttl::from_seconds(wanted)
     }
 
     /// The "Original Target" column: the owning workload, or the pod.
@@ -319,7 +347,7 @@ mod tests {
         assert!(m["metadata"].get("ownerReferences").is_none());
         assert!(m["spec"].get("nodeName").is_none());
         assert!(m.get("status").is_none());
-        assert_eq!(m["spec"]["activeDeadlineSeconds"], 240);
+        assert_eq!(m["spec"]["activeDeadlineSeconds"], 3660);
         assert_eq!(m["spec"]["containers"][0]["image"], "api:2");
         assert!(m["spec"]["containers"][0].get("livenessProbe").is_some());
 
@@ -357,5 +385,27 @@ mod tests {
         assert!(!info.expired(at("2026-11-22T10:02:59Z")));
         assert!(info.expired(at("2026-11-22T10:03:00Z")));
         assert!(MirrorInfo::from_pod(&source()).is_none());
+    }
+
+    #[test]
+    fn extending_adds_to_the_ttl_up_to_the_longest_and_not_after_expiry() {
+        let mut m = build(&source(), &[], &MirrorOptions::default(), "aaaaa").unwrap();
+        m["metadata"]["creationTimestamp"] = json!("2026-11-22T10:00:00Z");
+        let info = MirrorInfo::from_pod(&m).unwrap();
+        let at = |s: &str| s.parse::<Timestamp>().unwrap();
+        let by = |s: &str| s.parse::<Ttl>().unwrap();
+        let now = at("2026-11-22T10:02:00Z");
+        assert_eq!(info.extended_ttl(by("2m"), now).unwrap().seconds(), 300);
+        assert_eq!(info.extended_ttl(by("57m"), now).unwrap().seconds(), 3600);
+        let too_long = info.extended_ttl(by("58m"), now).unwrap_err().to_string();
+        assert!(
+            too_long.contains("at most 1h") && too_long.contains("57m left"),
+            "{too_long}"
+        );
+        let late = info
+            .extended_ttl(by("2m"), at("2026-11-22T10:03:00Z"))
+            .unwrap_err()
+            .to_string();
+        assert!(late.contains("already expired"), "{late}");
     }
 }

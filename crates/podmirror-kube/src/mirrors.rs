@@ -1,14 +1,16 @@
 //! Mirrors in the cluster: create (after a server-side dry run), list,
-//! find, delete with a UID precondition, and the reaper (one pass, or a
+//! find, extend the TTL, delete with a UID precondition, and the reaper (one pass, or a
 //! loop) that deletes expired mirrors judged by the API server's clock.
 
 use crate::KubeError;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions,
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
+    Preconditions,
 };
-use podmirror_core::contract::{LABEL_MIRROR, LABEL_MIRROR_ID};
+use podmirror_core::contract::{ANN_TTL_SECONDS, LABEL_MIRROR, LABEL_MIRROR_ID};
 use podmirror_core::mirror::MirrorInfo;
+use podmirror_core::ttl::Ttl;
 use serde_json::Value;
 
 /// Field manager of every write podmirror makes.
@@ -154,6 +156,57 @@ async fn delete_pod(client: &kube::Client, info: &MirrorInfo) -> Result<bool, Ku
             e,
         )),
     }
+}
+
+/// Makes a mirror live `by` longer: rewrites its ttl-seconds (DESIGN §2),
+/// judged on the API server's clock. The write carries the resourceVersion
+/// the new TTL was computed from; when the pod changed meanwhile (the kubelet
+/// updates its status often) it is read again and the TTL recomputed, so two
+/// extensions at once both count. Returns the mirror as it is now.
+pub async fn extend(
+    client: &kube::Client,
+    info: &MirrorInfo,
+    by: Ttl,
+) -> Result<MirrorInfo, KubeError> {
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PatchParams::default()
+    };
+    let mut current = info.clone();
+    for _ in 0..10 {
+        let now = crate::clock::server_now(client).await?;
+        let ttl = current.extended_ttl(by, now)?;
+        let patch = serde_json::json!({"metadata": {
+            "resourceVersion": current.resource_version,
+            "annotations": {ANN_TTL_SECONDS: ttl.seconds().to_string()},
+        }});
+        match pods(client, &current.namespace)
+            .patch(&current.id, &params, &Patch::Merge(&patch))
+            .await
+        {
+            Ok(pod) => {
+                return MirrorInfo::from_pod(&serde_json::to_value(pod).unwrap_or(Value::Null))
+                    .ok_or_else(|| KubeError::NoMirror(info.id.clone()));
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => {
+                current = find(client, Some(&info.namespace), &info.id).await?.0;
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                return Err(KubeError::NoMirror(info.id.clone()));
+            }
+            Err(e) => {
+                return Err(KubeError::from_kube(
+                    format!("extend mirror {}", info.id),
+                    e,
+                ));
+            }
+        }
+    }
+    Err(KubeError::Api {
+        action: format!("extend mirror {}", info.id),
+        message: "it kept changing while being extended; run the command again".into(),
+        code: 409,
+    })
 }
 
 /// What one reaper pass did.

@@ -6,7 +6,7 @@
 
 use podmirror_core::changes::Change;
 use podmirror_core::contract::ANN_TTL_SECONDS;
-use podmirror_core::mirror::{self, MirrorOptions};
+use podmirror_core::mirror::{self, MirrorInfo, MirrorOptions};
 use podmirror_kube::{mirrors, source};
 use podmirror_sim::cluster::WriteOptions;
 use podmirror_sim::resources::ids;
@@ -428,4 +428,94 @@ async fn scale_down_takes_the_lease_refuses_a_second_mirror_and_restores_on_dele
         mirrors::reap(&client).await.unwrap().restored.is_empty(),
         "idempotent"
     );
+}
+
+#[tokio::test]
+async fn extending_a_mirror_moves_its_expiry_and_the_reaper_keeps_it() {
+    let sim = cluster().await;
+    let client = sim.client();
+    let s = source::resolve(&client, "shop", "deployment/web")
+        .await
+        .unwrap();
+    let mut m = mirror::build(&s.pod, &[], &MirrorOptions::default(), "ext01").unwrap();
+    m["metadata"]["annotations"][ANN_TTL_SECONDS] = json!("2");
+    let created = mirrors::create(&client, &m).await.unwrap();
+    let info = MirrorInfo::from_pod(&created).unwrap();
+    let by = |s: &str| s.parse::<podmirror_core::ttl::Ttl>().unwrap();
+
+    let extended = mirrors::extend(&client, &info, by("30s")).await.unwrap();
+    assert_eq!(extended.ttl_seconds, 32);
+    assert!(extended.expires > info.expires);
+    // Past the old expiry, the reaper goes by the new one.
+    tokio::time::sleep(Duration::from_millis(3100)).await;
+    let pass = mirrors::reap(&client).await.unwrap();
+    assert!(pass.deleted.is_empty(), "{pass:?}");
+    assert_eq!(pass.kept, vec!["web-mirror-ext01".to_string()]);
+
+    // The kubelet's backstop was set for the longest TTL at creation and is
+    // untouched; Kubernetes would refuse to lengthen it anyway.
+    let pod = sim
+        .cluster
+        .get(ids::pods(), "shop", "web-mirror-ext01")
+        .unwrap();
+    assert_eq!(pod["spec"]["activeDeadlineSeconds"], 3660);
+    let longer = sim.cluster.patch(
+        ids::pods(),
+        "shop",
+        "web-mirror-ext01",
+        None,
+        podmirror_sim::patch::PatchType::Merge,
+        &json!({"spec": {"activeDeadlineSeconds": 4000}}),
+        &WriteOptions::manager("test"),
+    );
+    let err = longer.unwrap_err();
+    assert_eq!(err.code, 422);
+    assert!(
+        err.message
+            .contains("spec.activeDeadlineSeconds: Invalid value: 4000: must be less than or equal to previous value"),
+        "{}",
+        err.message
+    );
+
+    // A whole life over 60 minutes is refused and changes nothing.
+    let current = mirrors::find(&client, Some("shop"), "web-mirror-ext01")
+        .await
+        .unwrap()
+        .0;
+    let refused = mirrors::extend(&client, &current, by("60m"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(refused.contains("at most 1h"), "{refused}");
+    let after = mirrors::find(&client, Some("shop"), "web-mirror-ext01")
+        .await
+        .unwrap()
+        .0;
+    assert_eq!(after.ttl_seconds, 32);
+}
+
+#[tokio::test]
+async fn a_local_clock_ten_minutes_ahead_deletes_nothing_early() {
+    let sim = cluster().await;
+    // The API server's clock runs ten minutes behind this machine's.
+    podmirror_sim::meta::set_clock_offset(-600);
+    let client = sim.client();
+    let s = source::resolve(&client, "shop", "deployment/web")
+        .await
+        .unwrap();
+    let m = mirror::build(&s.pod, &[], &MirrorOptions::default(), "skew1").unwrap();
+    let created = mirrors::create(&client, &m).await.unwrap();
+    let info = MirrorInfo::from_pod(&created).unwrap();
+    // Judged by the local clock, the 3-minute mirror would have expired 7 minutes ago.
+    assert!(info.expired(jiff::Timestamp::now()));
+    let pass = mirrors::reap(&client).await.unwrap();
+    assert!(pass.deleted.is_empty(), "{pass:?}");
+    assert_eq!(pass.kept, vec!["web-mirror-skew1".to_string()]);
+    assert!(
+        pods_of(&sim, "shop")
+            .iter()
+            .any(|p| p["metadata"]["name"] == "web-mirror-skew1"
+                && p["metadata"].get("deletionTimestamp").is_none())
+    );
+    podmirror_sim::meta::set_clock_offset(0);
 }

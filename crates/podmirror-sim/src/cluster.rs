@@ -777,9 +777,9 @@ impl Cluster {
                     });
                 }
                 let mut marked = (*current).clone();
-                let at = jiff::Timestamp::now()
+                let at = crate::meta::clock_now()
                     .checked_add(jiff::SignedDuration::from_secs(grace))
-                    .unwrap_or_else(|_| jiff::Timestamp::now());
+                    .unwrap_or_else(|_| crate::meta::clock_now());
                 let md = meta::metadata_mut(&mut marked);
                 md.insert(
                     "deletionTimestamp".into(),

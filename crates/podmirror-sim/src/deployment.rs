@@ -695,7 +695,7 @@ fn last_update_seconds(status: &Value, t: &str) -> Option<f64> {
         .as_str()?
         .parse::<jiff::Timestamp>()
         .ok()?;
-    Some(jiff::Timestamp::now().duration_since(ts).as_secs_f64())
+    Some(crate::meta::clock_now().duration_since(ts).as_secs_f64())
 }
 
 #[cfg(test)]

@@ -147,7 +147,7 @@ impl Recorder {
         if let Some(h) = &source.host {
             src["host"] = json!(h);
         }
-        let nanos = jiff::Timestamp::now().as_nanosecond();
+        let nanos = crate::meta::clock_now().as_nanosecond();
         let event = json!({
             "apiVersion": "v1",
             "kind": "Event",

@@ -163,7 +163,7 @@ pub fn render_one(res: ResourceId, obj: &Value, repr: Representation) -> Value {
             &[obj],
             json!({"resourceVersion": obj.pointer("/metadata/resourceVersion").cloned().unwrap_or(json!(""))}),
             include,
-            jiff::Timestamp::now(),
+            crate::meta::clock_now(),
         ),
     }
 }
@@ -392,7 +392,7 @@ fn table_response(
     meta: Value,
     include: IncludeObject,
 ) -> Response {
-    let now = jiff::Timestamp::now();
+    let now = crate::meta::clock_now();
     let skeleton = table::table(kind, &[], meta, include, now);
     if items.is_empty() {
         return json_value(StatusCode::OK, &skeleton);

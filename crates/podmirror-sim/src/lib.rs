@@ -285,7 +285,7 @@ impl Sim {
 /// server's clock from it); a socket server may already have set one.
 async fn with_date(mut res: axum::response::Response) -> axum::response::Response {
     if !res.headers().contains_key(::http::header::DATE) {
-        let now = jiff::Timestamp::now()
+        let now = crate::meta::clock_now()
             .strftime("%a, %d %b %Y %H:%M:%S GMT")
             .to_string();
         if let Ok(v) = ::http::HeaderValue::from_str(&now) {

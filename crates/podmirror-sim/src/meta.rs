@@ -17,18 +17,34 @@ pub fn with_rng<R>(f: impl FnOnce(&mut fastrand::Rng) -> R) -> R {
     f(guard.get_or_insert_with(fastrand::Rng::new))
 }
 
+/// How far the sim's clock runs from the host's, in milliseconds.
+static CLOCK_OFFSET_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
+/// Makes the sim's clock (timestamps, the `Date` header) run `seconds` away
+/// from the host's: negative is behind. Process-wide; for clock-skew tests.
+pub fn set_clock_offset(seconds: i64) {
+    CLOCK_OFFSET_MS.store(seconds * 1000, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// The API server's clock: the host's plus any offset set for a test.
+pub fn clock_now() -> jiff::Timestamp {
+    let now = jiff::Timestamp::now();
+    match CLOCK_OFFSET_MS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => now,
+        ms => now
+            .checked_add(jiff::SignedDuration::from_millis(ms))
+            .unwrap_or(now),
+    }
+}
+
 /// The API server's clock as an RFC 3339 timestamp with second precision.
 pub fn now_rfc3339() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%SZ")
-        .to_string()
+    clock_now().strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
 /// The API server's clock with microseconds, as `MicroTime` fields carry it.
 pub fn now_micro() -> String {
-    jiff::Timestamp::now()
-        .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-        .to_string()
+    clock_now().strftime("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
 }
 
 /// A random RFC 4122 version 4 UID.

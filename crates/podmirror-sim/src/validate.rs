@@ -251,6 +251,23 @@ fn pod_update(old: &Value, new: &Value, causes: &mut Vec<Cause>) {
             "pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)",
         ));
     }
+    // The deadline may be set or shortened, never lengthened or removed.
+    let deadline = |spec: &Value| spec.get("activeDeadlineSeconds").and_then(Value::as_i64);
+    match (deadline(old_spec), new_spec.get("activeDeadlineSeconds")) {
+        (Some(before), Some(after)) if after.as_i64().is_some_and(|a| a > before) => {
+            causes.push(Cause::invalid(
+                "spec.activeDeadlineSeconds",
+                after,
+                "must be less than or equal to previous value",
+            ));
+        }
+        (Some(_), None | Some(Value::Null)) => causes.push(Cause::invalid(
+            "spec.activeDeadlineSeconds",
+            &Value::Null,
+            "must not update from a positive integer to nil value",
+        )),
+        _ => {}
+    }
     let old_node = old_spec
         .get("nodeName")
         .and_then(Value::as_str)

@@ -65,6 +65,16 @@ enum Command {
         #[command(flatten)]
         target: mirror_cmd::Target,
     },
+    /// Let a mirror live longer (its whole life stays within 60m).
+    Extend {
+        /// The mirror id (its pod name, as `podmirror status` shows it).
+        mirror_id: String,
+        /// How much longer: 30s to 60m (e.g. 90s, 5m).
+        #[arg(long, default_value = "3m")]
+        by: String,
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+    },
     /// One reaper pass: delete every expired mirror.
     Gc {
         #[command(flatten)]
@@ -330,6 +340,11 @@ fn main() -> std::process::ExitCode {
             Command::Delete { mirror_id, target } => {
                 mirror_cmd::delete(target, mirror_id).await.map(|()| 0)
             }
+            Command::Extend {
+                mirror_id,
+                by,
+                target,
+            } => mirror_cmd::extend(target, mirror_id, by).await.map(|()| 0),
             Command::Gc { target } => mirror_cmd::gc(target).await.map(|()| 0),
         }
     });

@@ -1,5 +1,5 @@
-//! The mirror commands of the CLI: `preview`, `test`, `status`, `delete`
-//! and `gc`. Argument parsing and terminal output live here; the work is done
+//! The mirror commands of the CLI: `preview`, `test`, `status`, `extend`,
+//! `delete` and `gc`. Argument parsing and terminal output live here; the work is done
 //! by `podmirror-core` (pure) and `podmirror-kube` (cluster calls).
 
 use anyhow::Context;
@@ -487,6 +487,26 @@ pub async fn delete(t: Target, id: String) -> anyhow::Result<()> {
     } else {
         println!("mirror {} was already gone", info.id);
     }
+    Ok(())
+}
+
+/// `podmirror extend MIRROR_ID --by 5m`.
+pub async fn extend(t: Target, id: String, by: String) -> anyhow::Result<()> {
+    let by: Ttl = by.parse()?;
+    let (client, _) = connect(&t).await?;
+    let (info, _) = mirrors::find(&client, t.namespace.as_deref(), &id).await?;
+    let now = mirrors::extend(&client, &info, by).await?;
+    let server_now = clock::server_now(&client).await?;
+    let left = now
+        .expires
+        .map(|e| ttl::remaining(e, server_now))
+        .unwrap_or(0);
+    println!(
+        "mirror {} now lives {} in all; expires in {}",
+        now.id,
+        ttl::human(now.ttl_seconds),
+        ttl::countdown(left)
+    );
     Ok(())
 }
 

@@ -289,6 +289,23 @@ fn mirror_commands_preview_test_status_delete_and_gc() {
     let (_, out, _) = demo.run(&["status", "-n", "default"]);
     assert_eq!(out.trim(), "No active mirrors.");
 
+    // Extending adds to the TTL; a whole life over an hour is refused.
+    let (code, out, err) = demo.run(&["extend", &id, "--by", "5m"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!("mirror {id} now lives 8m in all")),
+        "{out}"
+    );
+    let (code, _, err) = demo.run(&["extend", &id, "--by", "55m"]);
+    assert_eq!(code, 2);
+    assert!(
+        err.contains("a mirror lives at most 1h") && err.contains("52m left to add"),
+        "{err}"
+    );
+    let (code, _, err) = demo.run(&["extend", "no-such-mirror", "--by", "5m"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("no-such-mirror"), "{err}");
+
     let (code, out, _) = demo.run(&["delete", &id]);
     assert_eq!(code, 0);
     assert!(out.contains(&format!("mirror {id} deleted")), "{out}");

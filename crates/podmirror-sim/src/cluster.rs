@@ -496,7 +496,6 @@ impl Cluster {
         self.create_as(res, ns, obj, opts, Operation::Apply)
     }
 
-    #[allow(clippy::too_many_arguments)]
     /// Writes `status` through the status subresource of an object the caller
     /// read as `current`, without parsing it again; a conflict, like a PUT
     /// carrying the resourceVersion, when it changed since.
@@ -532,6 +531,7 @@ impl Cluster {
         )
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn commit_update(
         &self,
         w: &mut WriteTxn<'_>,

@@ -158,6 +158,86 @@ fn label_value(s: &str) -> String {
     v.trim_end_matches(['-', '.', '_']).to_string()
 }
 
+/// Takes a mirror manifest a person edited (`podmirror test --edit`) and puts
+/// back what the cluster contract needs from `built`, the manifest they were
+/// given: the name and namespace, podmirror's labels and annotations, the
+/// deadline, and no owner or node. Everything else is theirs.
+pub fn keep_contract(edited: &Value, built: &Value) -> Result<Value, CoreError> {
+    let kind = edited.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !edited.is_object() {
+        return Err(CoreError::Manifest(
+            "it is not a YAML mapping with kind: Pod".into(),
+        ));
+    }
+    if kind != "Pod" {
+        return Err(CoreError::Manifest(format!(
+            "its kind is {kind:?}; a mirror is a Pod (kind: Pod)"
+        )));
+    }
+    if !edited
+        .pointer("/spec/containers")
+        .is_some_and(Value::is_array)
+    {
+        return Err(CoreError::Manifest("it has no spec.containers list".into()));
+    }
+    let mut out = edited.clone();
+    out["apiVersion"] = json!("v1");
+    let md = out
+        .as_object_mut()
+        .map(|m| m.entry("metadata").or_insert_with(|| json!({})))
+        .filter(|m| m.is_object())
+        .ok_or_else(|| CoreError::Manifest("its metadata is not a mapping".into()))?;
+    for key in [
+        "ownerReferences",
+        "generateName",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+        "managedFields",
+    ] {
+        if let Some(m) = md.as_object_mut() {
+            m.remove(key);
+        }
+    }
+    for key in ["name", "namespace"] {
+        match built.pointer(&format!("/metadata/{key}")) {
+            Some(v) => md[key] = v.clone(),
+            None => {
+                if let Some(m) = md.as_object_mut() {
+                    m.remove(key);
+                }
+            }
+        }
+    }
+    for key in ["labels", "annotations"] {
+        let ours = built
+            .pointer(&format!("/metadata/{key}"))
+            .and_then(Value::as_object)
+            .into_iter()
+            .flatten()
+            .filter(|(k, _)| k.starts_with("podmirror.dev/"));
+        if !md.get(key).is_some_and(Value::is_object) {
+            md[key] = json!({});
+        }
+        for (k, v) in ours {
+            md[key][k] = v.clone();
+        }
+    }
+    // No controller may adopt the mirror, whatever the edit says.
+    if let Some(labels) = md.get_mut("labels").and_then(Value::as_object_mut) {
+        for l in CONTROLLER_LABELS {
+            labels.remove(*l);
+        }
+    }
+    let spec = out
+        .get_mut("spec")
+        .and_then(Value::as_object_mut)
+        .ok_or_else(|| CoreError::Manifest("its spec is not a mapping".into()))?;
+    spec.remove("nodeName");
+    spec.insert("activeDeadlineSeconds".into(), json!(DEADLINE_SECONDS));
+    Ok(out)
+}
+
 /// What podmirror knows about a mirror from the pod alone.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -407,5 +487,50 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(late.contains("already expired"), "{late}");
+    }
+
+    #[test]
+    fn an_edited_manifest_keeps_the_contract_and_the_persons_changes() {
+        let built = build(&source(), &[], &MirrorOptions::default(), "aaaaa").unwrap();
+        let mut edited = built.clone();
+        edited["metadata"]["name"] = json!("renamed");
+        edited["metadata"]["labels"] = json!({"extra": "yes", "pod-template-hash": "abc"});
+        edited["metadata"]["annotations"]
+            .as_object_mut()
+            .unwrap()
+            .remove(ANN_TTL_SECONDS);
+        edited["metadata"]["ownerReferences"] = json!([{"kind": "ReplicaSet"}]);
+        edited["spec"]["containers"][0]["image"] = json!("api:9");
+        edited["spec"]["nodeName"] = json!("n1");
+        edited["spec"]["activeDeadlineSeconds"] = json!(99999);
+        let kept = keep_contract(&edited, &built).unwrap();
+        assert_eq!(kept["metadata"]["name"], built["metadata"]["name"]);
+        assert_eq!(kept["metadata"]["labels"]["extra"], "yes");
+        assert!(
+            kept["metadata"]["labels"]
+                .get("pod-template-hash")
+                .is_none()
+        );
+        assert_eq!(kept["metadata"]["labels"][LABEL_MIRROR], "true");
+        assert_eq!(
+            kept["metadata"]["annotations"][ANN_TTL_SECONDS],
+            built["metadata"]["annotations"][ANN_TTL_SECONDS]
+        );
+        assert!(kept["metadata"].get("ownerReferences").is_none());
+        assert!(kept["spec"].get("nodeName").is_none());
+        assert_eq!(kept["spec"]["activeDeadlineSeconds"], DEADLINE_SECONDS);
+        assert_eq!(kept["spec"]["containers"][0]["image"], "api:9");
+
+        let mut deployment = edited.clone();
+        deployment["kind"] = json!("Deployment");
+        let err = keep_contract(&deployment, &built).unwrap_err().to_string();
+        assert!(
+            err.contains("its kind is \"Deployment\"; a mirror is a Pod"),
+            "{err}"
+        );
+        let err = keep_contract(&json!("just text"), &built)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not a YAML mapping"), "{err}");
     }
 }

@@ -1,6 +1,7 @@
 //! The `podmirror` command line: parses arguments, sets up logging and hands
 //! over to the library crates.
 
+mod edit;
 mod mirror_cmd;
 
 use anyhow::Context;

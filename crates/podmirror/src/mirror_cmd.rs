@@ -42,6 +42,9 @@ pub struct ChangeArgs {
     /// A whole Pod manifest to run instead of the source's spec.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// Open the mirror manifest in $VISUAL or $EDITOR before anything is deployed.
+    #[arg(long)]
+    pub edit: bool,
     /// Remove liveness, readiness and startup probes from the mirror.
     #[arg(long)]
     pub strip_probes: bool,
@@ -139,7 +142,10 @@ async fn build(
         source_owner: src.owner.clone(),
         scales_down,
     };
-    let manifest = mirror::build(&src.pod, &changes, &opts, &mirror::random_suffix())?;
+    let mut manifest = mirror::build(&src.pod, &changes, &opts, &mirror::random_suffix())?;
+    if args.edit {
+        manifest = crate::edit::edit(client, &manifest).await?;
+    }
     Ok((src, manifest))
 }
 

@@ -201,12 +201,28 @@ impl Demo {
 
     /// Runs `podmirror ARGS` against the demo; (exit code, stdout, stderr).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
-        let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        self.run_with(args, &[], "")
+    }
+
+    /// Runs `podmirror ARGS` with extra environment and `stdin` as its input.
+    fn run_with(&self, args: &[&str], env: &[(&str, &str)], stdin: &str) -> (i32, String, String) {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("NO_COLOR", "1")
-            .output()
+            .env_remove("VISUAL")
+            .envs(env.iter().copied())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .unwrap();
+        {
+            use std::io::Write;
+            let mut input = child.stdin.take().unwrap();
+            let _ = input.write_all(stdin.as_bytes());
+        }
+        let out = child.wait_with_output().unwrap();
         let (o, e) = (
             String::from_utf8_lossy(&out.stdout).to_string(),
             String::from_utf8_lossy(&out.stderr).to_string(),
@@ -401,4 +417,93 @@ fn mirror_commands_refuse_bad_input_and_create_nothing() {
     }
     let (_, out, _) = demo.run(&["status", "-A"]);
     assert_eq!(out.trim(), "No active mirrors.");
+}
+
+/// Writes an executable editor script into the demo's scratch directory.
+fn editor(demo: &Demo, name: &str, body: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let path = demo.dir.join(name);
+    std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path.display().to_string()
+}
+
+#[test]
+fn edit_refuses_a_bad_manifest_and_creates_nothing() {
+    let demo = Demo::start("edit_bad");
+    let test = [
+        "test",
+        "deployment/api",
+        "-n",
+        "shop",
+        "--edit",
+        "--no-follow",
+    ];
+    // Aborted edits are kept for the user: here, in the scratch directory.
+    let tmp = demo.dir.display().to_string();
+    for (script, says) in [
+        ("exit 3", "exited with status 3; nothing was created"),
+        (
+            r#"sed -i 's/^kind: Pod$/kind: Deployment/' "$1""#,
+            r#"its kind is "Deployment"; a mirror is a Pod"#,
+        ),
+        (r#"sed -i 's/^spec:$/spec: [oops/' "$1""#, "not valid YAML"),
+        (
+            r#"sed -i 's/^\(  *\)image: .*/\1image: ""/' "$1""#,
+            "spec.containers[0].image: Required value",
+        ),
+        (r#": > "$1""#, "edit cancelled, nothing was created"),
+    ] {
+        let ed = editor(&demo, "ed.sh", script);
+        // No answer to "Edit again?": abort.
+        let (code, _, err) = demo.run_with(&test, &[("EDITOR", &ed), ("TMPDIR", &tmp)], "");
+        assert_eq!(code, 2, "{script}: {err}");
+        assert!(err.contains(says), "{script}: {err}");
+    }
+    // The YAML error names where it is, as the file in the editor shows it.
+    let ed = editor(&demo, "ed.sh", r#"sed -i 's/^spec:$/spec: [oops/' "$1""#);
+    let (_, _, err) = demo.run_with(&test, &[("EDITOR", &ed), ("TMPDIR", &tmp)], "n\n");
+    assert!(err.contains("line") && err.contains("column"), "{err}");
+    assert!(err.contains("your edit is kept in"), "{err}");
+    let (_, out, _) = demo.run(&["status", "-A"]);
+    assert_eq!(out.trim(), "No active mirrors.");
+}
+
+#[test]
+fn edit_again_after_an_error_then_deploy_the_fix() {
+    let demo = Demo::start("edit_again");
+    let once = demo.dir.join("once").display().to_string();
+    // First round: a mistake (a Deployment). Second round: a Pod with the fixed image.
+    let ed = editor(
+        &demo,
+        "ed.sh",
+        &format!(
+            r#"if [ -e {once} ]; then
+  grep -q '^# error: .*its kind is' "$1" || exit 9
+  sed -i 's/^kind: Deployment$/kind: Pod/; s#image: registry.example.com/shop/api:.*#image: registry.example.com/shop/api:1.4.1#' "$1"
+else
+  touch {once}
+  sed -i 's/^kind: Pod$/kind: Deployment/' "$1"
+fi"#
+        ),
+    );
+    let (code, out, err) = demo.run_with(
+        &[
+            "test",
+            "deployment/api",
+            "-n",
+            "shop",
+            "--edit",
+            "--settle",
+            "2",
+            "--wait-verdict",
+        ],
+        &[("VISUAL", &ed), ("EDITOR", "false")],
+        "y\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(err.contains("Edit again? (y/N)"), "{err}");
+    assert!(out.contains("verdict: Healthy"), "{out}");
+    let (_, out, _) = demo.run(&["status", "-n", "shop"]);
+    assert!(out.contains("deployment/api"), "{out}");
 }

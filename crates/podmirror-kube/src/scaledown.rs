@@ -117,6 +117,11 @@ pub async fn scale_down(
     }
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
     let scaled = async {
+        // The Deployment's controller writes its status often: a conflict means
+        // read again and decide anew (a few times), not fail.
+        let mut attempts = 0;
+        let replicas = loop {
+        attempts += 1;
         let d = deploys
             .get_opt(deployment)
             .await
@@ -145,10 +150,20 @@ pub async fn scale_down(
             },
             "spec": {"replicas": 0}
         });
-        deploys
+        match deploys
             .patch(deployment, &merge_params(), &Patch::Merge(&patch))
             .await
-            .map_err(|e| KubeError::from_kube(format!("scale deployment {deployment} down"), e))?;
+        {
+            Ok(_) => break replicas,
+            Err(kube::Error::Api(s)) if s.code == 409 && attempts < 5 => continue,
+            Err(e) => {
+                return Err(KubeError::from_kube(
+                    format!("scale deployment {deployment} down"),
+                    e,
+                ));
+            }
+        }
+        };
         Ok(ScaleDown {
             namespace: ns.to_string(),
             deployment: deployment.to_string(),
@@ -190,8 +205,10 @@ async fn release(client: &kube::Client, ns: &str, deployment: &str, id: &str) {
 }
 
 /// Step 4: restores `deployment` if mirror `id` is still the one that scaled
-/// it down, then releases the Lease and records an Event. Returns whether it
-/// restored anything.
+/// it down, then releases the Lease and records an Event. Replicas someone
+/// set while it was scaled down are kept (only the annotations go). Safe to
+/// run twice at once: one restores, the other finds nothing to do. Returns
+/// whether it restored anything.
 pub async fn restore(
     client: &kube::Client,
     ns: &str,
@@ -200,34 +217,58 @@ pub async fn restore(
     why: &str,
 ) -> Result<bool, KubeError> {
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let Some(d) = deploys
-        .get_opt(deployment)
-        .await
-        .map_err(|e| KubeError::from_kube(format!("read deployment {deployment}"), e))?
-    else {
-        release(client, ns, deployment, id).await;
-        return Ok(false);
+    // Read, then one patch with the resourceVersion as a precondition; when
+    // someone else wrote in between (another reaper restoring it, a user
+    // scaling), read again and decide anew.
+    let mut attempts = 0;
+    let (d, replicas, user_changed) = loop {
+        attempts += 1;
+        let Some(d) = deploys
+            .get_opt(deployment)
+            .await
+            .map_err(|e| KubeError::from_kube(format!("read deployment {deployment}"), e))?
+        else {
+            release(client, ns, deployment, id).await;
+            return Ok(false);
+        };
+        let annotations = d.metadata.annotations.clone().unwrap_or_default();
+        if annotations.get(ANN_SCALED_DOWN_BY).map(String::as_str) != Some(id) {
+            release(client, ns, deployment, id).await;
+            return Ok(false);
+        }
+        let original: i32 = annotations
+            .get(ANN_ORIGINAL_REPLICAS)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        // Replicas someone set while it was scaled down are theirs to keep.
+        let now = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
+        let user_changed = now != 0;
+        let replicas = if user_changed { now } else { original };
+        let patch = json!({
+            "metadata": {
+                "resourceVersion": d.metadata.resource_version,
+                "annotations": {ANN_ORIGINAL_REPLICAS: null, ANN_SCALED_DOWN_BY: null}
+            },
+            "spec": {"replicas": replicas}
+        });
+        match deploys
+            .patch(deployment, &merge_params(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(_) => break (d, replicas, user_changed),
+            Err(kube::Error::Api(s)) if s.code == 409 && attempts < 5 => continue,
+            Err(kube::Error::Api(s)) if s.code == 404 => {
+                release(client, ns, deployment, id).await;
+                return Ok(false);
+            }
+            Err(e) => {
+                return Err(KubeError::from_kube(
+                    format!("restore deployment {deployment}"),
+                    e,
+                ));
+            }
+        }
     };
-    let annotations = d.metadata.annotations.clone().unwrap_or_default();
-    if annotations.get(ANN_SCALED_DOWN_BY).map(String::as_str) != Some(id) {
-        release(client, ns, deployment, id).await;
-        return Ok(false);
-    }
-    let replicas: i32 = annotations
-        .get(ANN_ORIGINAL_REPLICAS)
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
-    let patch = json!({
-        "metadata": {
-            "resourceVersion": d.metadata.resource_version,
-            "annotations": {ANN_ORIGINAL_REPLICAS: null, ANN_SCALED_DOWN_BY: null}
-        },
-        "spec": {"replicas": replicas}
-    });
-    deploys
-        .patch(deployment, &merge_params(), &Patch::Merge(&patch))
-        .await
-        .map_err(|e| KubeError::from_kube(format!("restore deployment {deployment}"), e))?;
     release(client, ns, deployment, id).await;
     let now = jiff::Timestamp::now().to_string();
     let event = json!({
@@ -236,7 +277,11 @@ pub async fn restore(
         "involvedObject": {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "namespace": ns,
                            "uid": d.metadata.uid, "resourceVersion": d.metadata.resource_version},
         "reason": "ScaleDownRestored",
-        "message": format!("podmirror restored replicas to {replicas}: {why}"),
+        "message": if user_changed {
+            format!("podmirror left replicas at {replicas}, as they were changed while scaled down: {why}")
+        } else {
+            format!("podmirror restored replicas to {replicas}: {why}")
+        },
         "type": "Normal",
         "source": {"component": "podmirror"},
         "reportingComponent": "podmirror",

@@ -519,3 +519,100 @@ async fn a_local_clock_ten_minutes_ahead_deletes_nothing_early() {
     );
     podmirror_sim::meta::set_clock_offset(0);
 }
+
+#[tokio::test]
+async fn a_crash_after_scale_down_is_repaired_once_by_racing_reapers_and_a_users_replicas_are_kept()
+{
+    use podmirror_core::contract::{ANN_ORIGINAL_REPLICAS, ANN_SCALED_DOWN_BY};
+    use podmirror_kube::scaledown;
+    let sim = cluster().await;
+    let client = sim.client();
+    let restore_events = || {
+        let data = sim.cluster.store.read();
+        data.iter(ids::events(), Some("shop"), None)
+            .filter(|(_, s)| s.value()["reason"] == "ScaleDownRestored")
+            .count()
+    };
+
+    // The process dies between the scale-down patch and the mirror create:
+    // what it leaves is a scaled-down Deployment, its annotations and the Lease.
+    scaledown::scale_down(&client, "shop", "web", "web-mirror-crash")
+        .await
+        .unwrap();
+    assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 0);
+    // Two reapers find it at once: one restores, the other has nothing to do.
+    let (a, b) = tokio::join!(mirrors::reap(&client), mirrors::reap(&client));
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!(
+        a.restored.len() + b.restored.len(),
+        1,
+        "exactly one restore: {a:?} {b:?}"
+    );
+    let d = deployment(&sim, "web");
+    assert_eq!(d["spec"]["replicas"], 1);
+    for ann in [ANN_ORIGINAL_REPLICAS, ANN_SCALED_DOWN_BY] {
+        assert!(d["metadata"]["annotations"].get(ann).is_none(), "{d}");
+    }
+    assert!(
+        sim.cluster
+            .get(ids::leases(), "shop", "podmirror-scaledown-web")
+            .is_err()
+    );
+    assert_eq!(restore_events(), 1);
+
+    // Someone scales the Deployment to 3 while a mirror has it at 0: when the
+    // mirror goes, their 3 stays and only podmirror's annotations are removed.
+    let s = source::resolve(&client, "shop", "deployment/web")
+        .await
+        .unwrap();
+    let opts = MirrorOptions {
+        scales_down: Some("web".into()),
+        ..Default::default()
+    };
+    scaledown::scale_down(&client, "shop", "web", "web-mirror-users")
+        .await
+        .unwrap();
+    let created = mirrors::create(
+        &client,
+        &mirror::build(&s.pod, &[], &opts, "users").unwrap(),
+    )
+    .await
+    .unwrap();
+    sim.cluster
+        .patch(
+            ids::deployments(),
+            "shop",
+            "web",
+            None,
+            podmirror_sim::patch::PatchType::Merge,
+            &json!({"spec": {"replicas": 3}}),
+            &WriteOptions::manager("kubectl-scale"),
+        )
+        .unwrap();
+    mirrors::delete(&client, &MirrorInfo::from_pod(&created).unwrap())
+        .await
+        .unwrap();
+    let d = deployment(&sim, "web");
+    assert_eq!(d["spec"]["replicas"], 3);
+    assert!(
+        d["metadata"]["annotations"]
+            .get(ANN_SCALED_DOWN_BY)
+            .is_none(),
+        "{d}"
+    );
+    let last = {
+        let data = sim.cluster.store.read();
+        data.iter(ids::events(), Some("shop"), None)
+            .map(|(_, s)| (*s.value()).clone())
+            .filter(|e| e["reason"] == "ScaleDownRestored")
+            .last()
+            .unwrap()
+    };
+    assert!(
+        last["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("podmirror left replicas at 3"),
+        "{last}"
+    );
+}

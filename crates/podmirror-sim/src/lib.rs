@@ -32,6 +32,7 @@ pub mod podlog;
 pub mod proto;
 pub mod quantity;
 pub mod replicaset;
+pub mod requests;
 pub mod resources;
 pub mod scenarios;
 pub mod scheduler;
@@ -90,6 +91,8 @@ pub struct SimInner {
     pub options: SimOptions,
     /// Event correlation for the simulated components.
     pub recorder: events::Recorder,
+    /// The requests clients made over HTTP.
+    pub requests: requests::RequestLog,
     /// Running control-plane tasks.
     tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
 }
@@ -166,6 +169,7 @@ impl Sim {
             faults: faults::Faults::default(),
             options,
             recorder: events::Recorder::default(),
+            requests: requests::RequestLog::default(),
             tasks: std::sync::Mutex::new(Vec::new()),
         }))
     }
@@ -232,11 +236,16 @@ impl Sim {
                 "/podmirror.dev/faults/drop-watches",
                 axum::routing::post(faults::drop_watches),
             )
+            .route("/podmirror.dev/requests", get(requests::list))
             .route("/healthz", get(|| async { "ok" }))
             .route("/livez", get(|| async { "ok" }))
             .route("/readyz", get(|| async { "ok" }))
             .fallback(http::resource)
             .layer(axum::middleware::map_response(with_date))
+            .layer(axum::middleware::from_fn_with_state(
+                self.clone(),
+                requests::record,
+            ))
             .with_state(self.clone())
     }
 

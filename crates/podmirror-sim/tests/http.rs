@@ -429,3 +429,52 @@ async fn dropped_watches_end_and_clients_resume() {
     );
     task.abort();
 }
+
+#[tokio::test]
+async fn the_request_log_numbers_what_clients_asked_and_how_it_went() {
+    let sim = Sim::new();
+    let (_, _, before) = call(&sim, get("/podmirror.dev/requests")).await;
+    let start = before["last"].as_u64().unwrap();
+    call(
+        &sim,
+        Request::get("/api/v1/namespaces/default/pods?limit=5")
+            .header(header::USER_AGENT, "kubectl/v1.35.0")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    call(&sim, get("/api/v1/namespaces/default/pods/nope")).await;
+    let (code, _, log) = call(&sim, get(&format!("/podmirror.dev/requests?after={start}"))).await;
+    assert_eq!(code, StatusCode::OK);
+    let seen: Vec<(String, String, u64, String)> = log["requests"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["method"].as_str().unwrap().to_string(),
+                r["uri"].as_str().unwrap().to_string(),
+                r["status"].as_u64().unwrap(),
+                r["userAgent"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        vec![
+            (
+                "GET".into(),
+                "/api/v1/namespaces/default/pods?limit=5".into(),
+                200,
+                "kubectl/v1.35.0".into()
+            ),
+            (
+                "GET".into(),
+                "/api/v1/namespaces/default/pods/nope".into(),
+                404,
+                String::new()
+            ),
+        ]
+    );
+    assert_eq!(log["last"].as_u64().unwrap(), start + 2);
+}

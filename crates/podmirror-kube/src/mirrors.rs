@@ -218,6 +218,8 @@ pub struct ReapReport {
     pub kept: Vec<String>,
     /// Deployments (`namespace/name`) scaled back up because their mirror is gone.
     pub restored: Vec<String>,
+    /// The soonest expiry among the mirrors kept (API server clock).
+    pub next_expiry: Option<jiff::Timestamp>,
 }
 
 /// One reaper pass over every namespace: deletes the mirrors whose expiry
@@ -225,17 +227,31 @@ pub struct ReapReport {
 /// Idempotent: a mirror already gone counts as nothing to do.
 pub async fn reap(client: &kube::Client) -> Result<ReapReport, KubeError> {
     let now = crate::clock::server_now(client).await?;
+    reap_at(client, now).await
+}
+
+/// A reaper pass judging expiry at `server_now`, which must be the API
+/// server's time (or a lower bound of it, as [`ServerClock`] gives).
+///
+/// [`ServerClock`]: crate::clock::ServerClock
+pub async fn reap_at(
+    client: &kube::Client,
+    server_now: jiff::Timestamp,
+) -> Result<ReapReport, KubeError> {
     let mut report = ReapReport::default();
     for (info, _) in list(client, None).await? {
         if info.deleting {
             continue;
         }
-        if info.expired(now) {
+        if info.expired(server_now) {
             if delete(client, &info).await? {
                 tracing::info!(mirror = %info.id, namespace = %info.namespace, "deleted expired mirror");
                 report.deleted.push(info.id);
             }
         } else {
+            if let Some(e) = info.expires {
+                report.next_expiry = Some(report.next_expiry.map_or(e, |n| n.min(e)));
+            }
             report.kept.push(info.id);
         }
     }
@@ -243,13 +259,42 @@ pub async fn reap(client: &kube::Client) -> Result<ReapReport, KubeError> {
     Ok(report)
 }
 
-/// Runs [`reap`] every `every`, forever (drop the future to stop). A failed
-/// pass is logged and the next one tries again; the backend runs this.
+/// Runs reaper passes forever (drop the future to stop); the backend runs
+/// this. A pass runs at least every `every`, and also as soon as the next
+/// mirror expires, judged by a [`ServerClock`] (finer than the `Date`
+/// header's seconds, never ahead of the server), so a mirror goes within a
+/// pass's time of its expiry. A failed pass is logged and the next tries again.
+///
+/// [`ServerClock`]: crate::clock::ServerClock
 pub async fn reap_every(client: kube::Client, every: std::time::Duration) {
+    let mut clock = crate::clock::ServerClock::default();
+    let mut calibrated: Option<std::time::Instant> = None;
     loop {
-        if let Err(e) = reap(&client).await {
-            tracing::warn!(error = %e, "reaper pass failed");
+        // Calibrated at the start and every ten minutes (8 reads, ~125 ms).
+        if calibrated.is_none_or(|t| t.elapsed() > std::time::Duration::from_secs(600)) {
+            match clock.calibrate(&client, 8).await {
+                Ok(()) => calibrated = Some(std::time::Instant::now()),
+                Err(e) => tracing::warn!(error = %e, "reaper cannot read the server clock"),
+            }
         }
-        tokio::time::sleep(every).await;
+        let mut next = None;
+        match clock.observe(&client).await {
+            Err(e) => tracing::warn!(error = %e, "reaper cannot read the server clock"),
+            Ok(()) => {
+                if let Some(now) = clock.now() {
+                    match reap_at(&client, now).await {
+                        Ok(report) => next = report.next_expiry,
+                        Err(e) => tracing::warn!(error = %e, "reaper pass failed"),
+                    }
+                }
+            }
+        }
+        let mut wait = every;
+        if let (Some(next), Some(now)) = (next, clock.now()) {
+            let until = std::time::Duration::try_from(next.duration_since(now))
+                .unwrap_or(std::time::Duration::ZERO);
+            wait = wait.min(until + std::time::Duration::from_millis(2));
+        }
+        tokio::time::sleep(wait).await;
     }
 }

@@ -58,6 +58,40 @@ pub fn apply(res: ResourceId, obj: &mut Value) {
                 pod_spec(tspec);
             }
         }
+    } else if res == ids::statefulsets() || res == ids::daemonsets() {
+        let sts = res == ids::statefulsets();
+        if let Some(spec) = obj_mut(obj, "spec") {
+            set_default(spec, "revisionHistoryLimit", json!(10));
+            if sts {
+                set_default(spec, "replicas", json!(1));
+                set_default(spec, "podManagementPolicy", json!("OrderedReady"));
+                set_default(
+                    spec,
+                    "updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+                );
+                set_default(
+                    spec,
+                    "persistentVolumeClaimRetentionPolicy",
+                    json!({"whenDeleted": "Retain", "whenScaled": "Retain"}),
+                );
+            } else {
+                set_default(
+                    spec,
+                    "updateStrategy",
+                    json!({"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}),
+                );
+            }
+            if let Some(tspec) = spec
+                .get_mut("template")
+                .and_then(|t| t.get_mut("spec"))
+                .and_then(Value::as_object_mut)
+            {
+                pod_spec(tspec);
+            }
+        }
+    } else if res == ids::jobs() {
+        job(obj);
     } else if res == ids::services() {
         if let Some(spec) = obj_mut(obj, "spec") {
             set_default(spec, "type", json!("ClusterIP"));
@@ -361,6 +395,49 @@ pub fn qos_class(spec: &Value) -> &'static str {
         "Guaranteed"
     } else {
         "Burstable"
+    }
+}
+
+/// A Job's defaults, and the selector and labels the API server generates
+/// for it (unless `spec.manualSelector`): both tie its pods to its uid.
+fn job(obj: &mut Value) {
+    let uid = meta::uid(obj).to_string();
+    let name = meta::name(obj).to_string();
+    let Some(spec) = obj_mut(obj, "spec") else {
+        return;
+    };
+    set_default(spec, "parallelism", json!(1));
+    set_default(spec, "completions", json!(1));
+    set_default(spec, "backoffLimit", json!(6));
+    set_default(spec, "completionMode", json!("NonIndexed"));
+    set_default(spec, "suspend", json!(false));
+    set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
+    let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
+    if !manual && !uid.is_empty() {
+        spec.insert(
+            "selector".into(),
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+        );
+        let template = spec.entry("template").or_insert_with(|| json!({}));
+        let labels = &mut template["metadata"]["labels"];
+        if !labels.is_object() {
+            *labels = json!({});
+        }
+        for (k, v) in [
+            ("batch.kubernetes.io/controller-uid", &uid),
+            ("batch.kubernetes.io/job-name", &name),
+            ("controller-uid", &uid),
+            ("job-name", &name),
+        ] {
+            labels[k] = json!(v);
+        }
+    }
+    if let Some(tspec) = spec
+        .get_mut("template")
+        .and_then(|t| t.get_mut("spec"))
+        .and_then(Value::as_object_mut)
+    {
+        pod_spec(tspec);
     }
 }
 

@@ -44,6 +44,7 @@ pub mod table;
 pub mod validate;
 pub mod volumes;
 pub mod watch;
+pub mod workloads;
 
 pub use cluster::Cluster;
 pub use error::{ApiError, SimError};
@@ -182,13 +183,17 @@ impl Sim {
             .push(handle);
     }
 
-    /// Starts the controllers (Deployment, ReplicaSet). Needs a tokio runtime.
+    /// Starts the controllers (Deployment, ReplicaSet, StatefulSet, DaemonSet,
+    /// Job, volume binding, scheduler). Needs a tokio runtime.
     ///
     /// The tasks hold only a weak handle, so they stop when the last `Sim` clone is dropped.
     pub fn start_controllers(&self) {
         let handles = vec![
             controller::spawn(self, deployment::DeploymentController),
             controller::spawn(self, replicaset::ReplicaSetController::default()),
+            controller::spawn(self, workloads::StatefulSetController),
+            controller::spawn(self, workloads::DaemonSetController),
+            controller::spawn(self, workloads::JobController),
             controller::spawn(self, volumes::VolumeBinder),
             controller::spawn(self, scheduler::Scheduler::default()),
         ];

@@ -9,7 +9,7 @@ use crate::resources::{self, RESOURCES, Resource, ResourceId};
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use k8s_openapi::api::{apps, coordination, core, events};
+use k8s_openapi::api::{apps, batch, coordination, core, events};
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
@@ -40,6 +40,9 @@ fn add_schema(generator: &mut SchemaGenerator, r: &Resource) {
         }
         ("apps", "Deployment") => drop(generator.subschema_for::<apps::v1::Deployment>()),
         ("apps", "ReplicaSet") => drop(generator.subschema_for::<apps::v1::ReplicaSet>()),
+        ("apps", "StatefulSet") => drop(generator.subschema_for::<apps::v1::StatefulSet>()),
+        ("apps", "DaemonSet") => drop(generator.subschema_for::<apps::v1::DaemonSet>()),
+        ("batch", "Job") => drop(generator.subschema_for::<batch::v1::Job>()),
         ("coordination.k8s.io", "Lease") => {
             drop(generator.subschema_for::<coordination::v1::Lease>())
         }

@@ -206,6 +206,33 @@ pub static RESOURCES: &[Resource] = &[
             true,
         )
     },
+    Resource {
+        short_names: &["sts"],
+        categories: &["all"],
+        subresources: &[Subresource::Status, Subresource::Scale],
+        tracks_generation: true,
+        ..res(
+            "apps",
+            "v1",
+            "StatefulSet",
+            "statefulsets",
+            "statefulset",
+            true,
+        )
+    },
+    Resource {
+        short_names: &["ds"],
+        categories: &["all"],
+        subresources: &[Subresource::Status],
+        tracks_generation: true,
+        ..res("apps", "v1", "DaemonSet", "daemonsets", "daemonset", true)
+    },
+    Resource {
+        categories: &["all"],
+        subresources: &[Subresource::Status],
+        tracks_generation: true,
+        ..res("batch", "v1", "Job", "jobs", "job", true)
+    },
     res(
         "coordination.k8s.io",
         "v1",
@@ -279,6 +306,9 @@ pub mod ids {
     id!(pvcs, "", "persistentvolumeclaims");
     id!(deployments, "apps", "deployments");
     id!(replicasets, "apps", "replicasets");
+    id!(statefulsets, "apps", "statefulsets");
+    id!(daemonsets, "apps", "daemonsets");
+    id!(jobs, "batch", "jobs");
     id!(leases, "coordination.k8s.io", "leases");
     id!(new_events, "events.k8s.io", "events");
 }
@@ -299,6 +329,6 @@ mod tests {
     fn group_versions_are_unique_and_core_first() {
         let gvs = group_versions();
         assert_eq!(gvs[0], ("", "v1"));
-        assert_eq!(gvs.len(), 4);
+        assert_eq!(gvs.len(), 5);
     }
 }

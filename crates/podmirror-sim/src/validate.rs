@@ -355,8 +355,25 @@ pub fn object(res: ResourceId, obj: &Value, old: Option<&Value>) -> Result<(), A
         if let Some(old) = old {
             pod_update(old, obj, &mut causes);
         }
-    } else if res == ids::deployments() || res == ids::replicasets() {
+    } else if res == ids::deployments()
+        || res == ids::replicasets()
+        || res == ids::statefulsets()
+        || res == ids::daemonsets()
+    {
         workload(obj, old, &mut causes);
+    } else if res == ids::jobs() {
+        workload(obj, old, &mut causes);
+        let rp = obj
+            .pointer("/spec/template/spec/restartPolicy")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if !matches!(rp.as_str(), Some("OnFailure" | "Never")) {
+            causes.push(Cause::not_supported(
+                "spec.template.spec.restartPolicy",
+                &rp,
+                &["OnFailure", "Never"],
+            ));
+        }
     } else if res == ids::services() {
         let spec = obj.get("spec").unwrap_or(&Value::Null);
         let external = spec.get("type").and_then(Value::as_str) == Some("ExternalName");

@@ -424,3 +424,230 @@ async fn claims_of_offered_classes_bind_and_others_stay_pending() {
         Some("Pending")
     );
 }
+
+/// A sim at 20× with three workers (sim-worker-1 labelled disk=ssd), the
+/// controllers and the kubelet.
+fn running_sim() -> Sim {
+    let sim = Sim::with_options(podmirror_sim::SimOptions {
+        time_scale: 20.0,
+        seed: Some(3),
+        ..Default::default()
+    });
+    let nodes: Vec<_> = (1..=3)
+        .map(|i| {
+            let mut n = podmirror_sim::nodes::NodeSpec::worker(&format!("sim-worker-{i}"));
+            if i == 1 {
+                n.labels.push(("disk".into(), "ssd".into()));
+            }
+            n
+        })
+        .collect();
+    podmirror_sim::nodes::start(&sim, &nodes);
+    sim.start_controllers();
+    podmirror_sim::kubelet::start(
+        &sim,
+        std::sync::Arc::new(podmirror_sim::catalog::Catalog::builtin()),
+    );
+    sim
+}
+
+fn dynamic(
+    client: &kube::Client,
+    group: &str,
+    kind: &str,
+    plural: &str,
+) -> Api<kube::api::DynamicObject> {
+    let gvk = kube::api::GroupVersionKind::gvk(group, "v1", kind);
+    Api::default_namespaced_with(
+        client.clone(),
+        &kube::api::ApiResource::from_gvk_with_plural(&gvk, plural),
+    )
+}
+
+async fn get_json(api: &Api<kube::api::DynamicObject>, name: &str) -> serde_json::Value {
+    serde_json::to_value(api.get(name).await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn statefulset_daemonset_and_job_make_their_pods_like_the_real_controllers() {
+    let sim = running_sim();
+    let client = sim.client();
+    let pods: Api<Pod> = Api::default_namespaced(client.clone());
+    let pod_json = |name: String| {
+        let pods = pods.clone();
+        async move { serde_json::to_value(pods.get(&name).await.unwrap()).unwrap() }
+    };
+    let web =
+        json!({"containers": [{"name": "web", "image": "registry.example.com/shop/web:2.3.1"}]});
+
+    // StatefulSet: ordinals in order, each with its identity labels.
+    let sts = dynamic(&client, "apps", "StatefulSet", "statefulsets");
+    sts.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "StatefulSet",
+            "metadata": {"name": "db"},
+            "spec": {"replicas": 2, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": web}}
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    eventually("db to have 2 ready replicas", || async {
+        get_json(&sts, "db").await.pointer("/status/readyReplicas") == Some(&json!(2))
+    })
+    .await;
+    let db1 = pod_json("db-1".into()).await;
+    assert_eq!(
+        db1["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"],
+        "db-1"
+    );
+    assert_eq!(
+        db1["metadata"]["labels"]["apps.kubernetes.io/pod-index"],
+        "1"
+    );
+    assert!(
+        db1["metadata"]["labels"]["controller-revision-hash"]
+            .as_str()
+            .unwrap()
+            .starts_with("db-")
+    );
+    assert_eq!(db1["spec"]["hostname"], "db-1");
+    assert_eq!(db1["spec"]["subdomain"], "db");
+    assert_eq!(db1["metadata"]["ownerReferences"][0]["kind"], "StatefulSet");
+    let db0 = pod_json("db-0".into()).await;
+    assert!(
+        db0["metadata"]["creationTimestamp"].as_str()
+            <= db1["metadata"]["creationTimestamp"].as_str(),
+        "db-0 comes first"
+    );
+    // Scaled to 1: the highest ordinal goes.
+    sts.patch(
+        "db",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 1}})),
+    )
+    .await
+    .unwrap();
+    eventually("db-1 to go", || async {
+        pods.get_opt("db-1")
+            .await
+            .unwrap()
+            .is_none_or(|p| p.metadata.deletion_timestamp.is_some())
+    })
+    .await;
+
+    // DaemonSet: one pod per node its nodeSelector allows, pinned by affinity.
+    let ds = dynamic(&client, "apps", "DaemonSet", "daemonsets");
+    ds.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "apps/v1", "kind": "DaemonSet",
+            "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                     "template": {"metadata": {"labels": {"app": "agent"}},
+                                  "spec": {"nodeSelector": {"disk": "ssd"}, "containers": web["containers"]}}}
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    eventually("agent to be ready on its one node", || async {
+        let d = get_json(&ds, "agent").await;
+        d.pointer("/status/desiredNumberScheduled") == Some(&json!(1))
+            && d.pointer("/status/numberReady") == Some(&json!(1))
+    })
+    .await;
+    let agents = pods
+        .list(&ListParams::default().labels("app=agent"))
+        .await
+        .unwrap();
+    assert_eq!(agents.items.len(), 1);
+    let agent = serde_json::to_value(&agents.items[0]).unwrap();
+    assert_eq!(agent["spec"]["nodeName"], "sim-worker-1");
+    assert_eq!(
+        agent.pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms/0/matchFields/0/values/0"),
+        Some(&json!("sim-worker-1"))
+    );
+    assert!(
+        agent["spec"]["tolerations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t["key"] == "node.kubernetes.io/unreachable")
+    );
+    assert!(
+        agent["metadata"]["labels"]
+            .get("pod-template-generation")
+            .is_some()
+    );
+
+    // Job: the API server ties its pods to its uid; it completes.
+    let jobs = dynamic(&client, "batch", "Job", "jobs");
+    let bad = jobs
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "bad"},
+                "spec": {"template": {"spec": {"containers": [{"name": "m", "image": "registry.example.com/shop/db-migrate:42"}]}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        bad.contains(r#"spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#),
+        "{bad}"
+    );
+    jobs.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "m", "image": "registry.example.com/shop/db-migrate:42"}]}}}
+        }))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    let job = get_json(&jobs, "migrate").await;
+    let uid = job["metadata"]["uid"].as_str().unwrap().to_string();
+    assert_eq!(
+        job["spec"]["selector"]["matchLabels"]["batch.kubernetes.io/controller-uid"],
+        uid.as_str()
+    );
+    assert_eq!(
+        job["spec"]["template"]["metadata"]["labels"]["job-name"],
+        "migrate"
+    );
+    assert_eq!(job["spec"]["backoffLimit"], 6);
+    eventually("migrate to complete", || async {
+        let j = get_json(&jobs, "migrate").await;
+        j.pointer("/status/succeeded") == Some(&json!(1))
+            && j["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| c.iter().any(|c| c["type"] == "Complete"))
+    })
+    .await;
+    let run = pods
+        .list(&ListParams::default().labels("job-name=migrate"))
+        .await
+        .unwrap();
+    assert_eq!(run.items.len(), 1);
+    assert_eq!(
+        run.items[0].metadata.generate_name.as_deref(),
+        Some("migrate-")
+    );
+    let events: Api<Event> = Api::default_namespaced(client.clone());
+    let reasons: Vec<String> = events
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|e| e.reason)
+        .collect();
+    assert!(reasons.iter().any(|r| r == "Completed"), "{reasons:?}");
+}

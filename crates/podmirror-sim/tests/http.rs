@@ -188,7 +188,10 @@ async fn discovery_documents() {
         .iter()
         .map(|g| g["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["apps", "coordination.k8s.io", "events.k8s.io"]);
+    assert_eq!(
+        names,
+        ["apps", "batch", "coordination.k8s.io", "events.k8s.io"]
+    );
     let (_, _, core) = call(&sim, get("/api/v1")).await;
     let pods = core["resources"]
         .as_array()

@@ -118,9 +118,37 @@ async fn a_mirror_is_created_listed_left_alone_by_its_replicaset_and_deleted() {
         .find(|p| p["metadata"]["name"] == id.as_str())
         .unwrap();
     assert!(mirror_pod["metadata"].get("ownerReferences").is_none());
-    assert!(
-        mirror_pod["metadata"]["labels"].get("app").is_none(),
-        "not selected by app=web"
+    // The source's Service selects its pods by label; the mirror is not among them.
+    let svc = sim
+        .cluster
+        .create(
+            ids::services(),
+            "shop",
+            json!({"metadata": {"name": "web"},
+                   "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+            &WriteOptions::manager("test"),
+        )
+        .unwrap();
+    let selector: Vec<String> = svc["spec"]["selector"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap()))
+        .collect();
+    let api: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(client.clone(), "shop");
+    let selected: Vec<String> = api
+        .list(&kube::api::ListParams::default().labels(&selector.join(",")))
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|p| p.metadata.name)
+        .collect();
+    assert_eq!(
+        selected,
+        vec![source_name.clone()],
+        "the Service selects the source only"
     );
     assert_eq!(
         mirror_pod["spec"]["containers"][0]["image"],
@@ -615,4 +643,98 @@ async fn a_crash_after_scale_down_is_repaired_once_by_racing_reapers_and_a_users
             .starts_with("podmirror left replicas at 3"),
         "{last}"
     );
+}
+
+/// Compares `text` with the golden file `tests/golden/NAME.yaml`;
+/// `UPDATE_GOLDEN=1` rewrites the file instead.
+fn golden(name: &str, text: &str) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(format!("{name}.yaml"));
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 writes it)", path.display()));
+    assert_eq!(
+        text,
+        want,
+        "{name}: cleaned manifest differs from {}",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn pods_of_every_owner_kind_clean_to_their_golden_manifest_and_mirror_as_new_pods() {
+    let sim = cluster().await;
+    let client = sim.client();
+    let opts = WriteOptions::manager("kubectl-client-side-apply");
+    let web = json!({"containers": [{"name": "web", "image": "registry.example.com/shop/web:2.3.1",
+                                     "ports": [{"containerPort": 8080}]}]});
+    let workloads = [
+        (
+            ids::statefulsets(),
+            json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db"},
+            "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+                     "template": {"metadata": {"labels": {"app": "db"}}, "spec": web}}}),
+        ),
+        (
+            ids::daemonsets(),
+            json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent"},
+            "spec": {"selector": {"matchLabels": {"app": "agent"}},
+                     "template": {"metadata": {"labels": {"app": "agent"}},
+                                  "spec": {"nodeSelector": {"kubernetes.io/hostname": "sim-worker-2"},
+                                           "containers": web["containers"]}}}}),
+        ),
+        (
+            ids::jobs(),
+            json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "migrate"},
+            "spec": {"template": {"spec": {"restartPolicy": "Never",
+                "containers": [{"name": "m", "image": "registry.example.com/shop/db-migrate:42"}]}}}}),
+        ),
+        (
+            ids::replicasets(),
+            json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "cache"},
+            "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "cache"}},
+                     "template": {"metadata": {"labels": {"app": "cache"}}, "spec": web}}}),
+        ),
+        (
+            ids::pods(),
+            json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "toolbox", "labels": {"app": "tools"}},
+            "spec": web}),
+        ),
+    ];
+    for (res, obj) in workloads {
+        sim.cluster.create(res, "shop", obj, &opts).unwrap();
+    }
+    // (app label of its pods, golden name, the owner podmirror reports)
+    let cases = [
+        ("web", "deployment-pod", Some("Deployment/web")),
+        ("db", "statefulset-pod", Some("StatefulSet/db")),
+        ("agent", "daemonset-pod", Some("DaemonSet/agent")),
+        ("migrate", "job-pod", Some("Job/migrate")),
+        ("cache", "replicaset-pod", Some("ReplicaSet/cache")),
+        ("tools", "bare-pod", None),
+    ];
+    for (app, name, owner) in cases {
+        let pod = until(&format!("the {app} pod, scheduled"), || {
+            pods_of(&sim, "shop").into_iter().find(|p| {
+                let labels = &p["metadata"]["labels"];
+                (labels["app"] == app || labels["job-name"] == app)
+                    && p["spec"].get("nodeName").is_some()
+            })
+        })
+        .await;
+        let pod_name = pod["metadata"]["name"].as_str().unwrap().to_string();
+        let src = source::resolve(&client, "shop", &pod_name).await.unwrap();
+        assert_eq!(src.owner.as_deref(), owner, "{app}");
+        let cleaned = podmirror_core::render::yaml(&podmirror_core::cleanup::clean_pod(&src.pod));
+        golden(name, &cleaned.replace(&pod_name, "POD"));
+        // The mirror of each is accepted by the API server as a new pod.
+        let m = mirror::build(&src.pod, &[], &MirrorOptions::default(), "gold1").unwrap();
+        let created = mirrors::create(&client, &m).await.unwrap();
+        assert!(MirrorInfo::from_pod(&created).is_some(), "{app}");
+    }
 }

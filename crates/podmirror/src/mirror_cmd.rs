@@ -302,7 +302,8 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
                 if tty {
                     println!();
                 }
-                return Ok(report(&api, info, &v).await);
+                let done = pod.pointer("/status/phase") == Some(&Value::from("Succeeded"));
+                return Ok(report(&api, info, &v, done).await);
             }
             Verdict::Pending { .. } if left <= 0 => {
                 println!("\nmirror {} expired before a verdict: {}", info.id, line);
@@ -329,13 +330,21 @@ fn status_line(pod: &Value, v: &Verdict) -> String {
     let detail = match v {
         Verdict::Pending { why } => why.clone(),
         Verdict::Failing { reason, .. } => reason.clone(),
+        Verdict::Healthy if phase == "Succeeded" => "completed".into(),
         Verdict::Healthy => "all containers ready".into(),
     };
     format!("phase {phase}, restarts {restarts}: {detail}")
 }
 
-async fn report(api: &Api<Pod>, info: &MirrorInfo, v: &Verdict) -> u8 {
+async fn report(api: &Api<Pod>, info: &MirrorInfo, v: &Verdict, completed: bool) -> u8 {
     match v {
+        Verdict::Healthy if completed => {
+            println!(
+                "verdict: Healthy — mirror {} ran to completion (every container exited 0)",
+                info.id
+            );
+            0
+        }
         Verdict::Healthy => {
             println!("verdict: Healthy — mirror {} runs with the change", info.id);
             0

@@ -209,10 +209,74 @@ pub fn all_ready(pod: &Value) -> bool {
             })
 }
 
+/// Each container's state in a few words, init containers first while they
+/// matter: `web running, ready` · `api waiting: CrashLoopBackOff` ·
+/// `m terminated: Completed (exit 0)`.
+pub fn container_states(pod: &Value) -> String {
+    let describe = |c: &Value| {
+        let name = c.get("name").and_then(Value::as_str).unwrap_or("?");
+        let state = c.get("state").unwrap_or(&Value::Null);
+        let text = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+        if let Some(w) = state.get("waiting") {
+            format!("{name} waiting: {}", text(w, "reason"))
+        } else if state.get("running").is_some() {
+            let ready = c.get("ready") == Some(&Value::Bool(true));
+            format!(
+                "{name} running, {}",
+                if ready { "ready" } else { "not ready" }
+            )
+        } else if let Some(t) = state.get("terminated") {
+            let code = t.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
+            format!("{name} terminated: {} (exit {code})", text(t, "reason"))
+        } else {
+            format!("{name} not started")
+        }
+    };
+    let list = |key: &str| {
+        pod.pointer(&format!("/status/{key}"))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default()
+    };
+    let init_done = pod
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|c| c["type"] == "Initialized" && c["status"] == "True");
+    let mut parts: Vec<String> = Vec::new();
+    if !init_done {
+        parts.extend(
+            list("initContainerStatuses")
+                .iter()
+                .map(|c| format!("init {}", describe(c))),
+        );
+    }
+    parts.extend(list("containerStatuses").iter().map(describe));
+    parts.join(" · ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn container_states_read_like_kubectl_describe() {
+        let pod = json!({"status": {
+            "conditions": [{"type": "Initialized", "status": "False"}],
+            "initContainerStatuses": [{"name": "wait-db", "state": {"running": {}}, "ready": false}],
+            "containerStatuses": [
+                {"name": "api", "state": {"waiting": {"reason": "PodInitializing"}}},
+                {"name": "m", "state": {"terminated": {"reason": "Completed", "exitCode": 0}}}
+            ]
+        }});
+        assert_eq!(
+            container_states(&pod),
+            "init wait-db running, not ready · api waiting: PodInitializing · m terminated: Completed (exit 0)"
+        );
+        assert_eq!(container_states(&json!({})), "");
+    }
 
     #[test]
     fn judges_the_usual_states() {

@@ -17,6 +17,8 @@ pub struct Source {
     pub owner: Option<String>,
     /// True when `pod` was made from a pod template rather than read.
     pub from_template: bool,
+    /// The pod asked for, when it is gone and its owner's template stands in.
+    pub gone_pod: Option<String>,
 }
 
 impl Source {
@@ -105,24 +107,72 @@ pub async fn resolve(client: &kube::Client, ns: &str, target: &str) -> Result<So
         _ => return Err(KubeError::Target(target.to_string())),
     };
     if kind == "pod" {
-        let pod = get_value::<Pod>(client, ns, &name)
-            .await?
-            .ok_or_else(|| not_found("pod", &name, ns))?;
+        let Some(pod) = get_value::<Pod>(client, ns, &name).await? else {
+            return match gone_pod_owner(client, ns, &name).await? {
+                Some(mut src) => {
+                    src.gone_pod = Some(name);
+                    Ok(src)
+                }
+                None => Err(not_found("pod", &name, ns)),
+            };
+        };
         let owner = owner_chain(client, ns, &pod).await?;
         return Ok(Source {
             pod,
             owner,
             from_template: false,
+            gone_pod: None,
         });
     }
-    let workload = match kind {
-        "deployment" => get_value::<Deployment>(client, ns, &name).await?,
-        "statefulset" => get_value::<StatefulSet>(client, ns, &name).await?,
-        "daemonset" => get_value::<DaemonSet>(client, ns, &name).await?,
-        "replicaset" => get_value::<ReplicaSet>(client, ns, &name).await?,
-        _ => get_value::<Job>(client, ns, &name).await?,
+    workload_template(client, ns, kind, &name)
+        .await?
+        .ok_or_else(|| not_found(kind, &name, ns))
+}
+
+/// A pod that is gone is sourced from its owner's template, the owner found
+/// the way controllers name pods: `<statefulset>-<ordinal>`, or
+/// `<replicaset|daemonset|job>-<5 random characters>`. None when no such
+/// workload exists.
+async fn gone_pod_owner(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+) -> Result<Option<Source>, KubeError> {
+    let Some((prefix, last)) = pod.rsplit_once('-') else {
+        return Ok(None);
+    };
+    let mut candidates: Vec<&str> = Vec::new();
+    if !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) {
+        candidates.push("statefulset");
     }
-    .ok_or_else(|| not_found(kind, &name, ns))?;
+    if last.len() == 5 {
+        candidates.extend(["replicaset", "daemonset", "job"]);
+    }
+    for kind in candidates {
+        if let Some(src) = workload_template(client, ns, kind, prefix).await? {
+            return Ok(Some(src));
+        }
+    }
+    Ok(None)
+}
+
+/// The pod template of workload `kind/name`, as a source; None when absent.
+async fn workload_template(
+    client: &kube::Client,
+    ns: &str,
+    kind: &str,
+    name: &str,
+) -> Result<Option<Source>, KubeError> {
+    let workload = match kind {
+        "deployment" => get_value::<Deployment>(client, ns, name).await?,
+        "statefulset" => get_value::<StatefulSet>(client, ns, name).await?,
+        "daemonset" => get_value::<DaemonSet>(client, ns, name).await?,
+        "replicaset" => get_value::<ReplicaSet>(client, ns, name).await?,
+        _ => get_value::<Job>(client, ns, name).await?,
+    };
+    let Some(workload) = workload else {
+        return Ok(None);
+    };
     let template = workload
         .pointer("/spec/template")
         .cloned()
@@ -137,11 +187,12 @@ pub async fn resolve(client: &kube::Client, ns: &str, target: &str) -> Result<So
         Some((k, n)) if kind == "replicaset" && k == "Deployment" => format!("{k}/{n}"),
         _ => format!("{kind_title}/{name}"),
     };
-    Ok(Source {
-        pod: podmirror_core::cleanup::pod_from_template(&template, &name, ns),
+    Ok(Some(Source {
+        pod: podmirror_core::cleanup::pod_from_template(&template, name, ns),
         owner: Some(owner),
         from_template: true,
-    })
+        gone_pod: None,
+    }))
 }
 
 /// The workload that owns `pod`: its controller, or the Deployment above a ReplicaSet.

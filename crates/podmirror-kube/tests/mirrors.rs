@@ -738,3 +738,35 @@ async fn pods_of_every_owner_kind_clean_to_their_golden_manifest_and_mirror_as_n
         assert!(MirrorInfo::from_pod(&created).is_some(), "{app}");
     }
 }
+
+#[tokio::test]
+async fn a_pod_that_is_gone_is_sourced_from_its_owners_template() {
+    let sim = cluster().await;
+    let client = sim.client();
+    let pod = until("the web pod", || pods_of(&sim, "shop").into_iter().next()).await;
+    let name = pod["metadata"]["name"].as_str().unwrap().to_string();
+    sim.cluster
+        .delete(ids::pods(), "shop", &name, &Default::default())
+        .unwrap();
+    until("the pod to be gone", || {
+        (!pods_of(&sim, "shop")
+            .iter()
+            .any(|p| p["metadata"]["name"] == name.as_str()))
+        .then_some(())
+    })
+    .await;
+    let src = source::resolve(&client, "shop", &name).await.unwrap();
+    assert_eq!(src.gone_pod.as_deref(), Some(name.as_str()));
+    assert_eq!(src.owner.as_deref(), Some("Deployment/web"));
+    assert!(src.from_template);
+    assert_eq!(
+        src.pod["spec"]["containers"][0]["image"],
+        "registry.example.com/shop/web:2.3.1"
+    );
+    // A name no controller would give, gone or never there, is still not found.
+    let e = source::resolve(&client, "shop", "web-nothing-here")
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("pod \"web-nothing-here\" not found"), "{e}");
+}

@@ -278,6 +278,12 @@ async fn run_demo(args: ClusterArgs) -> anyhow::Result<()> {
     podmirror_sim::scenarios::seed(&running.sim)
         .await
         .context("seeding the demo workloads")?;
+    // The mirror reaper, as the backend runs it: expired mirrors go on time.
+    let reaper = tokio::spawn(podmirror_kube::mirrors::reap_every(
+        running.sim.client(),
+        std::time::Duration::from_secs(10),
+    ));
+    running.sim.track(reaper);
     print_started(&running, nodes.len());
     let ns = podmirror_sim::scenarios::NAMESPACE;
     println!();
@@ -294,6 +300,12 @@ async fn run_demo(args: ClusterArgs) -> anyhow::Result<()> {
     println!(
         "  kubectl rollout history -n {ns} deploy/api && kubectl rollout undo -n {ns} deploy/api"
     );
+    println!();
+    println!("Mirror a failing pod with a fix (expired mirrors are deleted by the reaper here):");
+    println!(
+        "  podmirror test deployment/api -n {ns} --set-image api=registry.example.com/shop/api:1.4.1"
+    );
+    println!("  podmirror status -A");
     println!();
     serve_until_ctrl_c(running).await
 }

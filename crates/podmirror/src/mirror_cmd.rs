@@ -121,6 +121,15 @@ async fn build(
     let ttl: Ttl = args.ttl.parse()?;
     let changes = args.changes()?;
     let src = source::resolve(client, ns, pod).await?;
+    if let Some(gone) = &src.gone_pod {
+        eprintln!(
+            "pod {gone} is gone; its owner's pod template ({}) is the source",
+            src.owner
+                .as_deref()
+                .unwrap_or("workload")
+                .to_ascii_lowercase()
+        );
+    }
     let scales_down = match (args.scale_down, src.deployment()) {
         (false, _) => None,
         (true, Some(d)) => Some(d.to_string()),
@@ -261,8 +270,61 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
     Ok(if test.wait_verdict { code } else { 0 })
 }
 
+/// Spinner frames: braille dots on a UTF-8 terminal, else ASCII.
+fn spinner_frames() -> &'static [&'static str] {
+    let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.is_empty())
+        .is_some_and(|v| {
+            v.to_ascii_uppercase().contains("UTF-8") || v.to_ascii_uppercase().contains("UTF8")
+        });
+    if utf8 {
+        &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
+    } else {
+        &["|", "/", "-", "\\"]
+    }
+}
+
+/// The mirror's events not shown yet, oldest first, as one line each.
+async fn new_events(
+    api: &Api<k8s_openapi::api::core::v1::Event>,
+    id: &str,
+    seen: &mut std::collections::HashMap<String, i32>,
+) -> Vec<String> {
+    let params = kube::api::ListParams::default().fields(&format!("involvedObject.name={id}"));
+    let Ok(list) = api.list(&params).await else {
+        return Vec::new();
+    };
+    let mut items = list.items;
+    items.sort_by_key(|e| e.last_timestamp.clone().or(e.first_timestamp.clone()));
+    let mut out = Vec::new();
+    for e in items {
+        let key = e.metadata.name.clone().unwrap_or_default();
+        let count = e.count.unwrap_or(1);
+        if seen.get(&key) == Some(&count) {
+            continue;
+        }
+        seen.insert(key, count);
+        let times = if count > 1 {
+            format!(" (x{count})")
+        } else {
+            String::new()
+        };
+        out.push(format!(
+            "  event {} {}: {}{times}",
+            e.type_.unwrap_or_default(),
+            e.reason.unwrap_or_default(),
+            e.message.unwrap_or_default()
+        ));
+    }
+    out
+}
+
 async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> anyhow::Result<u8> {
     let api: Api<Pod> = Api::namespaced(client.clone(), &info.namespace);
+    let events: Api<k8s_openapi::api::core::v1::Event> =
+        Api::namespaced(client.clone(), &info.namespace);
     // Time left is counted from the server's clock once, then by the local monotonic clock.
     let server_start = clock::server_now(client).await?;
     let started = Instant::now();
@@ -270,7 +332,10 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
     let settle = test.settle as f64;
     let mut ready_since: Option<Instant> = None;
     let mut last_line = String::new();
+    let mut seen = std::collections::HashMap::new();
     let tty = std::io::stdout().is_terminal();
+    let frames = spinner_frames();
+    let mut tick = 0usize;
     loop {
         let left = ttl::remaining(expires, server_start) - started.elapsed().as_secs() as i64;
         let got = tokio::select! {
@@ -290,11 +355,26 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
         let ready_for = ready_since.map_or(0.0, |s| s.elapsed().as_secs_f64());
         let v = verdict::judge(&pod, ready_for, settle);
         let line = status_line(&pod, &v);
+        let fresh = new_events(&events, &info.id, &mut seen).await;
         if tty {
-            print!("\r\x1b[2K{line}  expires in {}", ttl::countdown(left));
+            // Events scroll above; the status line with its spinner and countdown stays last.
+            for e in &fresh {
+                print!("\r\x1b[2K{e}\n");
+            }
+            print!(
+                "\r\x1b[2K{} {line}  expires in {}",
+                frames[tick % frames.len()],
+                ttl::countdown(left)
+            );
+            tick += 1;
             let _ = std::io::stdout().flush();
-        } else if line != last_line {
-            println!("{line}");
+        } else {
+            for e in &fresh {
+                println!("{e}");
+            }
+            if line != last_line {
+                println!("{line} (expires in {})", ttl::countdown(left));
+            }
         }
         last_line = line.clone();
         match &v {
@@ -303,7 +383,14 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
                     println!();
                 }
                 let done = pod.pointer("/status/phase") == Some(&Value::from("Succeeded"));
-                return Ok(report(&api, info, &v, done).await);
+                let code = report(&api, info, &v, done).await;
+                println!(
+                    "mirror {} stays until its TTL (expires in {}); podmirror delete {} removes it now",
+                    info.id,
+                    ttl::countdown(left),
+                    info.id
+                );
+                return Ok(code);
             }
             Verdict::Pending { .. } if left <= 0 => {
                 println!("\nmirror {} expired before a verdict: {}", info.id, line);
@@ -333,7 +420,12 @@ fn status_line(pod: &Value, v: &Verdict) -> String {
         Verdict::Healthy if phase == "Succeeded" => "completed".into(),
         Verdict::Healthy => "all containers ready".into(),
     };
-    format!("phase {phase}, restarts {restarts}: {detail}")
+    let states = verdict::container_states(pod);
+    if states.is_empty() {
+        format!("phase {phase}, restarts {restarts}: {detail}")
+    } else {
+        format!("phase {phase}, restarts {restarts}, {states}: {detail}")
+    }
 }
 
 async fn report(api: &Api<Pod>, info: &MirrorInfo, v: &Verdict, completed: bool) -> u8 {

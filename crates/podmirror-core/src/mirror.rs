@@ -219,6 +219,10 @@ pub fn keep_contract(edited: &Value, built: &Value) -> Result<Value, CoreError> 
         if !md.get(key).is_some_and(Value::is_object) {
             md[key] = json!({});
         }
+        // Only podmirror writes podmirror.dev/ keys: the edit's own go first.
+        if let Some(m) = md[key].as_object_mut() {
+            m.retain(|k, _| !k.starts_with("podmirror.dev/"));
+        }
         for (k, v) in ours {
             md[key][k] = v.clone();
         }
@@ -269,6 +273,9 @@ pub struct MirrorInfo {
     /// resourceVersion of the pod as read (a precondition for changes).
     #[serde(skip)]
     pub resource_version: String,
+    /// `spec.activeDeadlineSeconds`: how long the kubelet lets it run.
+    #[serde(skip)]
+    pub deadline_seconds: Option<u64>,
 }
 
 impl MirrorInfo {
@@ -318,6 +325,9 @@ impl MirrorInfo {
             uid: text("/metadata/uid"),
             deleting: md.get("deletionTimestamp").is_some_and(|d| !d.is_null()),
             resource_version: text("/metadata/resourceVersion"),
+            deadline_seconds: pod
+                .pointer("/spec/activeDeadlineSeconds")
+                .and_then(Value::as_u64),
         })
     }
 
@@ -329,24 +339,38 @@ impl MirrorInfo {
     /// The TTL that makes it live `by` longer: checked against the longest
     /// TTL (counted from creation) and refused once it has expired.
     pub fn extended_ttl(&self, by: Ttl, cluster_now: Timestamp) -> Result<Ttl, CoreError> {
-        if self.expired(cluster_now) || self.deleting {
-            return Err(CoreError::Extend {
-                id: self.id.clone(),
-                reason: "it has already expired; start a new mirror with podmirror test".into(),
-            });
+        let refuse = |reason: String| CoreError::Extend {
+            id: self.id.clone(),
+            reason,
+        };
+        if self.deleting {
+            return Err(refuse("it is being deleted already".into()));
         }
+        if self.expired(cluster_now) {
+            return Err(refuse(
+                "it has already expired; start a new mirror with podmirror test".into(),
+            ));
+        }
+        // Longest life: the TTL cap, and what the kubelet's deadline allows
+        // (mirrors made before the deadline was 3660 s had `ttl + 60`).
+        let longest = self.deadline_seconds.map_or(ttl::MAX_SECONDS, |d| {
+            d.saturating_sub(DEADLINE_GRACE_SECONDS)
+                .min(ttl::MAX_SECONDS)
+        });
         let wanted = self.ttl_seconds + by.seconds();
-        if wanted > ttl::MAX_SECONDS {
-            let room = ttl::MAX_SECONDS.saturating_sub(self.ttl_seconds);
-            return Err(CoreError::Extend {
-                id: self.id.clone(),
-                reason: format!(
-                    "a mirror lives at most {} from its creation and this one has {} of it already ({} left to add)",
-                    ttl::human(ttl::MAX_SECONDS),
-                    ttl::human(self.ttl_seconds),
-                    ttl::human(room)
-                ),
-            });
+        if wanted > longest {
+            let room = longest.saturating_sub(self.ttl_seconds);
+            let left = if room == 0 {
+                "it cannot be extended; start a new mirror with podmirror test to keep testing"
+                    .to_string()
+            } else {
+                format!("{} left to add", ttl::human(room))
+            };
+            return Err(refuse(format!(
+                "a mirror lives at most {} from its creation and this one has {} of it already ({left})",
+                ttl::human(longest),
+                ttl::human(self.ttl_seconds),
+            )));
         }
         Ttl::from_seconds(wanted)
     }
@@ -487,6 +511,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(late.contains("already expired"), "{late}");
+        // A mirror made with the old deadline (ttl + 60) cannot outlive it.
+        let mut old = info.clone();
+        old.deadline_seconds = Some(240);
+        let e = old.extended_ttl(by("2m"), now).unwrap_err().to_string();
+        assert!(e.contains("cannot be extended; start a new mirror"), "{e}");
     }
 
     #[test]
@@ -495,6 +524,7 @@ mod tests {
         let mut edited = built.clone();
         edited["metadata"]["name"] = json!("renamed");
         edited["metadata"]["labels"] = json!({"extra": "yes", "pod-template-hash": "abc"});
+        edited["metadata"]["annotations"]["podmirror.dev/scaled-down-deployment"] = json!("web");
         edited["metadata"]["annotations"]
             .as_object_mut()
             .unwrap()
@@ -517,6 +547,11 @@ mod tests {
             built["metadata"]["annotations"][ANN_TTL_SECONDS]
         );
         assert!(kept["metadata"].get("ownerReferences").is_none());
+        assert!(
+            kept["metadata"]["annotations"]
+                .get("podmirror.dev/scaled-down-deployment")
+                .is_none()
+        );
         assert!(kept["spec"].get("nodeName").is_none());
         assert_eq!(kept["spec"]["activeDeadlineSeconds"], DEADLINE_SECONDS);
         assert_eq!(kept["spec"]["containers"][0]["image"], "api:9");

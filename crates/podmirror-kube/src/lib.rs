@@ -7,6 +7,7 @@
 pub mod clock;
 pub mod error;
 pub mod mirrors;
+pub mod retry;
 pub mod scaledown;
 pub mod source;
 

@@ -5,8 +5,7 @@
 use crate::KubeError;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PatchParams, PostParams,
-    Preconditions,
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, Patch, PostParams, Preconditions,
 };
 use podmirror_core::contract::{ANN_TTL_SECONDS, LABEL_MIRROR, LABEL_MIRROR_ID};
 use podmirror_core::mirror::MirrorInfo;
@@ -168,10 +167,7 @@ pub async fn extend(
     info: &MirrorInfo,
     by: Ttl,
 ) -> Result<MirrorInfo, KubeError> {
-    let params = PatchParams {
-        field_manager: Some(FIELD_MANAGER.into()),
-        ..PatchParams::default()
-    };
+    let params = crate::scaledown::merge_params();
     let mut current = info.clone();
     for _ in 0..10 {
         let now = crate::clock::server_now(client).await?;
@@ -185,7 +181,12 @@ pub async fn extend(
             .await
         {
             Ok(pod) => {
-                return MirrorInfo::from_pod(&serde_json::to_value(pod).unwrap_or(Value::Null))
+                let pod = serde_json::to_value(pod).map_err(|e| KubeError::Api {
+                    action: format!("extend mirror {}", info.id),
+                    message: format!("unreadable answer: {e}"),
+                    code: 0,
+                })?;
+                return MirrorInfo::from_pod(&pod)
                     .ok_or_else(|| KubeError::NoMirror(info.id.clone()));
             }
             Err(kube::Error::Api(s)) if s.code == 409 => {
@@ -207,6 +208,73 @@ pub async fn extend(
         message: "it kept changing while being extended; run the command again".into(),
         code: 409,
     })
+}
+
+/// The reaper's delete: with the UID and the resourceVersion it judged as
+/// preconditions, so a mirror extended since it was listed is not deleted.
+/// On a conflict it reads the mirror again and judges anew (the kubelet's
+/// status writes also change the resourceVersion). Then, as [`delete`],
+/// scales its source back up. Returns whether it deleted the mirror.
+async fn delete_expired(
+    client: &kube::Client,
+    info: &MirrorInfo,
+    server_now: jiff::Timestamp,
+) -> Result<bool, KubeError> {
+    let api = pods(client, &info.namespace);
+    let mut current = info.clone();
+    let mut deleted = false;
+    for _ in 0..5 {
+        let params = DeleteParams {
+            preconditions: Some(Preconditions {
+                uid: Some(current.uid.clone()),
+                resource_version: Some(current.resource_version.clone()),
+            }),
+            ..DeleteParams::default()
+        };
+        match api.delete(&current.id, &params).await {
+            Ok(_) => {
+                deleted = true;
+                break;
+            }
+            Err(kube::Error::Api(s)) if s.code == 404 => return Ok(false),
+            Err(e) if crate::retry::is_conflict(&e) => {
+                let now = api
+                    .get_opt(&current.id)
+                    .await
+                    .map_err(|e| KubeError::from_kube(format!("read mirror {}", info.id), e))?
+                    .and_then(|p| serde_json::to_value(p).ok())
+                    .and_then(|p| MirrorInfo::from_pod(&p));
+                match now {
+                    Some(n) if n.uid == info.uid && !n.deleting && n.expired(server_now) => {
+                        current = n;
+                    }
+                    // Gone, replaced, already going, or extended: nothing to do now.
+                    _ => return Ok(false),
+                }
+            }
+            Err(e) => {
+                return Err(KubeError::from_kube(
+                    format!("delete mirror {}", info.id),
+                    e,
+                ));
+            }
+        }
+    }
+    if !deleted {
+        // It kept changing: the next pass tries again.
+        return Ok(false);
+    }
+    if let Some(deployment) = &current.scaled_down {
+        crate::scaledown::restore(
+            client,
+            &current.namespace,
+            deployment,
+            &current.id,
+            &format!("mirror {} expired", current.id),
+        )
+        .await?;
+    }
+    Ok(true)
 }
 
 /// What one reaper pass did.
@@ -244,7 +312,7 @@ pub async fn reap_at(
             continue;
         }
         if info.expired(server_now) {
-            if delete(client, &info).await? {
+            if delete_expired(client, &info, server_now).await? {
                 tracing::info!(mirror = %info.id, namespace = %info.namespace, "deleted expired mirror");
                 report.deleted.push(info.id);
             }
@@ -255,7 +323,7 @@ pub async fn reap_at(
             report.kept.push(info.id);
         }
     }
-    report.restored = crate::scaledown::restore_orphans(client).await?;
+    report.restored = crate::scaledown::restore_orphans(client, server_now).await?;
     Ok(report)
 }
 

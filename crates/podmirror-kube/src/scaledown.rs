@@ -5,6 +5,7 @@
 //! named — then releases the Lease and says so in a Kubernetes Event.
 
 use crate::KubeError;
+use crate::retry::{Attempt, is_conflict, on_conflict};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::{Event, Pod};
@@ -66,11 +67,14 @@ pub async fn scale_down(
     let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
     let lease_name = scale_down_lease(deployment);
     let action = format!("take the scale-down Lease {lease_name}");
+    // Stamped with the API server's time: the reaper compares it with the
+    // same clock (see ORPHAN_GRACE_SECONDS).
+    let now = crate::clock::server_now(client).await?.to_string();
     let lease = json!({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": lease_name, "namespace": ns},
         "spec": {"holderIdentity": id, "leaseDurationSeconds": 3660,
-                 "acquireTime": jiff::Timestamp::now().to_string(), "renewTime": jiff::Timestamp::now().to_string()}
+                 "acquireTime": now, "renewTime": now}
     });
     let lease_obj: Lease = serde_json::from_value(lease.clone()).map_err(|e| KubeError::Api {
         action: action.clone(),
@@ -116,12 +120,9 @@ pub async fn scale_down(
         }
     }
     let deploys: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    let scaled = async {
-        // The Deployment's controller writes its status often: a conflict means
-        // read again and decide anew (a few times), not fail.
-        let mut attempts = 0;
-        let replicas = loop {
-        attempts += 1;
+    // The Deployment's controller writes its status often: a conflict means
+    // read again and decide anew.
+    let scaled = on_conflict(&format!("scale deployment {deployment} down"), || async {
         let d = deploys
             .get_opt(deployment)
             .await
@@ -154,22 +155,18 @@ pub async fn scale_down(
             .patch(deployment, &merge_params(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => break replicas,
-            Err(kube::Error::Api(s)) if s.code == 409 && attempts < 5 => continue,
-            Err(e) => {
-                return Err(KubeError::from_kube(
-                    format!("scale deployment {deployment} down"),
-                    e,
-                ));
-            }
+            Ok(_) => Ok(Attempt::Done(ScaleDown {
+                namespace: ns.to_string(),
+                deployment: deployment.to_string(),
+                original_replicas: replicas,
+            })),
+            Err(e) if is_conflict(&e) => Ok(Attempt::Conflict),
+            Err(e) => Err(KubeError::from_kube(
+                format!("scale deployment {deployment} down"),
+                e,
+            )),
         }
-        };
-        Ok(ScaleDown {
-            namespace: ns.to_string(),
-            deployment: deployment.to_string(),
-            original_replicas: replicas,
-        })
-    }
+    })
     .await;
     if scaled.is_err() {
         release(client, ns, deployment, id).await;
@@ -178,7 +175,7 @@ pub async fn scale_down(
 }
 
 /// A JSON merge patch written by field manager `podmirror`.
-fn merge_params() -> PatchParams {
+pub(crate) fn merge_params() -> PatchParams {
     PatchParams {
         field_manager: Some(crate::mirrors::FIELD_MANAGER.into()),
         ..PatchParams::default()
@@ -220,21 +217,17 @@ pub async fn restore(
     // Read, then one patch with the resourceVersion as a precondition; when
     // someone else wrote in between (another reaper restoring it, a user
     // scaling), read again and decide anew.
-    let mut attempts = 0;
-    let (d, replicas, user_changed) = loop {
-        attempts += 1;
+    let restored = on_conflict(&format!("restore deployment {deployment}"), || async {
         let Some(d) = deploys
             .get_opt(deployment)
             .await
             .map_err(|e| KubeError::from_kube(format!("read deployment {deployment}"), e))?
         else {
-            release(client, ns, deployment, id).await;
-            return Ok(false);
+            return Ok(Attempt::Done(None));
         };
         let annotations = d.metadata.annotations.clone().unwrap_or_default();
         if annotations.get(ANN_SCALED_DOWN_BY).map(String::as_str) != Some(id) {
-            release(client, ns, deployment, id).await;
-            return Ok(false);
+            return Ok(Attempt::Done(None));
         }
         let original: i32 = annotations
             .get(ANN_ORIGINAL_REPLICAS)
@@ -255,19 +248,19 @@ pub async fn restore(
             .patch(deployment, &merge_params(), &Patch::Merge(&patch))
             .await
         {
-            Ok(_) => break (d, replicas, user_changed),
-            Err(kube::Error::Api(s)) if s.code == 409 && attempts < 5 => continue,
-            Err(kube::Error::Api(s)) if s.code == 404 => {
-                release(client, ns, deployment, id).await;
-                return Ok(false);
-            }
-            Err(e) => {
-                return Err(KubeError::from_kube(
-                    format!("restore deployment {deployment}"),
-                    e,
-                ));
-            }
+            Ok(_) => Ok(Attempt::Done(Some((d, replicas, user_changed)))),
+            Err(e) if is_conflict(&e) => Ok(Attempt::Conflict),
+            Err(kube::Error::Api(s)) if s.code == 404 => Ok(Attempt::Done(None)),
+            Err(e) => Err(KubeError::from_kube(
+                format!("restore deployment {deployment}"),
+                e,
+            )),
         }
+    })
+    .await?;
+    let Some((d, replicas, user_changed)) = restored else {
+        release(client, ns, deployment, id).await;
+        return Ok(false);
     };
     release(client, ns, deployment, id).await;
     let now = jiff::Timestamp::now().to_string();
@@ -296,9 +289,42 @@ pub async fn restore(
     Ok(true)
 }
 
+/// Seconds after taking a scale-down Lease during which a missing mirror is
+/// not yet an orphan: the mirror is created right after the scale-down
+/// patch, and a reaper pass in between must not undo it.
+pub const ORPHAN_GRACE_SECONDS: i64 = 30;
+
+/// Whether `deployment`'s scale-down Lease was taken by `by` less than
+/// [`ORPHAN_GRACE_SECONDS`] ago (API server clock). Unreadable: false.
+async fn just_taken(
+    client: &kube::Client,
+    ns: &str,
+    deployment: &str,
+    by: &str,
+    server_now: jiff::Timestamp,
+) -> bool {
+    let leases: Api<Lease> = Api::namespaced(client.clone(), ns);
+    let Ok(Some(lease)) = leases.get_opt(&scale_down_lease(deployment)).await else {
+        return false;
+    };
+    let Some(spec) = lease.spec else {
+        return false;
+    };
+    if spec.holder_identity.as_deref() != Some(by) {
+        return false;
+    }
+    spec.acquire_time
+        .and_then(|t| serde_json::to_value(t).ok())
+        .and_then(|v| v.as_str().and_then(|s| s.parse::<jiff::Timestamp>().ok()))
+        .is_some_and(|taken| server_now.duration_since(taken).as_secs() < ORPHAN_GRACE_SECONDS)
+}
+
 /// Step 5, crash recovery: restores every Deployment whose `scaled-down-by`
 /// mirror no longer exists. Returns the `namespace/name` of those restored.
-pub async fn restore_orphans(client: &kube::Client) -> Result<Vec<String>, KubeError> {
+pub async fn restore_orphans(
+    client: &kube::Client,
+    server_now: jiff::Timestamp,
+) -> Result<Vec<String>, KubeError> {
     let deploys: Api<Deployment> = Api::all(client.clone());
     let list = deploys
         .list(&ListParams::default())
@@ -318,6 +344,10 @@ pub async fn restore_orphans(client: &kube::Client) -> Result<Vec<String>, KubeE
             continue;
         };
         if live_mirror(client, &ns, &by).await?.is_some() {
+            continue;
+        }
+        if just_taken(client, &ns, &name, &by, server_now).await {
+            // Its podmirror is between the scale-down and creating the mirror.
             continue;
         }
         if restore(

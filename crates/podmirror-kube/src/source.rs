@@ -145,7 +145,9 @@ async fn gone_pod_owner(
     if !last.is_empty() && last.chars().all(|c| c.is_ascii_digit()) {
         candidates.push("statefulset");
     }
-    if last.len() == 5 {
+    // The characters of generated names (no vowels, no 0, 1, 3).
+    const GENERATED: &str = "bcdfghjklmnpqrstvwxz2456789";
+    if last.len() == 5 && last.chars().all(|c| GENERATED.contains(c)) {
         candidates.extend(["replicaset", "daemonset", "job"]);
     }
     for kind in candidates {

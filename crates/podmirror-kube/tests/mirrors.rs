@@ -357,6 +357,26 @@ async fn the_reaper_loop_deletes_a_mirror_within_two_seconds_of_its_expiry() {
     assert!(late <= 2000, "deleted {late} ms after expiry");
 }
 
+/// Makes the scale-down Lease of `deployment` look taken two minutes ago,
+/// past the reaper's grace for a mirror on its way.
+fn age_scale_down_lease(sim: &Sim, deployment: &str) {
+    let then = jiff::Timestamp::now()
+        .checked_sub(jiff::SignedDuration::from_secs(120))
+        .unwrap()
+        .to_string();
+    sim.cluster
+        .patch(
+            ids::leases(),
+            "shop",
+            &format!("podmirror-scaledown-{deployment}"),
+            None,
+            podmirror_sim::patch::PatchType::Merge,
+            &json!({"spec": {"acquireTime": then}}),
+            &WriteOptions::manager("test"),
+        )
+        .unwrap();
+}
+
 fn deployment(sim: &Sim, name: &str) -> Value {
     (*sim.cluster.get(ids::deployments(), "shop", name).unwrap()).clone()
 }
@@ -435,6 +455,9 @@ async fn scale_down_takes_the_lease_refuses_a_second_mirror_and_restores_on_dele
         .await
         .unwrap();
     assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 0);
+    // Just taken: its podmirror may be about to create the mirror.
+    assert!(mirrors::reap(&client).await.unwrap().restored.is_empty());
+    age_scale_down_lease(&sim, "web");
     let report = mirrors::reap(&client).await.unwrap();
     assert_eq!(report.restored, vec!["shop/web".to_string()]);
     assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 1);
@@ -525,7 +548,16 @@ async fn extending_a_mirror_moves_its_expiry_and_the_reaper_keeps_it() {
 #[tokio::test]
 async fn a_local_clock_ten_minutes_ahead_deletes_nothing_early() {
     let sim = cluster().await;
-    // The API server's clock runs ten minutes behind this machine's.
+    // The API server's clock runs ten minutes behind this machine's. (The
+    // offset is process-wide: nextest runs each test in its own process, and
+    // the guard puts it back even if an assertion fails.)
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            podmirror_sim::meta::set_clock_offset(0);
+        }
+    }
+    let _reset = Reset;
     podmirror_sim::meta::set_clock_offset(-600);
     let client = sim.client();
     let s = source::resolve(&client, "shop", "deployment/web")
@@ -568,6 +600,11 @@ async fn a_crash_after_scale_down_is_repaired_once_by_racing_reapers_and_a_users
         .await
         .unwrap();
     assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 0);
+    // A reaper pass right after the scale-down leaves it alone (the mirror
+    // may be on its way); once the grace has passed it is an orphan.
+    assert!(mirrors::reap(&client).await.unwrap().restored.is_empty());
+    assert_eq!(deployment(&sim, "web")["spec"]["replicas"], 0);
+    age_scale_down_lease(&sim, "web");
     // Two reapers find it at once: one restores, the other has nothing to do.
     let (a, b) = tokio::join!(mirrors::reap(&client), mirrors::reap(&client));
     let (a, b) = (a.unwrap(), b.unwrap());

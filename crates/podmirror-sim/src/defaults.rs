@@ -406,16 +406,24 @@ fn job(obj: &mut Value) {
     let Some(spec) = obj_mut(obj, "spec") else {
         return;
     };
+    // Both unset: one pod, once. Only parallelism set: a work queue (no
+    // completions). Only completions set: one at a time.
+    if spec.get("completions").is_none_or(Value::is_null)
+        && spec.get("parallelism").is_none_or(Value::is_null)
+    {
+        spec.insert("completions".into(), json!(1));
+    }
     set_default(spec, "parallelism", json!(1));
-    set_default(spec, "completions", json!(1));
     set_default(spec, "backoffLimit", json!(6));
     set_default(spec, "completionMode", json!("NonIndexed"));
     set_default(spec, "suspend", json!(false));
     set_default(spec, "podReplacementPolicy", json!("TerminatingOrFailed"));
     let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
     if !manual && !uid.is_empty() {
-        spec.insert(
-            "selector".into(),
+        // A selector the user wrote is kept, for validation to refuse.
+        set_default(
+            spec,
+            "selector",
             json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
         );
         let template = spec.entry("template").or_insert_with(|| json!({}));

@@ -276,26 +276,7 @@ fn claim_pods(
 
 fn create_pod(sim: &Sim, rs: &Value) -> Result<(), ApiError> {
     let ns = meta::namespace(rs);
-    let template = rs
-        .pointer("/spec/template")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    let mut md = template
-        .get("metadata")
-        .cloned()
-        .unwrap_or_else(|| json!({}));
-    md["generateName"] = json!(format!("{}-", meta::name(rs)));
-    md["ownerReferences"] = json!([controller::owner_ref(rs)]);
-    if let Some(m) = md.as_object_mut() {
-        m.remove("name");
-        m.remove("creationTimestamp");
-    }
-    let pod = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": md,
-        "spec": template.get("spec").cloned().unwrap_or_else(|| json!({})),
-    });
+    let pod = crate::workloads::pod_from(rs, None, &[]);
     match sim.cluster.create(ids::pods(), ns, pod, &opts()) {
         Ok(created) => {
             sim.recorder.record(

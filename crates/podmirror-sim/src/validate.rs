@@ -363,6 +363,19 @@ pub fn object(res: ResourceId, obj: &Value, old: Option<&Value>) -> Result<(), A
         workload(obj, old, &mut causes);
     } else if res == ids::jobs() {
         workload(obj, old, &mut causes);
+        let manual = obj.pointer("/spec/manualSelector").and_then(Value::as_bool) == Some(true);
+        let generated =
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": meta::uid(obj)}});
+        if let Some(sel) = obj.pointer("/spec/selector")
+            && !manual
+            && *sel != generated
+        {
+            causes.push(Cause::invalid(
+                "spec.selector",
+                sel,
+                "`selector` not auto-generated",
+            ));
+        }
         let rp = obj
             .pointer("/spec/template/spec/restartPolicy")
             .cloned()

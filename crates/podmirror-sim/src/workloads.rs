@@ -70,15 +70,13 @@ fn phase(pod: &Value) -> &str {
 }
 
 fn ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .any(|c| c["type"] == "Ready" && c["status"] == "True")
+    controller::pod_ready(pod)
 }
 
-/// A pod from `owner`'s template, owned by it, named `name` (or generated).
-fn pod_from(owner: &Value, name: Option<&str>, labels: &[(&str, String)]) -> Value {
+/// A pod from `owner`'s template, owned by it, named `name` (or generated),
+/// with `labels` added to the template's. (The ReplicaSet controller uses it
+/// too.)
+pub(crate) fn pod_from(owner: &Value, name: Option<&str>, labels: &[(&str, String)]) -> Value {
     let template = owner
         .pointer("/spec/template")
         .cloned()
@@ -90,7 +88,12 @@ fn pod_from(owner: &Value, name: Option<&str>, labels: &[(&str, String)]) -> Val
         .unwrap_or_else(|| json!({}));
     match name {
         Some(n) => md["name"] = json!(n),
-        None => md["generateName"] = json!(format!("{}-", meta::name(owner))),
+        None => {
+            md["generateName"] = json!(format!("{}-", meta::name(owner)));
+            if let Some(m) = md.as_object_mut() {
+                m.remove("name");
+            }
+        }
     }
     md["ownerReferences"] = json!([controller::owner_ref(owner)]);
     if !md["labels"].is_object() {
@@ -523,11 +526,12 @@ impl Reconciler for JobController {
                 .unwrap_or(d)
                 .max(0) as usize
         };
-        let (completions, parallelism, backoff) = (
-            spec_n("completions", 1),
-            spec_n("parallelism", 1),
-            spec_n("backoffLimit", 6),
-        );
+        let (parallelism, backoff) = (spec_n("parallelism", 1), spec_n("backoffLimit", 6));
+        // No completions: a work queue, done when a pod succeeded and none runs.
+        let completions = job
+            .pointer("/spec/completions")
+            .and_then(Value::as_i64)
+            .map(|c| c.max(0) as usize);
         let conditions: Vec<Value> = job
             .pointer("/status/conditions")
             .and_then(Value::as_array)
@@ -565,7 +569,7 @@ impl Reconciler for JobController {
                     condition("Failed", "BackoffLimitExceeded", message),
                 ]);
                 event(sim, &job, true, "BackoffLimitExceeded", message, JOB);
-            } else if succeeded >= completions {
+            } else if completions.map_or(succeeded > 0 && active.is_empty(), |c| succeeded >= c) {
                 let message = "Reached expected number of succeeded pods";
                 status["conditions"] = json!([
                     condition("SuccessCriteriaMet", "CompletionsReached", message),
@@ -574,7 +578,12 @@ impl Reconciler for JobController {
                 status["completionTime"] = json!(now);
                 event(sim, &job, false, "Completed", "Job completed", JOB);
             } else {
-                let want = parallelism.min(completions - succeeded);
+                let want = match completions {
+                    Some(c) => parallelism.min(c - succeeded),
+                    // A work queue stops starting pods once one succeeded.
+                    None if succeeded > 0 => 0,
+                    None => parallelism,
+                };
                 for _ in active.len()..want {
                     create(sim, &job, pod_from(&job, None, &[]), JOB)?;
                     active_n += 1;

@@ -601,6 +601,40 @@ async fn statefulset_daemonset_and_job_make_their_pods_like_the_real_controllers
         bad.contains(r#"spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: "OnFailure", "Never""#),
         "{bad}"
     );
+    let own_selector = jobs
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "picky"},
+                "spec": {"selector": {"matchLabels": {"app": "x"}},
+                         "template": {"metadata": {"labels": {"app": "x"}},
+                                      "spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "busybox:1.36"}]}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        own_selector.contains("`selector` not auto-generated"),
+        "{own_selector}"
+    );
+    // Only parallelism given: a work queue, no completions defaulted.
+    let queue = jobs
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "queue"},
+                "spec": {"parallelism": 2, "template": {"spec": {"restartPolicy": "Never",
+                    "containers": [{"name": "m", "image": "registry.example.com/shop/db-migrate:42"}]}}}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap();
+    let queue = serde_json::to_value(queue).unwrap();
+    assert!(queue["spec"].get("completions").is_none(), "{queue}");
+    assert_eq!(queue["spec"]["parallelism"], 2);
     jobs.create(
         &PostParams::default(),
         &serde_json::from_value(json!({

@@ -88,18 +88,29 @@ fn again() -> bool {
     }
 }
 
-fn scratch_file(built: &Value) -> PathBuf {
+/// A new file only this user can read (the manifest may hold secrets in env
+/// values), never one that was there before.
+fn scratch_file(built: &Value) -> anyhow::Result<PathBuf> {
+    use std::os::unix::fs::OpenOptionsExt;
     let name = built
         .pointer("/metadata/name")
         .and_then(Value::as_str)
         .unwrap_or("mirror");
-    std::env::temp_dir().join(format!("podmirror-edit-{name}.yaml"))
+    let path =
+        std::env::temp_dir().join(format!("podmirror-edit-{name}-{}.yaml", std::process::id()));
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    Ok(path)
 }
 
 /// Opens `built` in the editor until the result passes [`check`] or the
 /// person gives up. Nothing is created here: the caller deploys what it returns.
 pub async fn edit(client: &kube::Client, built: &Value) -> anyhow::Result<Value> {
-    let path = scratch_file(built);
+    let path = scratch_file(built)?;
     let mut text = format!("{HEADER}{}", render::yaml(built));
     loop {
         std::fs::write(&path, &text).with_context(|| format!("cannot write {}", path.display()))?;

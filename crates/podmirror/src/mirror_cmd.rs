@@ -91,9 +91,14 @@ pub async fn connect(t: &Target) -> anyhow::Result<(kube::Client, String)> {
         context: t.context.clone(),
         ..Default::default()
     };
-    let config = kube::Config::from_kubeconfig(&options)
+    let mut config = kube::Config::from_kubeconfig(&options)
         .await
         .context("cannot load the kubeconfig (set KUBECONFIG or --context)")?;
+    // Named in the API server's logs and audit records, as kubectl is.
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(concat!("podmirror/", env!("CARGO_PKG_VERSION"))),
+    ));
     let ns = t
         .namespace
         .clone()
@@ -293,8 +298,12 @@ async fn new_events(
     seen: &mut std::collections::HashMap<String, i32>,
 ) -> Vec<String> {
     let params = kube::api::ListParams::default().fields(&format!("involvedObject.name={id}"));
-    let Ok(list) = api.list(&params).await else {
-        return Vec::new();
+    let list = match api.list(&params).await {
+        Ok(l) => l,
+        Err(e) => {
+            tracing::debug!(error = %e, "cannot list the mirror's events");
+            return Vec::new();
+        }
     };
     let mut items = list.items;
     items.sort_by_key(|e| e.last_timestamp.clone().or(e.first_timestamp.clone()));
@@ -328,7 +337,7 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
     // Time left is counted from the server's clock once, then by the local monotonic clock.
     let server_start = clock::server_now(client).await?;
     let started = Instant::now();
-    let expires = info.expires.unwrap_or(server_start);
+    let mut expires = info.expires.unwrap_or(server_start);
     let settle = test.settle as f64;
     let mut ready_since: Option<Instant> = None;
     let mut last_line = String::new();
@@ -337,7 +346,6 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
     let frames = spinner_frames();
     let mut tick = 0usize;
     loop {
-        let left = ttl::remaining(expires, server_start) - started.elapsed().as_secs() as i64;
         let got = tokio::select! {
             got = api.get_opt(&info.id) => got.context("cannot read the mirror")?,
             _ = tokio::signal::ctrl_c() => return interrupted(client, info).await,
@@ -347,6 +355,11 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
             return Ok(2);
         };
         let pod = serde_json::to_value(pod).unwrap_or(Value::Null);
+        // An extension from elsewhere moves the expiry.
+        if let Some(e) = MirrorInfo::from_pod(&pod).and_then(|i| i.expires) {
+            expires = e;
+        }
+        let left = ttl::remaining(expires, server_start) - started.elapsed().as_secs() as i64;
         if verdict::all_ready(&pod) {
             ready_since.get_or_insert_with(Instant::now);
         } else {

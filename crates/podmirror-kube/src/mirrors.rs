@@ -123,17 +123,27 @@ pub async fn find(
 /// Returns false when it was already gone.
 pub async fn delete(client: &kube::Client, info: &MirrorInfo) -> Result<bool, KubeError> {
     let deleted = delete_pod(client, info).await?;
+    restore_source(client, info, "was deleted").await?;
+    Ok(deleted)
+}
+
+/// Scales the Deployment a mirror scaled down back up, if it did.
+async fn restore_source(
+    client: &kube::Client,
+    info: &MirrorInfo,
+    what: &str,
+) -> Result<(), KubeError> {
     if let Some(deployment) = &info.scaled_down {
         crate::scaledown::restore(
             client,
             &info.namespace,
             deployment,
             &info.id,
-            &format!("mirror {} was deleted", info.id),
+            &format!("mirror {} {what}", info.id),
         )
         .await?;
     }
-    Ok(deleted)
+    Ok(())
 }
 
 async fn delete_pod(client: &kube::Client, info: &MirrorInfo) -> Result<bool, KubeError> {
@@ -264,16 +274,7 @@ async fn delete_expired(
         // It kept changing: the next pass tries again.
         return Ok(false);
     }
-    if let Some(deployment) = &current.scaled_down {
-        crate::scaledown::restore(
-            client,
-            &current.namespace,
-            deployment,
-            &current.id,
-            &format!("mirror {} expired", current.id),
-        )
-        .await?;
-    }
+    restore_source(client, &current, "expired").await?;
     Ok(true)
 }
 

@@ -173,6 +173,30 @@ fn resync<R: Reconciler>(sim: &Sim, r: &R, queue: &Queue) {
     }
 }
 
+/// The key of the changed object when it is of resource `res`.
+pub fn own_key(res: ResourceId, change: &Change) -> Option<Key> {
+    (change.resource == res).then(|| {
+        (
+            change.namespace.clone(),
+            change.object.select.name.to_string(),
+        )
+    })
+}
+
+/// The owner uids of a changed pod, before and after the change (empty for
+/// anything else).
+pub fn pod_owners(change: &Change) -> Vec<&String> {
+    if change.resource != crate::resources::ids::pods() {
+        return Vec::new();
+    }
+    change
+        .object
+        .owners
+        .iter()
+        .chain(change.previous.iter().flat_map(|p| p.owners.iter()))
+        .collect()
+}
+
 /// The ownerReference with `controller: true`, if any.
 pub fn controller_of(obj: &Value) -> Option<&Value> {
     obj.pointer("/metadata/ownerReferences")

@@ -42,22 +42,14 @@ impl Reconciler for ReplicaSetController {
     }
 
     fn keys_for(&self, sim: &Sim, change: &Change) -> Vec<Key> {
-        if change.resource == ids::replicasets() {
-            return vec![(
-                change.namespace.clone(),
-                change.object.select.name.to_string(),
-            )];
+        if let Some(key) = controller::own_key(ids::replicasets(), change) {
+            return vec![key];
         }
         if change.resource != ids::pods() {
             return Vec::new();
         }
         // A pod change concerns its owner, or — for orphans — any ReplicaSet that selects it.
-        let owners: Vec<&String> = change
-            .object
-            .owners
-            .iter()
-            .chain(change.previous.iter().flat_map(|p| p.owners.iter()))
-            .collect();
+        let owners = controller::pod_owners(change);
         let data = sim.cluster.store.read();
         let mut keys = Vec::new();
         for (key, rs) in data.iter(ids::replicasets(), Some(&change.namespace), None) {

@@ -21,21 +21,10 @@ fn opts() -> crate::cluster::WriteOptions {
 /// Keys of `res` objects a change concerns: the object itself, or the owner
 /// of a pod that changed.
 fn owner_keys(sim: &Sim, res: ResourceId, change: &Change) -> Vec<Key> {
-    if change.resource == res {
-        return vec![(
-            change.namespace.clone(),
-            change.object.select.name.to_string(),
-        )];
+    if let Some(key) = controller::own_key(res, change) {
+        return vec![key];
     }
-    if change.resource != ids::pods() {
-        return Vec::new();
-    }
-    let owners: Vec<&String> = change
-        .object
-        .owners
-        .iter()
-        .chain(change.previous.iter().flat_map(|p| p.owners.iter()))
-        .collect();
+    let owners = controller::pod_owners(change);
     if owners.is_empty() {
         return Vec::new();
     }

@@ -689,3 +689,93 @@ async fn demo_cluster_looks_like_a_troubled_real_one() {
     }
     assert_eq!(pods, 1);
 }
+
+#[tokio::test]
+async fn statefulsets_daemonsets_and_jobs_as_kubectl_shows_them() {
+    let sim = Sim::with_options(podmirror_sim::SimOptions {
+        time_scale: 20.0,
+        seed: Some(9),
+        ..Default::default()
+    });
+    podmirror_sim::nodes::start(&sim, &podmirror_sim::nodes::NodeSpec::workers(2));
+    sim.start_controllers();
+    podmirror_sim::kubelet::start(
+        &sim,
+        std::sync::Arc::new(podmirror_sim::catalog::Catalog::builtin()),
+    );
+    let Some(h) = Harness::start_with(sim).await else {
+        return;
+    };
+    let file = h.file(
+        "w.yaml",
+        r#"apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db}
+spec:
+  replicas: 2
+  serviceName: db
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec: {containers: [{name: web, image: registry.example.com/shop/web:2.3.1}]}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: web, image: registry.example.com/shop/web:2.3.1}]}
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: m, image: "registry.example.com/shop/db-migrate:42"}]
+"#,
+    );
+    let applied = h.ok(&["apply", "-f", &file]).await;
+    assert_eq!(
+        applied.trim(),
+        "statefulset.apps/db created\ndaemonset.apps/agent created\njob.batch/migrate created"
+    );
+    let sts = h
+        .until(&["get", "statefulsets"], |o| o.contains("2/2"))
+        .await;
+    assert!(sts.starts_with("NAME   READY   AGE"), "{sts}");
+    let ds = h
+        .until(&["get", "ds", "agent"], |o| {
+            o.lines()
+                .nth(1)
+                .is_some_and(|l| l.split_whitespace().nth(3) == Some("2"))
+        })
+        .await;
+    assert!(
+        ds.starts_with(
+            "NAME    DESIRED   CURRENT   READY   UP-TO-DATE   AVAILABLE   NODE SELECTOR   AGE"
+        ),
+        "{ds}"
+    );
+    let job = h.until(&["get", "jobs"], |o| o.contains("Complete")).await;
+    assert!(job.contains("1/1"), "{job}");
+    assert!(
+        job.starts_with("NAME      STATUS     COMPLETIONS   DURATION   AGE"),
+        "{job}"
+    );
+    assert_eq!(
+        h.ok(&["scale", "sts", "db", "--replicas=3"]).await.trim(),
+        "statefulset.apps/db scaled"
+    );
+    let status = h
+        .ok(&["rollout", "status", "statefulset/db", "--timeout=20s"])
+        .await;
+    assert!(status.contains("roll out complete"), "{status}");
+    let pods = h.ok(&["get", "pods", "-o", "name"]).await;
+    for p in ["pod/db-0", "pod/db-1", "pod/db-2"] {
+        assert!(pods.contains(p), "{pods}");
+    }
+}

@@ -6,11 +6,13 @@
 //! - [`ttl`] parses and bounds mirror lifetimes and computes expiry from the API server's clock;
 //! - [`contract`] names every label, annotation and Lease the contract fixes;
 //! - [`render`] turns manifests into YAML and coloured diffs;
-//! - [`verdict`] judges a mirror: Healthy, Failing or Pending.
+//! - [`verdict`] judges a mirror: Healthy, Failing or Pending;
+//! - [`diagnosis`] is the rule engine: why a pod fails and the change that fixes it.
 
 pub mod changes;
 pub mod cleanup;
 pub mod contract;
+pub mod diagnosis;
 pub mod error;
 pub mod mirror;
 pub mod render;

@@ -1,0 +1,1039 @@
+//! The rule engine of DESIGN §3: from the context gathered about a failing
+//! pod to a finding — why it fails, the change that fixes it (a JSON Patch
+//! relative to a PodSpec and a kubectl command to paste), the evidence used,
+//! a confidence and whether the change is safe to make automatically. Pure:
+//! the context is gathered elsewhere (`podmirror-kube`).
+
+use jiff::Timestamp;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+/// An event about the pod, as `kubectl describe` lists it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventLine {
+    /// `Normal` or `Warning`.
+    pub kind: String,
+    /// `FailedScheduling`, `Unhealthy`, `Failed`, ...
+    pub reason: String,
+    /// The event's text.
+    pub message: String,
+    /// How many times it happened.
+    pub count: u32,
+}
+
+/// The workload that owns the pod, at the top of its owner chain.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Owner {
+    /// `Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`.
+    pub kind: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// One revision of the owner's rollout history (a ReplicaSet of a Deployment).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Revision {
+    /// `deployment.kubernetes.io/revision`.
+    pub number: u64,
+    /// Its pod template's spec.
+    pub spec: Value,
+    /// Whether its pods ever ran (it reported available replicas or it was
+    /// replaced by a newer revision after a complete roll-out).
+    pub ran: bool,
+}
+
+/// A Secret as podmirror may see it: never its data, only its keys.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SecretInfo {
+    /// `type`, e.g. `kubernetes.io/dockerconfigjson`.
+    pub kind: String,
+    /// The keys of its data.
+    pub keys: Vec<String>,
+}
+
+/// A node's capacity for pods and its taints.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct NodeInfo {
+    /// Node name.
+    pub name: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Taints as (key, value, effect).
+    pub taints: Vec<(String, String, String)>,
+    /// Allocatable memory in bytes.
+    pub memory_bytes: i64,
+    /// Allocatable CPU in millicores.
+    pub cpu_millis: i64,
+}
+
+/// Everything the rules read about one pod.
+#[derive(Debug, Clone, Default)]
+pub struct Context {
+    /// The pod as the API server returned it.
+    pub pod: Value,
+    /// Its events, oldest first.
+    pub events: Vec<EventLine>,
+    /// Last log lines per container: (current run, previous run).
+    pub logs: BTreeMap<String, (Vec<String>, Vec<String>)>,
+    /// The workload at the top of the owner chain.
+    pub owner: Option<Owner>,
+    /// The owner's rollout history, oldest first (Deployments).
+    pub history: Vec<Revision>,
+    /// ConfigMaps in the namespace: name → keys.
+    pub configmaps: BTreeMap<String, Vec<String>>,
+    /// Secrets in the namespace: name → type and keys.
+    pub secrets: BTreeMap<String, SecretInfo>,
+    /// PersistentVolumeClaims the pod uses: name → (phase, storage class).
+    pub pvcs: BTreeMap<String, (String, String)>,
+    /// The storage classes the cluster offers.
+    pub storage_classes: Vec<String>,
+    /// The nodes.
+    pub nodes: Vec<NodeInfo>,
+    /// When the context was gathered (API server clock).
+    pub now: Option<Timestamp>,
+}
+
+/// The failure classes of DESIGN §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Category {
+    /// The image cannot be pulled.
+    ImagePull,
+    /// A container keeps exiting.
+    CrashLoop,
+    /// A container ran out of memory.
+    OomKilled,
+    /// The container cannot be configured (ConfigMap, Secret, security).
+    ConfigError,
+    /// No node can take the pod.
+    Unschedulable,
+    /// A probe fails.
+    Probe,
+    /// The kubelet evicted the pod.
+    Evicted,
+    /// An init container fails.
+    InitContainer,
+}
+
+impl Category {
+    /// The name tables and JSON use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::ImagePull => "image-pull",
+            Category::CrashLoop => "crash-loop",
+            Category::OomKilled => "oom-killed",
+            Category::ConfigError => "config-error",
+            Category::Unschedulable => "unschedulable",
+            Category::Probe => "probe",
+            Category::Evicted => "evicted",
+            Category::InitContainer => "init-container",
+        }
+    }
+}
+
+/// A diagnosis (DESIGN §3).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// `namespace/pod@timestamp`.
+    pub id: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Pod name.
+    pub pod: String,
+    /// Pod uid.
+    pub pod_uid: String,
+    /// The owning workload.
+    pub owner: Option<Owner>,
+    /// The failure class.
+    pub category: Category,
+    /// Why it fails, in one or two sentences.
+    pub diagnosis: String,
+    /// What to change, in words.
+    pub suggested_fix: String,
+    /// The status fields, events and log lines the rule used.
+    pub evidence: Vec<String>,
+    /// JSON Patch operations relative to a PodSpec (empty when not runnable).
+    pub patch: Value,
+    /// A command a person could paste.
+    pub fix_command: String,
+    /// 0.0 to 1.0.
+    pub confidence_score: f64,
+    /// Whether the patch is a safe automatic change.
+    pub runnable: bool,
+    /// `rules` (or `llm`).
+    pub source: &'static str,
+    /// When it was made (API server clock), RFC 3339.
+    pub timestamp: String,
+}
+
+/// What a rule found, before the common fields are added.
+struct Found {
+    category: Category,
+    diagnosis: String,
+    suggested_fix: String,
+    evidence: Vec<String>,
+    patch: Vec<Value>,
+    /// A `kubectl set image` that says the same as the patch, when it is one.
+    set_image: Option<(String, String)>,
+    confidence: f64,
+    runnable: bool,
+}
+
+impl Found {
+    fn new(category: Category, diagnosis: String, suggested_fix: String) -> Found {
+        Found {
+            category,
+            diagnosis,
+            suggested_fix,
+            evidence: Vec::new(),
+            patch: Vec::new(),
+            set_image: None,
+            confidence: 0.5,
+            runnable: false,
+        }
+    }
+}
+
+fn text<'a>(v: &'a Value, pointer: &str) -> &'a str {
+    v.pointer(pointer).and_then(Value::as_str).unwrap_or("")
+}
+
+fn list<'a>(v: &'a Value, pointer: &str) -> &'a [Value] {
+    v.pointer(pointer)
+        .and_then(Value::as_array)
+        .map_or(&[], Vec::as_slice)
+}
+
+/// Bytes in a memory quantity (`256Mi`, `1G`, `1048576`); None if unreadable.
+pub fn memory_bytes(q: &str) -> Option<i64> {
+    let q = q.trim();
+    let (num, mult) = [
+        ("Ki", 1i64 << 10),
+        ("Mi", 1 << 20),
+        ("Gi", 1 << 30),
+        ("Ti", 1 << 40),
+        ("k", 1_000),
+        ("M", 1_000_000),
+        ("G", 1_000_000_000),
+        ("T", 1_000_000_000_000),
+    ]
+    .iter()
+    .find_map(|(s, m)| q.strip_suffix(s).map(|n| (n, *m)))
+    .unwrap_or((q, 1));
+    let n: f64 = num.parse().ok()?;
+    Some((n * mult as f64) as i64)
+}
+
+/// A memory size as a quantity in whole MiB (`512Mi`).
+fn mib(bytes: i64) -> String {
+    format!("{}Mi", bytes / (1 << 20))
+}
+
+/// Container index by name in the pod spec.
+fn container_index(spec: &Value, name: &str) -> Option<(usize, bool)> {
+    if let Some(i) = list(spec, "/containers")
+        .iter()
+        .position(|c| c["name"] == name)
+    {
+        return Some((i, false));
+    }
+    list(spec, "/initContainers")
+        .iter()
+        .position(|c| c["name"] == name)
+        .map(|i| (i, true))
+}
+
+fn container_path(spec: &Value, name: &str) -> String {
+    match container_index(spec, name) {
+        Some((i, true)) => format!("/initContainers/{i}"),
+        Some((i, false)) => format!("/containers/{i}"),
+        None => "/containers/0".into(),
+    }
+}
+
+/// Diagnoses the pod; None when it is healthy (running and ready, or done).
+pub fn diagnose(ctx: &Context) -> Option<Finding> {
+    if healthy(&ctx.pod) {
+        return None;
+    }
+    let found = evicted(ctx)
+        .or_else(|| unschedulable(ctx))
+        .or_else(|| waiting(ctx))
+        .or_else(|| terminated(ctx))
+        .or_else(|| probes(ctx))?;
+    Some(finish(ctx, found))
+}
+
+/// Running with every container ready, or finished successfully.
+pub fn healthy(pod: &Value) -> bool {
+    match text(pod, "/status/phase") {
+        "Succeeded" => true,
+        "Running" => {
+            let all = list(pod, "/status/containerStatuses");
+            !all.is_empty() && all.iter().all(|c| c["ready"] == true)
+        }
+        _ => false,
+    }
+}
+
+fn finish(ctx: &Context, f: Found) -> Finding {
+    let pod = &ctx.pod;
+    let namespace = text(pod, "/metadata/namespace").to_string();
+    let name = text(pod, "/metadata/name").to_string();
+    let timestamp = ctx.now.map(|t| t.to_string()).unwrap_or_default();
+    let patch = Value::Array(f.patch.clone());
+    let fix_command = if f.runnable {
+        fix_command(ctx, &namespace, &name, &f)
+    } else {
+        String::new()
+    };
+    Finding {
+        id: format!("{namespace}/{name}@{timestamp}"),
+        namespace,
+        pod: name,
+        pod_uid: text(pod, "/metadata/uid").to_string(),
+        owner: ctx.owner.clone(),
+        category: f.category,
+        diagnosis: f.diagnosis,
+        suggested_fix: f.suggested_fix,
+        evidence: f.evidence,
+        patch,
+        fix_command,
+        confidence_score: f.confidence,
+        runnable: f.runnable,
+        source: "rules",
+        timestamp,
+    }
+}
+
+/// The kubectl command that makes the same change on the owner.
+fn fix_command(ctx: &Context, ns: &str, pod: &str, f: &Found) -> String {
+    let target = match &ctx.owner {
+        Some(o) => format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
+        None => format!("pod/{pod}"),
+    };
+    if let Some((container, image)) = &f.set_image {
+        return format!("kubectl -n {ns} set image {target} {container}={image}");
+    }
+    let Some(owner) = &ctx.owner else {
+        return format!(
+            "# pod {pod} has no owner and a pod's spec cannot change: recreate it with the patch applied"
+        );
+    };
+    let ops: Vec<Value> = f
+        .patch
+        .iter()
+        .map(|op| {
+            let mut op = op.clone();
+            let path = format!("/spec/template/spec{}", text(&op, "/path"));
+            op["path"] = json!(path);
+            op
+        })
+        .collect();
+    let body = Value::Array(ops).to_string().replace('\'', "'\\''");
+    let prefix = if owner.kind == "Job" {
+        "# a Job's template cannot change: delete and recreate the Job with this patch\n"
+    } else {
+        ""
+    };
+    format!(
+        "{prefix}kubectl -n {ns} patch {} {} --type=json -p '{body}'",
+        owner.kind.to_ascii_lowercase(),
+        owner.name
+    )
+}
+
+fn evicted(ctx: &Context) -> Option<Found> {
+    if text(&ctx.pod, "/status/reason") != "Evicted" {
+        return None;
+    }
+    let message = text(&ctx.pod, "/status/message");
+    let mut f = Found::new(
+        Category::Evicted,
+        format!("The kubelet evicted the pod: {message}"),
+        "Give the containers memory and ephemeral-storage requests that match what they use, so the node is not overcommitted; the owner makes a new pod.".into(),
+    );
+    f.evidence
+        .push(format!("status.reason: Evicted; status.message: {message}"));
+    f.confidence = 0.8;
+    Some(f)
+}
+
+fn scheduled_condition(pod: &Value) -> Option<&Value> {
+    list(pod, "/status/conditions")
+        .iter()
+        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+}
+
+fn unschedulable(ctx: &Context) -> Option<Found> {
+    let cond = scheduled_condition(&ctx.pod)?;
+    let message = text(cond, "/message").to_string();
+    let spec = ctx.pod.get("spec")?;
+    let evidence = format!("PodScheduled=False ({}): {message}", text(cond, "/reason"));
+    let mut f = Found::new(
+        Category::Unschedulable,
+        format!("No node can take the pod: {message}"),
+        String::new(),
+    );
+    f.evidence.push(evidence);
+    if message.contains("Insufficient memory") || message.contains("Insufficient cpu") {
+        let memory = message.contains("Insufficient memory");
+        let (resource, largest) = if memory {
+            ("memory", ctx.nodes.iter().map(|n| n.memory_bytes).max()?)
+        } else {
+            ("cpu", ctx.nodes.iter().map(|n| n.cpu_millis).max()?)
+        };
+        // The request that fits: half the largest node's allocatable, shared
+        // among the containers asking for that resource.
+        let asking: Vec<(usize, &Value)> = list(spec, "/containers")
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| {
+                c.pointer(&format!("/resources/requests/{resource}"))
+                    .is_some()
+            })
+            .collect();
+        if asking.is_empty() {
+            return None;
+        }
+        let share = largest / 2 / asking.len() as i64;
+        let value = if memory {
+            mib(share)
+        } else {
+            format!("{share}m")
+        };
+        for (i, c) in &asking {
+            f.patch.push(json!({"op": "replace", "path": format!("/containers/{i}/resources/requests/{resource}"), "value": value}));
+            let limit = c
+                .pointer(&format!("/resources/limits/{resource}"))
+                .and_then(Value::as_str);
+            let limit_too_small = match (memory, limit) {
+                (true, Some(l)) => memory_bytes(l).is_some_and(|l| l < share),
+                _ => false,
+            };
+            if limit_too_small {
+                f.patch.push(json!({"op": "replace", "path": format!("/containers/{i}/resources/limits/{resource}"), "value": value}));
+            }
+            f.evidence.push(format!(
+                "container {}: requests.{resource} {}",
+                text(c, "/name"),
+                text(c, &format!("/resources/requests/{resource}"))
+            ));
+        }
+        let node = ctx
+            .nodes
+            .iter()
+            .max_by_key(|n| if memory { n.memory_bytes } else { n.cpu_millis })?;
+        f.evidence.push(format!(
+            "largest node {}: allocatable {resource} {}",
+            node.name,
+            if memory {
+                mib(node.memory_bytes)
+            } else {
+                format!("{}m", node.cpu_millis)
+            }
+        ));
+        f.suggested_fix = format!(
+            "Request {value} of {resource} (half of the largest node's allocatable), or add a node that large."
+        );
+        f.confidence = 0.7;
+        f.runnable = true;
+        return Some(f);
+    }
+    let selector = spec.get("nodeSelector").and_then(Value::as_object);
+    let unmatched: Vec<String> = selector
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| {
+            !ctx.nodes
+                .iter()
+                .any(|n| n.labels.get(*k).map(String::as_str) == v.as_str())
+        })
+        .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+        .collect();
+    if message.contains("didn't match Pod's node affinity/selector") && !unmatched.is_empty() {
+        f.evidence.push(format!(
+            "nodeSelector {} matches no node",
+            unmatched.join(",")
+        ));
+        let keep: serde_json::Map<String, Value> = selector
+            .into_iter()
+            .flatten()
+            .filter(|(k, v)| !unmatched.contains(&format!("{k}={}", v.as_str().unwrap_or(""))))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        f.patch.push(if keep.is_empty() {
+            json!({"op": "remove", "path": "/nodeSelector"})
+        } else {
+            json!({"op": "replace", "path": "/nodeSelector", "value": keep})
+        });
+        f.suggested_fix = format!(
+            "Remove the nodeSelector {} that no node satisfies (or label a node with it).",
+            unmatched.join(",")
+        );
+        f.confidence = 0.85;
+        f.runnable = true;
+        return Some(f);
+    }
+    if message.contains("untolerated taint") {
+        let taints = untolerated_taints(&message, &ctx.nodes);
+        if taints.is_empty() {
+            return Some(f);
+        }
+        let mut tolerations: Vec<Value> = list(spec, "/tolerations").to_vec();
+        for (key, value, effect) in &taints {
+            f.evidence.push(format!("taint {key}={value}:{effect}"));
+            tolerations
+                .push(json!({"key": key, "operator": "Equal", "value": value, "effect": effect}));
+        }
+        f.patch
+            .push(json!({"op": "add", "path": "/tolerations", "value": tolerations}));
+        let shown: Vec<String> = taints
+            .iter()
+            .map(|(k, v, e)| format!("{k}={v}:{e}"))
+            .collect();
+        f.suggested_fix = format!(
+            "Tolerate the taint {} of the node the pod is meant for.",
+            shown.join(", ")
+        );
+        f.confidence = 0.8;
+        f.runnable = true;
+        return Some(f);
+    }
+    if message.contains("didn't match Pod's node affinity/selector") {
+        f.suggested_fix = "Relax the pod's required node affinity so some node matches, or label a node to match it.".into();
+        f.confidence = 0.5;
+        return Some(f);
+    }
+    if message.contains("unbound immediate PersistentVolumeClaims") {
+        for (name, (phase, class)) in &ctx.pvcs {
+            if phase == "Bound" {
+                continue;
+            }
+            f.evidence.push(format!(
+                "PersistentVolumeClaim {name}: {phase}, storageClassName {class:?}"
+            ));
+            f.suggested_fix = if !class.is_empty() && !ctx.storage_classes.contains(class) {
+                format!(
+                    "The claim {name} asks for storage class {class:?}, which this cluster does not offer ({}). A claim's class cannot change: delete it and create it again with one of those classes.",
+                    ctx.storage_classes.join(", ")
+                )
+            } else {
+                format!(
+                    "The claim {name} is not bound: check its events (kubectl describe pvc {name})."
+                )
+            };
+        }
+        f.confidence = 0.85;
+        return Some(f);
+    }
+    f.suggested_fix =
+        "Read the scheduler's message above: each part names a filter no node passed.".into();
+    f.confidence = 0.3;
+    Some(f)
+}
+
+/// The taints named in a FailedScheduling message (`untolerated taint {k: v}`),
+/// with their effect from the nodes.
+fn untolerated_taints(message: &str, nodes: &[NodeInfo]) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut rest = message;
+    while let Some(at) = rest.find("untolerated taint {") {
+        rest = &rest[at + "untolerated taint {".len()..];
+        let Some(end) = rest.find('}') else { break };
+        let (key, value) = rest[..end].split_once(": ").unwrap_or((&rest[..end], ""));
+        let effect = nodes
+            .iter()
+            .flat_map(|n| n.taints.iter())
+            .find(|(k, v, _)| k == key && v == value)
+            .map_or("NoSchedule".to_string(), |(_, _, e)| e.clone());
+        let t = (key.to_string(), value.to_string(), effect);
+        if !out.contains(&t) {
+            out.push(t);
+        }
+        rest = &rest[end..];
+    }
+    out
+}
+
+/// Container statuses, init containers first.
+fn statuses(pod: &Value) -> Vec<&Value> {
+    list(pod, "/status/initContainerStatuses")
+        .iter()
+        .chain(list(pod, "/status/containerStatuses"))
+        .collect()
+}
+
+fn waiting(ctx: &Context) -> Option<Found> {
+    let spec = ctx.pod.get("spec")?;
+    for s in statuses(&ctx.pod) {
+        let reason = text(s, "/state/waiting/reason");
+        let message = text(s, "/state/waiting/message");
+        let name = text(s, "/name");
+        match reason {
+            "ErrImagePull" | "ImagePullBackOff" => {
+                return Some(image_pull(ctx, spec, name, reason));
+            }
+            "CreateContainerConfigError" => {
+                let mut f = Found::new(
+                    Category::ConfigError,
+                    format!("Container {name} cannot be configured: {message}"),
+                    config_fix(message),
+                );
+                f.evidence
+                    .push(format!("container {name} waiting: {reason}: {message}"));
+                f.confidence = 0.9;
+                return Some(f);
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn config_fix(message: &str) -> String {
+    let quoted = message.split('"').nth(1).unwrap_or("");
+    if message.starts_with("configmap") {
+        format!(
+            "Create the ConfigMap {quoted:?} in this namespace (kubectl create configmap {quoted} --from-literal=KEY=VALUE …) with the keys the pod reads, or mark the reference optional."
+        )
+    } else if message.starts_with("secret") {
+        format!(
+            "Create the Secret {quoted:?} in this namespace with the keys the pod reads (only someone who knows the values can: kubectl create secret generic {quoted} --from-literal=KEY=…)."
+        )
+    } else if let Some(rest) = message.strip_prefix("couldn't find key ") {
+        let (key, secret) = rest.split_once(" in ").unwrap_or((rest, ""));
+        format!(
+            "Add the key {key} to {secret} (only someone who knows its value can), or point the reference at a key that exists."
+        )
+    } else if message.contains("runAsNonRoot") {
+        "The image runs as root but the pod requires a non-root user: set securityContext.runAsUser to the image's non-root user, or use an image built to run as non-root.".into()
+    } else {
+        "Create what the message names, in the pod's namespace.".into()
+    }
+}
+
+fn image_pull(ctx: &Context, spec: &Value, container: &str, reason: &str) -> Found {
+    let path = container_path(spec, container);
+    let image = text(spec, &format!("{path}/image")).to_string();
+    let failed: Vec<&EventLine> = ctx
+        .events
+        .iter()
+        .filter(|e| e.reason == "Failed" && e.message.contains("Failed to pull image"))
+        .collect();
+    let detail = failed.last().map(|e| e.message.clone()).unwrap_or_default();
+    let mut f = Found::new(Category::ImagePull, String::new(), String::new());
+    f.evidence
+        .push(format!("container {container} waiting: {reason}"));
+    if !detail.is_empty() {
+        f.evidence.push(format!("event Failed: {detail}"));
+    }
+    let denied = [
+        "pull access denied",
+        "unauthorized",
+        "authentication required",
+        "denied:",
+    ]
+    .iter()
+    .any(|m| detail.contains(m));
+    if denied {
+        f.diagnosis = format!(
+            "The registry refuses to serve {image} without credentials, and the pod has none that work."
+        );
+        let pull_secrets: Vec<&String> = ctx
+            .secrets
+            .iter()
+            .filter(|(_, s)| {
+                s.kind == "kubernetes.io/dockerconfigjson" || s.kind == "kubernetes.io/dockercfg"
+            })
+            .map(|(n, _)| n)
+            .collect();
+        let used: Vec<&str> = list(spec, "/imagePullSecrets")
+            .iter()
+            .map(|s| text(s, "/name"))
+            .collect();
+        match pull_secrets.iter().find(|s| !used.contains(&s.as_str())) {
+            Some(secret) => {
+                let mut all: Vec<Value> = list(spec, "/imagePullSecrets").to_vec();
+                all.push(json!({"name": secret}));
+                f.patch
+                    .push(json!({"op": "add", "path": "/imagePullSecrets", "value": all}));
+                f.suggested_fix = format!(
+                    "Use the registry credentials in Secret {secret}: add it to imagePullSecrets."
+                );
+                f.evidence.push(format!(
+                    "Secret {secret} in the namespace has type kubernetes.io/dockerconfigjson"
+                ));
+                f.confidence = 0.9;
+                f.runnable = true;
+            }
+            None => {
+                let registry = image.split('/').next().unwrap_or("");
+                f.suggested_fix = format!(
+                    "Create a pull Secret for {registry} and add it to imagePullSecrets: kubectl create secret docker-registry regcred --docker-server={registry} --docker-username=… --docker-password=…"
+                );
+                f.confidence = 0.85;
+            }
+        }
+        return f;
+    }
+    f.diagnosis = format!(
+        "The image {image} cannot be pulled: {}",
+        if detail.contains("not found") {
+            "the tag does not exist"
+        } else {
+            "see the event"
+        }
+    );
+    // The last image of this container that ran, from the rollout history.
+    let current = repo(&image);
+    let earlier = ctx.history.iter().rev().find_map(|r| {
+        let p = container_path(&r.spec, container);
+        let img = text(&r.spec, &format!("{p}/image"));
+        (r.ran && !img.is_empty() && img != image && repo(img) == current)
+            .then(|| (r.number, img.to_string()))
+    });
+    match earlier {
+        Some((number, img)) => {
+            f.patch
+                .push(json!({"op": "replace", "path": format!("{path}/image"), "value": img}));
+            f.set_image = Some((container.to_string(), img.clone()));
+            f.suggested_fix =
+                format!("Go back to {img}, the image of revision {number}, which ran.");
+            f.evidence
+                .push(format!("rollout history: revision {number} ran {img}"));
+            f.confidence = 0.95;
+            f.runnable = true;
+        }
+        None => {
+            f.suggested_fix =
+                format!("Push {image} to the registry, or set an image tag that exists.");
+            f.confidence = 0.6;
+        }
+    }
+    f
+}
+
+/// An image reference without its tag or digest.
+fn repo(image: &str) -> &str {
+    let no_digest = image.split('@').next().unwrap_or(image);
+    match no_digest.rfind(':') {
+        Some(i) if !no_digest[i..].contains('/') => &no_digest[..i],
+        _ => no_digest,
+    }
+}
+
+fn terminated(ctx: &Context) -> Option<Found> {
+    let spec = ctx.pod.get("spec")?;
+    for s in statuses(&ctx.pod) {
+        let Some(last) = s
+            .pointer("/lastState/terminated")
+            .or_else(|| s.pointer("/state/terminated"))
+        else {
+            continue;
+        };
+        let code = last.get("exitCode").and_then(Value::as_i64).unwrap_or(0);
+        let reason = text(last, "/reason");
+        if code == 0 && reason != "OOMKilled" {
+            continue;
+        }
+        let name = text(s, "/name");
+        let path = container_path(spec, name);
+        let init = container_index(spec, name).is_some_and(|(_, init)| init);
+        let restarts = s.get("restartCount").and_then(Value::as_i64).unwrap_or(0);
+        let mut evidence = vec![format!(
+            "container {name}: last run ended {reason} (exit code {code}), {restarts} restart(s)"
+        )];
+        let logs = ctx.logs.get(name);
+        let lines: Vec<&String> = logs
+            .map(|(cur, prev)| prev.iter().chain(cur.iter()).collect())
+            .unwrap_or_default();
+        let mut f = if reason == "OOMKilled" {
+            oom(ctx, spec, name, &path)
+        } else if code == 127 || code == 126 {
+            bad_command(ctx, spec, name, &path, code, text(last, "/message"))
+        } else {
+            crash(ctx, name, &path, code, &lines)
+        };
+        if init && f.category == Category::CrashLoop {
+            f.category = Category::InitContainer;
+        }
+        evidence.append(&mut f.evidence);
+        f.evidence = evidence;
+        if let Some(l) = lines.iter().rev().find(|l| !l.trim().is_empty()) {
+            f.evidence.push(format!("log: {l}"));
+        }
+        return Some(f);
+    }
+    None
+}
+
+fn oom(ctx: &Context, spec: &Value, name: &str, path: &str) -> Found {
+    let limit = text(spec, &format!("{path}/resources/limits/memory")).to_string();
+    let mut f = Found::new(
+        Category::OomKilled,
+        format!(
+            "Container {name} is killed for using more memory than its limit ({}).",
+            if limit.is_empty() {
+                "none set: the node ran out".into()
+            } else {
+                limit.clone()
+            }
+        ),
+        String::new(),
+    );
+    let largest = ctx
+        .nodes
+        .iter()
+        .map(|n| n.memory_bytes)
+        .max()
+        .unwrap_or(i64::MAX);
+    // The API does not say how much it needed: four times the limit (at
+    // least 1 GiB, at most the largest node), to be proven with a mirror.
+    let wanted = memory_bytes(&limit)
+        .map_or(1 << 30, |l| (l * 4).max(1 << 30))
+        .min(largest);
+    let value = mib(wanted);
+    f.patch.push(
+        json!({"op": "add", "path": format!("{path}/resources/limits/memory"), "value": value}),
+    );
+    let request = text(spec, &format!("{path}/resources/requests/memory"));
+    if memory_bytes(request).is_some_and(|r| r > wanted) {
+        f.patch.push(json!({"op": "replace", "path": format!("{path}/resources/requests/memory"), "value": value}));
+    }
+    f.suggested_fix = format!(
+        "Raise the memory limit of {name} to {value} (from {}), then prove it with a mirror.",
+        if limit.is_empty() { "none" } else { &limit }
+    );
+    f.confidence = 0.75;
+    f.runnable = true;
+    f
+}
+
+fn bad_command(
+    ctx: &Context,
+    spec: &Value,
+    name: &str,
+    path: &str,
+    code: i64,
+    message: &str,
+) -> Found {
+    let command = spec.pointer(&format!("{path}/command")).cloned();
+    let mut f = Found::new(
+        Category::CrashLoop,
+        format!("Container {name} cannot start its command (exit code {code}): {message}"),
+        String::new(),
+    );
+    if code == 126 {
+        f.suggested_fix = "The command exists but cannot be executed: check its permissions and that it is a binary or a script with a shebang.".into();
+        f.confidence = 0.7;
+        return f;
+    }
+    // The command of the last revision that ran, else the image's own entrypoint.
+    let earlier = ctx.history.iter().rev().find_map(|r| {
+        let p = container_path(&r.spec, name);
+        let c = r.spec.pointer(&format!("{p}/command")).cloned();
+        (r.ran && c != command).then_some((r.number, c))
+    });
+    match earlier {
+        Some((number, Some(c))) => {
+            f.patch
+                .push(json!({"op": "replace", "path": format!("{path}/command"), "value": c}));
+            f.suggested_fix =
+                format!("Go back to the command of revision {number}, which ran: {c}.");
+            f.confidence = 0.85;
+        }
+        _ => {
+            f.patch
+                .push(json!({"op": "remove", "path": format!("{path}/command")}));
+            f.suggested_fix = "Remove the command so the image's own entrypoint runs (or correct the typo in it).".into();
+            f.confidence = 0.6;
+        }
+    }
+    if command.is_none() {
+        f.patch.clear();
+        f.suggested_fix = "The image's own entrypoint is missing: use an image whose entrypoint exists, or set a command.".into();
+        return f;
+    }
+    f.evidence
+        .push(format!("command: {}", command.unwrap_or(Value::Null)));
+    f.runnable = true;
+    f
+}
+
+/// A name in a log line that reads as a missing environment variable.
+fn missing_env(lines: &[&String]) -> Option<String> {
+    for l in lines.iter().rev() {
+        for word in l.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_')) {
+            let looks = word.len() >= 3
+                && word
+                    .chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+                && word.contains('_');
+            let says = [
+                "is not set",
+                "not set",
+                "is required",
+                "missing",
+                "undefined",
+                "environment variable",
+            ]
+            .iter()
+            .any(|m| l.contains(m));
+            if looks && says {
+                return Some(word.to_string());
+            }
+        }
+    }
+    None
+}
+
+fn crash(ctx: &Context, name: &str, path: &str, code: i64, lines: &[&String]) -> Found {
+    let mut f = Found::new(
+        Category::CrashLoop,
+        format!("Container {name} keeps exiting with code {code}."),
+        "Read its last log lines: the application says why it stops.".into(),
+    );
+    f.confidence = 0.4;
+    if let Some(var) = missing_env(lines) {
+        f.diagnosis = format!(
+            "Container {name} exits (code {code}) because the environment variable {var} is not set."
+        );
+        // A ConfigMap or Secret of the namespace with that key can provide it.
+        let from_cm = ctx.configmaps.iter().find(|(_, keys)| keys.contains(&var));
+        let from_secret = ctx.secrets.iter().find(|(_, s)| s.keys.contains(&var));
+        let source = match (from_cm, from_secret) {
+            (Some((cm, _)), _) => Some(json!({"configMapKeyRef": {"name": cm, "key": var}})),
+            (None, Some((s, _))) => Some(json!({"secretKeyRef": {"name": s, "key": var}})),
+            _ => None,
+        };
+        match source {
+            Some(value_from) => {
+                let from = value_from
+                    .as_object()
+                    .and_then(|m| m.iter().next())
+                    .map(|(k, v)| format!("{k} {}", text(v, "/name")))
+                    .unwrap_or_default();
+                f.patch.push(json!({"op": "add", "path": format!("{path}/env/-"), "value": {"name": var, "valueFrom": value_from}}));
+                f.suggested_fix = format!("Set {var} from the {from}, which has that key.");
+                f.confidence = 0.8;
+                f.runnable = true;
+            }
+            None => {
+                f.suggested_fix = format!(
+                    "Set {var} to its real value (only someone who knows it can): kubectl -n {} set env {} {var}=…",
+                    text(&ctx.pod, "/metadata/namespace"),
+                    ctx.owner.as_ref().map_or_else(
+                        || format!("pod/{}", text(&ctx.pod, "/metadata/name")),
+                        |o| format!("{}/{}", o.kind.to_ascii_lowercase(), o.name)
+                    )
+                );
+                f.confidence = 0.85;
+            }
+        }
+        return f;
+    }
+    if let Some(l) = lines
+        .iter()
+        .rev()
+        .find(|l| l.contains("no such file or directory"))
+    {
+        f.diagnosis =
+            format!("Container {name} exits (code {code}): a file it needs is missing: {l}");
+        f.suggested_fix = "Mount the file (a ConfigMap or Secret volume) at the path the log names, or fix the path.".into();
+        f.confidence = 0.6;
+    }
+    f
+}
+
+fn probes(ctx: &Context) -> Option<Found> {
+    let spec = ctx.pod.get("spec")?;
+    let unhealthy: Vec<&EventLine> = ctx
+        .events
+        .iter()
+        .filter(|e| e.reason == "Unhealthy")
+        .collect();
+    let last = unhealthy.last()?;
+    let kind = ["Liveness", "Readiness", "Startup"]
+        .into_iter()
+        .find(|k| last.message.starts_with(k))
+        .unwrap_or("Liveness");
+    let field = format!("{}Probe", kind.to_ascii_lowercase());
+    for (i, c) in list(spec, "/containers").iter().enumerate() {
+        let Some(probe) = c.get(&field) else { continue };
+        let name = text(c, "/name");
+        let mut f = Found::new(
+            Category::Probe,
+            format!(
+                "The {} probe of {name} fails: {}",
+                kind.to_ascii_lowercase(),
+                last.message
+            ),
+            String::new(),
+        );
+        f.evidence.push(format!(
+            "event Unhealthy (x{}): {}",
+            last.count.max(1),
+            last.message
+        ));
+        let handler = ["httpGet", "tcpSocket", "grpc"]
+            .into_iter()
+            .find(|h| probe.get(*h).is_some());
+        let port = handler.and_then(|h| probe.pointer(&format!("/{h}/port")));
+        let declared: Vec<&Value> = list(c, "/ports")
+            .iter()
+            .filter_map(|p| p.get("containerPort"))
+            .collect();
+        let refused = last.message.contains("connection refused");
+        if let (Some(h), Some(port)) = (handler, port)
+            && refused
+            && !declared.is_empty()
+            && !declared
+                .iter()
+                .any(|d| *d == port || text(c, "/ports/0/name") == port.as_str().unwrap_or("-"))
+        {
+            let to = declared[0].clone();
+            f.patch.push(json!({"op": "replace", "path": format!("/containers/{i}/{field}/{h}/port"), "value": to}));
+            f.evidence.push(format!(
+                "probe port {port}; the container declares containerPort {to}"
+            ));
+            f.suggested_fix =
+                format!("Probe port {to}, where the container listens, instead of {port}.");
+            f.confidence = 0.9;
+            f.runnable = true;
+            return Some(f);
+        }
+        // Right port, but it gives up before the app is up: a startupProbe.
+        if kind == "Liveness" && c.get("startupProbe").is_none() {
+            let mut startup = probe.clone();
+            if let Some(m) = startup.as_object_mut() {
+                m.remove("initialDelaySeconds");
+                m.insert("periodSeconds".into(), json!(5));
+                m.insert("failureThreshold".into(), json!(60));
+            }
+            let delay = probe
+                .get("initialDelaySeconds")
+                .and_then(Value::as_i64)
+                .unwrap_or(0);
+            f.evidence.push(format!(
+                "{field}: initialDelaySeconds {delay}, no startupProbe"
+            ));
+            f.patch.push(json!({"op": "add", "path": format!("/containers/{i}/startupProbe"), "value": startup}));
+            f.suggested_fix = "Give the app time to start: a startupProbe (the same check, up to 5 minutes) holds the liveness probe back until it first succeeds.".into();
+            f.confidence = 0.75;
+            f.runnable = true;
+            return Some(f);
+        }
+        f.suggested_fix = format!(
+            "Check what the {} probe asks of {name} (path, port, timeout) against what the app serves.",
+            kind.to_ascii_lowercase()
+        );
+        f.confidence = 0.4;
+        return Some(f);
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,402 @@
+//! The rules against the statuses, events and logs of each failure class,
+//! worded as the API server, scheduler and kubelet word them.
+
+use super::*;
+
+const NS: &str = "shop";
+
+fn pod(spec: Value, status: Value) -> Value {
+    json!({"metadata": {"name": "x-7c9f-abcde", "namespace": NS, "uid": "u-1"}, "spec": spec, "status": status})
+}
+
+fn ctx(pod: Value) -> Context {
+    Context {
+        pod,
+        owner: Some(Owner {
+            kind: "Deployment".into(),
+            name: "x".into(),
+        }),
+        nodes: (1..=3)
+            .map(|i| NodeInfo {
+                name: format!("sim-worker-{i}"),
+                labels: BTreeMap::from([(
+                    "kubernetes.io/hostname".to_string(),
+                    format!("sim-worker-{i}"),
+                )]),
+                memory_bytes: 8 << 30,
+                cpu_millis: 4000,
+                ..Default::default()
+            })
+            .collect(),
+        now: "2026-11-22T10:00:00Z".parse().ok(),
+        ..Default::default()
+    }
+}
+
+fn event(kind: &str, reason: &str, message: &str) -> EventLine {
+    EventLine {
+        kind: kind.into(),
+        reason: reason.into(),
+        message: message.into(),
+        count: 3,
+    }
+}
+
+fn one(image: &str) -> Value {
+    json!({"containers": [{"name": "app", "image": image, "ports": [{"containerPort": 8080}]}]})
+}
+
+fn waiting(reason: &str, message: &str) -> Value {
+    json!({"phase": "Pending", "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0,
+        "state": {"waiting": {"reason": reason, "message": message}}}]})
+}
+
+fn crashed(reason: &str, code: i64, message: &str) -> Value {
+    json!({"phase": "Running", "containerStatuses": [{"name": "app", "ready": false, "restartCount": 4,
+        "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+        "lastState": {"terminated": {"reason": reason, "exitCode": code, "message": message}}}]})
+}
+
+fn unschedulable(message: &str) -> Value {
+    json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable", "message": message}]})
+}
+
+#[test]
+fn a_healthy_pod_has_nothing_to_diagnose() {
+    let ok = pod(
+        one("web:1"),
+        json!({"phase": "Running", "containerStatuses": [{"name": "app", "ready": true,
+        "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}]}),
+    );
+    assert!(diagnose(&ctx(ok)).is_none());
+}
+
+#[test]
+fn a_bad_tag_goes_back_to_the_last_tag_that_ran() {
+    let image = "registry.example.com/shop/api:1.4.9";
+    let mut c = ctx(pod(
+        one(image),
+        waiting(
+            "ImagePullBackOff",
+            &format!("Back-off pulling image \"{image}\""),
+        ),
+    ));
+    c.events.push(event("Warning", "Failed", &format!("Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found")));
+    c.history = vec![
+        Revision {
+            number: 1,
+            spec: one("registry.example.com/shop/api:1.4.1"),
+            ran: true,
+        },
+        Revision {
+            number: 2,
+            spec: one(image),
+            ran: false,
+        },
+    ];
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::ImagePull);
+    assert!(f.runnable);
+    assert_eq!(
+        f.patch,
+        json!([{"op": "replace", "path": "/containers/0/image", "value": "registry.example.com/shop/api:1.4.1"}])
+    );
+    assert_eq!(
+        f.fix_command,
+        "kubectl -n shop set image deployment/x app=registry.example.com/shop/api:1.4.1"
+    );
+    assert!(f.confidence_score >= 0.9);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("revision 1 ran")),
+        "{:?}",
+        f.evidence
+    );
+    // Without a history that ran, it says what to do and does not guess.
+    c.history.clear();
+    let f = diagnose(&c).unwrap();
+    assert!(!f.runnable && f.patch == json!([]) && f.fix_command.is_empty());
+}
+
+#[test]
+fn a_private_image_uses_the_pull_secret_the_namespace_has() {
+    let image = "registry.example.com/private/billing:3.2.0";
+    let mut c = ctx(pod(one(image), waiting("ErrImagePull", "")));
+    c.events.push(event("Warning", "Failed", &format!("Failed to pull image \"{image}\": rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed")));
+    let without = diagnose(&c).unwrap();
+    assert!(!without.runnable);
+    assert!(
+        without
+            .suggested_fix
+            .contains("kubectl create secret docker-registry"),
+        "{}",
+        without.suggested_fix
+    );
+    c.secrets.insert(
+        "regcred".into(),
+        SecretInfo {
+            kind: "kubernetes.io/dockerconfigjson".into(),
+            keys: vec![".dockerconfigjson".into()],
+        },
+    );
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        f.patch,
+        json!([{"op": "add", "path": "/imagePullSecrets", "value": [{"name": "regcred"}]}])
+    );
+    assert!(f.fix_command.starts_with("kubectl -n shop patch deployment x --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/template/spec/imagePullSecrets\""), "{}", f.fix_command);
+}
+
+#[test]
+fn a_missing_env_var_is_named_and_filled_from_a_configmap_when_one_has_it() {
+    let mut c = ctx(pod(
+        one("registry.example.com/shop/api:1.4.2"),
+        crashed("Error", 1, ""),
+    ));
+    c.logs.insert(
+        "app".into(),
+        (
+            vec![],
+            vec![
+                "time=2024-11-05T09:14:02.118Z level=INFO msg=\"starting shop-api\"".into(),
+                "time=2024-11-05T09:14:02.119Z level=ERROR msg=\"FATAL: DATABASE_URL is not set\""
+                    .into(),
+            ],
+        ),
+    );
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::CrashLoop);
+    assert!(f.diagnosis.contains("DATABASE_URL"), "{}", f.diagnosis);
+    assert!(!f.runnable, "only a person knows the value");
+    assert!(
+        f.suggested_fix
+            .contains("set env deployment/x DATABASE_URL="),
+        "{}",
+        f.suggested_fix
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.contains("FATAL: DATABASE_URL is not set"))
+    );
+    c.configmaps
+        .insert("orders-config".into(), vec!["DATABASE_URL".into()]);
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        f.patch,
+        json!([{"op": "add", "path": "/containers/0/env/-", "value":
+        {"name": "DATABASE_URL", "valueFrom": {"configMapKeyRef": {"name": "orders-config", "key": "DATABASE_URL"}}}}])
+    );
+}
+
+#[test]
+fn config_errors_say_what_to_create_and_change_nothing() {
+    for (message, says) in [
+        (
+            "configmap \"cart-config\" not found",
+            "Create the ConfigMap \"cart-config\"",
+        ),
+        (
+            "couldn't find key STRIPE_KEY in Secret shop/payments",
+            "Add the key STRIPE_KEY to Secret shop/payments",
+        ),
+        ("secret \"tls\" not found", "Create the Secret \"tls\""),
+    ] {
+        let f = diagnose(&ctx(pod(
+            one("a:1"),
+            waiting("CreateContainerConfigError", message),
+        )))
+        .unwrap();
+        assert_eq!(f.category, Category::ConfigError);
+        assert!(!f.runnable && f.fix_command.is_empty());
+        assert!(
+            f.suggested_fix.contains(says),
+            "{message}: {}",
+            f.suggested_fix
+        );
+    }
+}
+
+#[test]
+fn an_oom_kill_raises_the_limit_with_headroom_within_the_largest_node() {
+    let mut spec = one("registry.example.com/shop/reports:1.2.0");
+    spec["containers"][0]["resources"] =
+        json!({"limits": {"memory": "256Mi"}, "requests": {"memory": "256Mi"}});
+    let f = diagnose(&ctx(pod(spec.clone(), crashed("OOMKilled", 137, "")))).unwrap();
+    assert_eq!(f.category, Category::OomKilled);
+    assert_eq!(
+        f.patch,
+        json!([{"op": "add", "path": "/containers/0/resources/limits/memory", "value": "1024Mi"}])
+    );
+    assert!(f.runnable);
+    spec["containers"][0]["resources"]["limits"]["memory"] = json!("6Gi");
+    let f = diagnose(&ctx(pod(spec, crashed("OOMKilled", 137, "")))).unwrap();
+    assert_eq!(f.patch[0]["value"], "8192Mi", "capped by the largest node");
+}
+
+#[test]
+fn a_command_typo_drops_the_command_or_goes_back_to_one_that_ran() {
+    let mut spec = one("registry.example.com/shop/notifier:0.9.3");
+    spec["containers"][0]["command"] = json!(["servr"]);
+    let message = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"servr\": executable file not found in $PATH: unknown";
+    let mut c = ctx(pod(spec, crashed("StartError", 127, message)));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::CrashLoop);
+    assert_eq!(
+        f.patch,
+        json!([{"op": "remove", "path": "/containers/0/command"}])
+    );
+    assert!(f.diagnosis.contains("executable file not found"));
+    let mut good = one("registry.example.com/shop/notifier:0.9.3");
+    good["containers"][0]["command"] = json!(["/app/server"]);
+    c.history = vec![Revision {
+        number: 3,
+        spec: good,
+        ran: true,
+    }];
+    let f = diagnose(&c).unwrap();
+    assert_eq!(
+        f.patch,
+        json!([{"op": "replace", "path": "/containers/0/command", "value": ["/app/server"]}])
+    );
+}
+
+#[test]
+fn a_probe_on_the_wrong_port_moves_to_the_container_port() {
+    let mut spec = one("registry.example.com/shop/checkout:2.0.1");
+    spec["containers"][0]["livenessProbe"] =
+        json!({"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 5});
+    let mut c = ctx(pod(spec, crashed("Error", 137, "")));
+    c.pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"] =
+        json!("Completed");
+    c.pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] = json!(0);
+    c.events.push(event("Warning", "Unhealthy", "Liveness probe failed: Get \"http://10.244.1.5:8081/healthz\": dial tcp 10.244.1.5:8081: connect: connection refused"));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Probe);
+    assert_eq!(
+        f.patch,
+        json!([{"op": "replace", "path": "/containers/0/livenessProbe/httpGet/port", "value": 8080}])
+    );
+    assert!(f.runnable);
+}
+
+#[test]
+fn a_liveness_probe_that_gives_up_too_early_gets_a_startup_probe() {
+    let mut spec = one("registry.example.com/shop/search:4.2.0");
+    spec["containers"][0]["livenessProbe"] = json!({"httpGet": {"path": "/healthz", "port": 8080}, "initialDelaySeconds": 5, "periodSeconds": 5});
+    let mut c = ctx(pod(
+        spec,
+        json!({"phase": "Running", "containerStatuses": [{"name": "app", "ready": false, "restartCount": 2,
+        "state": {"running": {}}, "lastState": {"terminated": {"reason": "Completed", "exitCode": 0}}}]}),
+    ));
+    c.events.push(event("Warning", "Unhealthy", "Liveness probe failed: Get \"http://10.244.2.7:8080/healthz\": dial tcp 10.244.2.7:8080: connect: connection refused"));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Probe);
+    assert_eq!(f.patch[0]["path"], "/containers/0/startupProbe");
+    assert_eq!(f.patch[0]["value"]["httpGet"]["port"], 8080);
+    assert_eq!(f.patch[0]["value"]["failureThreshold"], 60);
+    assert!(f.patch[0]["value"].get("initialDelaySeconds").is_none());
+}
+
+#[test]
+fn unschedulable_pods_get_a_request_that_fits_or_lose_the_selector_or_tolerate_the_taint() {
+    let mut spec = one("registry.example.com/shop/analytics:1.0.0");
+    spec["containers"][0]["resources"] = json!({"requests": {"memory": "64Gi"}});
+    let f = diagnose(&ctx(pod(spec, unschedulable("0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.")))).unwrap();
+    assert_eq!(f.category, Category::Unschedulable);
+    assert_eq!(
+        f.patch,
+        json!([{"op": "replace", "path": "/containers/0/resources/requests/memory", "value": "4096Mi"}])
+    );
+
+    let mut spec = one("registry.example.com/shop/web:2.3.1");
+    spec["nodeSelector"] = json!({"disktype": "ssd"});
+    let f = diagnose(&ctx(pod(spec, unschedulable("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")))).unwrap();
+    assert_eq!(f.patch, json!([{"op": "remove", "path": "/nodeSelector"}]));
+    assert!(
+        f.fix_command
+            .contains("\"op\":\"remove\",\"path\":\"/spec/template/spec/nodeSelector\""),
+        "{}",
+        f.fix_command
+    );
+
+    let mut spec = one("registry.example.com/shop/ranker:0.3.0");
+    spec["nodeSelector"] = json!({"accelerator": "gpu"});
+    let mut c = ctx(pod(
+        spec,
+        unschedulable(
+            "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        ),
+    ));
+    c.nodes[2].labels.insert("accelerator".into(), "gpu".into());
+    c.nodes[2]
+        .taints
+        .push(("dedicated".into(), "gpu".into(), "NoSchedule".into()));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(
+        f.patch,
+        json!([{"op": "add", "path": "/tolerations", "value": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]}])
+    );
+}
+
+#[test]
+fn an_unbound_claim_of_a_class_nobody_offers_says_what_to_recreate() {
+    let mut c = ctx(pod(
+        one("registry.example.com/shop/uploads:1.1.0"),
+        unschedulable(
+            "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+        ),
+    ));
+    c.pvcs
+        .insert("uploads-data".into(), ("Pending".into(), "fast-ssd".into()));
+    c.storage_classes = vec!["standard".into(), "premium-rwo".into()];
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Unschedulable);
+    assert!(!f.runnable);
+    assert!(
+        f.suggested_fix.contains("\"fast-ssd\"")
+            && f.suggested_fix.contains("standard, premium-rwo"),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn a_bare_pod_or_a_job_is_told_how_to_apply_what_cannot_be_patched() {
+    let mut spec = one("a:1");
+    spec["nodeSelector"] = json!({"disktype": "ssd"});
+    let mut c = ctx(pod(
+        spec,
+        unschedulable(
+            "0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector.",
+        ),
+    ));
+    c.owner = None;
+    assert!(
+        diagnose(&c)
+            .unwrap()
+            .fix_command
+            .contains("cannot change: recreate it")
+    );
+    c.owner = Some(Owner {
+        kind: "Job".into(),
+        name: "migrate".into(),
+    });
+    let f = diagnose(&c).unwrap();
+    assert!(
+        f.fix_command.contains("delete and recreate the Job")
+            && f.fix_command.contains("patch job migrate"),
+        "{}",
+        f.fix_command
+    );
+}
+
+#[test]
+fn memory_quantities_read_as_the_api_writes_them() {
+    assert_eq!(memory_bytes("256Mi"), Some(256 << 20));
+    assert_eq!(memory_bytes("1G"), Some(1_000_000_000));
+    assert_eq!(memory_bytes("1.5Gi"), Some(3 << 29));
+    assert_eq!(memory_bytes("1024"), Some(1024));
+    assert_eq!(memory_bytes("lots"), None);
+}

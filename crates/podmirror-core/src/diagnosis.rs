@@ -257,9 +257,16 @@ pub fn diagnose(ctx: &Context) -> Option<Finding> {
     if healthy(&ctx.pod) {
         return None;
     }
+    // A container the kubelet restarts for failing its liveness probe also
+    // shows as terminated: the probe is the cause, so it is judged first.
+    let liveness = ctx
+        .events
+        .iter()
+        .any(|e| e.reason == "Unhealthy" && e.message.starts_with("Liveness"));
     let found = evicted(ctx)
         .or_else(|| unschedulable(ctx))
         .or_else(|| waiting(ctx))
+        .or_else(|| if liveness { probes(ctx) } else { None })
         .or_else(|| terminated(ctx))
         .or_else(|| probes(ctx))?;
     Some(finish(ctx, found))
@@ -481,7 +488,19 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
         if taints.is_empty() {
             return Some(f);
         }
-        let mut tolerations: Vec<Value> = list(spec, "/tolerations").to_vec();
+        // The API server's own additions (not-ready/unreachable for 300 s) are
+        // left out: the patch also applies to the owner's template.
+        let mut tolerations: Vec<Value> = list(spec, "/tolerations")
+            .iter()
+            .filter(|t| {
+                !(t.get("tolerationSeconds") == Some(&json!(300))
+                    && matches!(
+                        text(t, "/key"),
+                        "node.kubernetes.io/not-ready" | "node.kubernetes.io/unreachable"
+                    ))
+            })
+            .cloned()
+            .collect();
         for (key, value, effect) in &taints {
             f.evidence.push(format!("taint {key}={value}:{effect}"));
             tolerations
@@ -514,10 +533,14 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
             f.evidence.push(format!(
                 "PersistentVolumeClaim {name}: {phase}, storageClassName {class:?}"
             ));
+            let offered = if ctx.storage_classes.is_empty() {
+                "see kubectl get storageclass".to_string()
+            } else {
+                ctx.storage_classes.join(", ")
+            };
             f.suggested_fix = if !class.is_empty() && !ctx.storage_classes.contains(class) {
                 format!(
-                    "The claim {name} asks for storage class {class:?}, which this cluster does not offer ({}). A claim's class cannot change: delete it and create it again with one of those classes.",
-                    ctx.storage_classes.join(", ")
+                    "The claim {name} asks for storage class {class:?}, which no provisioner here serves ({offered}). A claim's class cannot change: delete it and create it again with a class the cluster offers."
                 )
             } else {
                 format!(
@@ -629,14 +652,16 @@ fn image_pull(ctx: &Context, spec: &Value, container: &str, reason: &str) -> Fou
     if !detail.is_empty() {
         f.evidence.push(format!("event Failed: {detail}"));
     }
+    let lower = detail.to_ascii_lowercase();
     let denied = [
         "pull access denied",
         "unauthorized",
         "authentication required",
         "denied:",
+        "403 forbidden",
     ]
     .iter()
-    .any(|m| detail.contains(m));
+    .any(|m| lower.contains(m));
     if denied {
         f.diagnosis = format!(
             "The registry refuses to serve {image} without credentials, and the pod has none that work."
@@ -752,7 +777,12 @@ fn terminated(ctx: &Context) -> Option<Found> {
         let mut f = if reason == "OOMKilled" {
             oom(ctx, spec, name, &path)
         } else if code == 127 || code == 126 {
-            bad_command(ctx, spec, name, &path, code, text(last, "/message"))
+            // The runtime's message, else what the shell printed.
+            let message = match text(last, "/message") {
+                "" => lines.last().map_or(String::new(), |l| l.to_string()),
+                m => m.to_string(),
+            };
+            bad_command(ctx, spec, name, &path, code, &message)
         } else {
             crash(ctx, name, &path, code, &lines)
         };
@@ -820,9 +850,20 @@ fn bad_command(
     message: &str,
 ) -> Found {
     let command = spec.pointer(&format!("{path}/command")).cloned();
+    let why = if code == 127 {
+        "the command is not found"
+    } else {
+        "the command cannot be executed"
+    };
     let mut f = Found::new(
         Category::CrashLoop,
-        format!("Container {name} cannot start its command (exit code {code}): {message}"),
+        if message.is_empty() {
+            format!("Container {name} cannot start its command (exit code {code}: {why}).")
+        } else {
+            format!(
+                "Container {name} cannot start its command (exit code {code}: {why}): {message}"
+            )
+        },
         String::new(),
     );
     if code == 126 {

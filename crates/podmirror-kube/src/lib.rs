@@ -2,10 +2,12 @@
 //! finding a mirror's source ([`source`]), creating, listing and deleting
 //! mirrors and reaping expired ones ([`mirrors`]), scaling a source
 //! Deployment down while its mirror runs ([`scaledown`]), and reading the API
-//! server's clock ([`clock`]). The pure decisions live in `podmirror-core`.
+//! server's clock ([`clock`]), and gathering what the diagnosis rules read
+//! ([`gather`]). The pure decisions live in `podmirror-core`.
 
 pub mod clock;
 pub mod error;
+pub mod gather;
 pub mod mirrors;
 pub mod retry;
 pub mod scaledown;

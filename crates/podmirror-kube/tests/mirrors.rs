@@ -807,3 +807,55 @@ async fn a_pod_that_is_gone_is_sourced_from_its_owners_template() {
         .to_string();
     assert!(e.contains("pod \"web-nothing-here\" not found"), "{e}");
 }
+
+#[tokio::test]
+async fn a_namespace_is_gathered_in_nine_requests_and_a_healthy_pod_has_no_diagnosis() {
+    let sim = cluster().await;
+    let client = sim.client();
+    let web = until("web ready", || {
+        pods_of(&sim, "shop")
+            .into_iter()
+            .find(|p| p["status"]["containerStatuses"][0]["ready"] == true)
+    })
+    .await;
+    let before = sim.requests.last_seq();
+    let snapshot = podmirror_kube::gather::Snapshot::take(&client, Some("shop"))
+        .await
+        .unwrap();
+    assert_eq!(
+        sim.requests.last_seq() - before,
+        9,
+        "the clock and eight lists: {:?}",
+        sim.requests
+            .after(before)
+            .iter()
+            .map(|r| r.uri.clone())
+            .collect::<Vec<_>>()
+    );
+    let ctx = snapshot.context(&client, &web).await;
+    assert_eq!(
+        ctx.owner,
+        Some(podmirror_core::diagnosis::Owner {
+            kind: "Deployment".into(),
+            name: "web".into()
+        })
+    );
+    assert_eq!(ctx.history.len(), 1);
+    assert!(ctx.events.iter().any(|e| e.reason == "Scheduled"));
+    assert!(podmirror_core::diagnosis::diagnose(&ctx).is_none());
+    // A Secret's values never reach the context, only its keys.
+    sim.cluster
+        .create(
+            ids::secrets(),
+            "shop",
+            json!({"metadata": {"name": "db"}, "stringData": {"password": "hunter2"}}),
+            &WriteOptions::manager("test"),
+        )
+        .unwrap();
+    let snapshot = podmirror_kube::gather::Snapshot::take(&client, Some("shop"))
+        .await
+        .unwrap();
+    let ctx = snapshot.context(&client, &web).await;
+    assert_eq!(ctx.secrets["db"].keys, vec!["password".to_string()]);
+    assert!(!format!("{ctx:?}").contains("hunter2") && !format!("{ctx:?}").contains("aHVudGVyMg"));
+}

@@ -1,6 +1,7 @@
 //! The `podmirror` command line: parses arguments, sets up logging and hands
 //! over to the library crates.
 
+mod diagnose_cmd;
 mod edit;
 mod mirror_cmd;
 
@@ -47,6 +48,23 @@ enum Command {
         changes: mirror_cmd::ChangeArgs,
         #[command(flatten)]
         test: mirror_cmd::TestArgs,
+    },
+    /// Say why a pod fails and what change fixes it (`--all`: every failing pod).
+    Diagnose {
+        /// The pod (omit with --all).
+        #[arg(required_unless_present = "all", conflicts_with = "all")]
+        pod: Option<String>,
+        /// Every failing pod of the namespace (with -A: of every namespace).
+        #[arg(long)]
+        all: bool,
+        /// With --all: every namespace.
+        #[arg(short = 'A', long, requires = "all")]
+        all_namespaces: bool,
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: mirror_cmd::Format,
     },
     /// List the active mirrors.
     Status {
@@ -343,6 +361,16 @@ fn main() -> std::process::ExitCode {
                 changes,
                 test,
             } => mirror_cmd::test(target, pod, changes, test).await,
+            Command::Diagnose {
+                pod,
+                all,
+                all_namespaces,
+                target,
+                output,
+            } => match pod.filter(|_| !all) {
+                Some(pod) => diagnose_cmd::one(target, pod, output).await,
+                None => diagnose_cmd::all(target, all_namespaces, output).await,
+            },
             Command::Status {
                 target,
                 all_namespaces,

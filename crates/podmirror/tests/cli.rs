@@ -507,3 +507,96 @@ fi"#
     let (_, out, _) = demo.run(&["status", "-n", "shop"]);
     assert!(out.contains("deployment/api"), "{out}");
 }
+
+#[test]
+fn diagnose_names_every_failure_of_the_demo_and_its_fixes_prove_healthy() {
+    let demo = Demo::start("diagnose_all");
+    let want = [
+        ("analytics", "unschedulable"),
+        ("api", "image-pull"),
+        ("billing", "image-pull"),
+        ("cart", "config-error"),
+        ("checkout", "probe"),
+        ("ml-ranker", "unschedulable"),
+        ("notifier", "crash-loop"),
+        ("orders", "crash-loop"),
+        ("payments", "config-error"),
+        ("recommender", "unschedulable"),
+        ("reports", "oom-killed"),
+        ("search", "probe"),
+        ("uploads", "unschedulable"),
+    ];
+    // The failures take a few (simulated) restarts to show: ask until they all do.
+    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut findings = Vec::new();
+    for _ in 0..60 {
+        let (code, out, err) = demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json"]);
+        assert_eq!(code, 0, "{err}");
+        findings = serde_json::from_str::<Vec<serde_json::Value>>(&out).unwrap();
+        seen = findings
+            .iter()
+            .map(|f| {
+                let owner = f["owner"]["name"].as_str().unwrap_or("").to_string();
+                (owner, f["category"].as_str().unwrap().to_string())
+            })
+            .collect();
+        seen.sort();
+        if seen.len() == want.len()
+            && seen
+                .iter()
+                .zip(&want)
+                .all(|(s, w)| s.0 == w.0 && s.1 == w.1)
+        {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let expected: Vec<(String, String)> = want
+        .iter()
+        .map(|(a, b)| (a.to_string(), b.to_string()))
+        .collect();
+    assert_eq!(seen, expected);
+    assert!(
+        findings
+            .iter()
+            .all(|f| f["evidence"].as_array().is_some_and(|e| !e.is_empty()))
+    );
+
+    // The table, and a healthy pod said to be healthy.
+    let (_, table, _) = demo.run(&["diagnose", "--all", "-n", "shop"]);
+    assert!(table.starts_with("NAMESPACE   POD"), "{table}");
+    assert!(
+        table.contains("image-pull") && table.contains("0.95"),
+        "{table}"
+    );
+    let (_, pods, _) = demo.run(&["diagnose", "--all", "-A", "-o", "json"]);
+    assert!(
+        !pods.contains("\"pod\": \"web-"),
+        "healthy pods are not listed"
+    );
+
+    // A runnable fix, given to podmirror test as a patch, turns the mirror Healthy.
+    for app in ["api", "checkout"] {
+        let f = findings.iter().find(|f| f["owner"]["name"] == app).unwrap();
+        assert_eq!(f["runnable"], true, "{f}");
+        let patch = demo.dir.join(format!("{app}.json"));
+        std::fs::write(&patch, f["patch"].to_string()).unwrap();
+        let pod = f["pod"].as_str().unwrap();
+        let (code, out, err) = demo.run(&[
+            "test",
+            pod,
+            "-n",
+            "shop",
+            "--patch",
+            patch.to_str().unwrap(),
+            "--settle",
+            "2",
+            "--wait-verdict",
+        ]);
+        assert_eq!(code, 0, "{app}: {out}{err}");
+        assert!(out.contains("verdict: Healthy"), "{out}");
+    }
+    let (code, _, err) = demo.run(&["diagnose", "nosuchpod", "-n", "shop"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("pod \"nosuchpod\" not found"), "{err}");
+}

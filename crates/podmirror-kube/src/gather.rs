@@ -1,0 +1,418 @@
+//! Gathering what the diagnosis rules read (DESIGN §3): one snapshot of a
+//! namespace (or all) — pods, events of both events APIs, ReplicaSets (owner
+//! chain and rollout history), ConfigMap and Secret keys (never Secret
+//! values), claims, nodes — then, per failing pod, the tail of its
+//! containers' logs. A namespace costs 9 requests (the clock and 8 lists)
+//! plus 1–2 log reads per container that is not ready, however many pods it
+//! has.
+
+use crate::KubeError;
+use k8s_openapi::api::apps::v1::ReplicaSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Secret};
+use kube::api::{Api, ListParams, LogParams};
+use podmirror_core::contract::LABEL_MIRROR;
+use podmirror_core::diagnosis::{Context, EventLine, NodeInfo, Owner, Revision, SecretInfo};
+use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// How many log lines of each run are kept.
+pub const LOG_LINES: i64 = 20;
+
+/// One namespace (or every one) as the rules need it.
+#[derive(Debug, Default)]
+pub struct Snapshot {
+    /// Pods, mirrors excluded.
+    pub pods: Vec<Value>,
+    events: Vec<(String, String, EventLine)>,
+    replicasets: Vec<Value>,
+    configmaps: BTreeMap<(String, String), Vec<String>>,
+    secrets: BTreeMap<(String, String), SecretInfo>,
+    pvcs: BTreeMap<(String, String), (String, String)>,
+    nodes: Vec<NodeInfo>,
+    /// The API server's time when it was taken.
+    pub now: Option<jiff::Timestamp>,
+}
+
+async fn list<K>(
+    client: &kube::Client,
+    ns: Option<&str>,
+    what: &str,
+) -> Result<Vec<Value>, KubeError>
+where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + std::fmt::Debug
+        + serde::de::DeserializeOwned
+        + serde::Serialize,
+    <K as kube::Resource>::DynamicType: Default,
+{
+    let api: Api<K> = match ns {
+        Some(ns) => Api::namespaced(client.clone(), ns),
+        None => Api::all(client.clone()),
+    };
+    let items = api
+        .list(&ListParams::default())
+        .await
+        .map_err(|e| KubeError::from_kube(format!("list {what}"), e))?
+        .items;
+    Ok(items
+        .into_iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .collect())
+}
+
+fn text(v: &Value, pointer: &str) -> String {
+    v.pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string()
+}
+
+fn key(v: &Value) -> (String, String) {
+    (text(v, "/metadata/namespace"), text(v, "/metadata/name"))
+}
+
+fn keys_of(v: &Value, field: &str) -> Vec<String> {
+    v.get(field)
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+impl Snapshot {
+    /// Reads a namespace (`None`: all of them).
+    pub async fn take(client: &kube::Client, ns: Option<&str>) -> Result<Snapshot, KubeError> {
+        let now = crate::clock::server_now(client).await.ok();
+        let pods = list::<Pod>(client, ns, "pods")
+            .await?
+            .into_iter()
+            .filter(|p| {
+                p.pointer(&format!(
+                    "/metadata/labels/{}",
+                    LABEL_MIRROR.replace('/', "~1")
+                ))
+                .is_none()
+            })
+            .collect();
+        let mut events = Vec::new();
+        for e in list::<Event>(client, ns, "events").await? {
+            let involved = (
+                text(&e, "/involvedObject/namespace"),
+                text(&e, "/involvedObject/name"),
+            );
+            events.push((
+                involved.0,
+                involved.1,
+                EventLine {
+                    kind: text(&e, "/type"),
+                    reason: text(&e, "/reason"),
+                    message: text(&e, "/message"),
+                    count: e.get("count").and_then(Value::as_u64).unwrap_or(1) as u32,
+                },
+            ));
+        }
+        // events.k8s.io/v1: the same store in a real cluster; kept when new.
+        let new_api: Api<k8s_openapi::api::events::v1::Event> = match ns {
+            Some(ns) => Api::namespaced(client.clone(), ns),
+            None => Api::all(client.clone()),
+        };
+        if let Ok(list) = new_api.list(&ListParams::default()).await {
+            for e in list
+                .items
+                .into_iter()
+                .filter_map(|e| serde_json::to_value(e).ok())
+            {
+                let line = EventLine {
+                    kind: text(&e, "/type"),
+                    reason: text(&e, "/reason"),
+                    message: text(&e, "/note"),
+                    count: e
+                        .pointer("/series/count")
+                        .and_then(Value::as_u64)
+                        .unwrap_or(1) as u32,
+                };
+                let who = (
+                    text(&e, "/regarding/namespace"),
+                    text(&e, "/regarding/name"),
+                );
+                if !events.iter().any(|(n, p, l)| {
+                    (n, p) == (&who.0, &who.1)
+                        && l.reason == line.reason
+                        && l.message == line.message
+                }) {
+                    events.push((who.0, who.1, line));
+                }
+            }
+        }
+        let replicasets = list::<ReplicaSet>(client, ns, "replicasets").await?;
+        let configmaps = list::<ConfigMap>(client, ns, "configmaps")
+            .await?
+            .iter()
+            .map(|c| {
+                (
+                    key(c),
+                    [keys_of(c, "data"), keys_of(c, "binaryData")].concat(),
+                )
+            })
+            .collect();
+        // Only the type and the key names are kept; values are dropped here.
+        let secrets = list::<Secret>(client, ns, "secrets")
+            .await?
+            .iter()
+            .map(|s| {
+                (
+                    key(s),
+                    SecretInfo {
+                        kind: text(s, "/type"),
+                        keys: keys_of(s, "data"),
+                    },
+                )
+            })
+            .collect();
+        let pvcs = list::<PersistentVolumeClaim>(client, ns, "persistentvolumeclaims")
+            .await?
+            .iter()
+            .map(|c| {
+                (
+                    key(c),
+                    (text(c, "/status/phase"), text(c, "/spec/storageClassName")),
+                )
+            })
+            .collect();
+        let nodes: Api<Node> = Api::all(client.clone());
+        let nodes = nodes
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| KubeError::from_kube("list nodes", e))?
+            .items
+            .into_iter()
+            .filter_map(|n| serde_json::to_value(n).ok())
+            .map(|n| node_info(&n))
+            .collect();
+        Ok(Snapshot {
+            pods,
+            events,
+            replicasets,
+            configmaps,
+            secrets,
+            pvcs,
+            nodes,
+            now,
+        })
+    }
+
+    /// The context of one pod of the snapshot, its logs read now.
+    pub async fn context(&self, client: &kube::Client, pod: &Value) -> Context {
+        let (ns, name) = key(pod);
+        let events = self
+            .events
+            .iter()
+            .filter(|(n, p, _)| *n == ns && *p == name)
+            .map(|(_, _, e)| e.clone())
+            .collect();
+        let (owner, history) = self.owner_and_history(pod);
+        let in_ns = |k: &(String, String)| k.0 == ns;
+        Context {
+            pod: pod.clone(),
+            events,
+            logs: logs(client, pod).await,
+            owner,
+            history,
+            configmaps: self
+                .configmaps
+                .iter()
+                .filter(|(k, _)| in_ns(k))
+                .map(|(k, v)| (k.1.clone(), v.clone()))
+                .collect(),
+            secrets: self
+                .secrets
+                .iter()
+                .filter(|(k, _)| in_ns(k))
+                .map(|(k, v)| (k.1.clone(), v.clone()))
+                .collect(),
+            pvcs: claims(pod)
+                .into_iter()
+                .map(|c| {
+                    let state = self
+                        .pvcs
+                        .get(&(ns.clone(), c.clone()))
+                        .cloned()
+                        .unwrap_or_else(|| ("Missing".into(), String::new()));
+                    (c, state)
+                })
+                .collect(),
+            storage_classes: Vec::new(),
+            nodes: self.nodes.clone(),
+            now: self.now,
+        }
+    }
+
+    /// The workload above the pod and, for a Deployment, its revisions.
+    fn owner_and_history(&self, pod: &Value) -> (Option<Owner>, Vec<Revision>) {
+        let Some((kind, name)) = controller(pod) else {
+            return (None, Vec::new());
+        };
+        let ns = text(pod, "/metadata/namespace");
+        if kind != "ReplicaSet" {
+            return (Some(Owner { kind, name }), Vec::new());
+        }
+        let rs = self
+            .replicasets
+            .iter()
+            .find(|r| key(r) == (ns.clone(), name.clone()));
+        let Some((dkind, dname)) = rs.and_then(controller).filter(|(k, _)| k == "Deployment")
+        else {
+            return (Some(Owner { kind, name }), Vec::new());
+        };
+        let deployment_uid = rs
+            .and_then(|r| r.pointer("/metadata/ownerReferences/0/uid"))
+            .cloned();
+        let number = |r: &Value| {
+            text(
+                r,
+                "/metadata/annotations/deployment.kubernetes.io~1revision",
+            )
+            .parse::<u64>()
+            .unwrap_or(0)
+        };
+        let newest = self
+            .replicasets
+            .iter()
+            .filter(|r| r.pointer("/metadata/ownerReferences/0/uid").cloned() == deployment_uid)
+            .map(number)
+            .max()
+            .unwrap_or(0);
+        let mut history: Vec<Revision> = self
+            .replicasets
+            .iter()
+            .filter(|r| text(r, "/metadata/namespace") == ns)
+            .filter(|r| r.pointer("/metadata/ownerReferences/0/uid").cloned() == deployment_uid)
+            .map(|r| {
+                let n = number(r);
+                let available = r
+                    .pointer("/status/availableReplicas")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                Revision {
+                    number: n,
+                    spec: r
+                        .pointer("/spec/template/spec")
+                        .cloned()
+                        .unwrap_or(Value::Null),
+                    // Serving now, or an older revision the Deployment rolled over from.
+                    ran: available > 0 || n < newest,
+                }
+            })
+            .collect();
+        history.sort_by_key(|r| r.number);
+        (
+            Some(Owner {
+                kind: dkind,
+                name: dname,
+            }),
+            history,
+        )
+    }
+}
+
+fn controller(obj: &Value) -> Option<(String, String)> {
+    obj.pointer("/metadata/ownerReferences")?
+        .as_array()?
+        .iter()
+        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
+        .map(|r| (text(r, "/kind"), text(r, "/name")))
+}
+
+fn claims(pod: &Value) -> Vec<String> {
+    pod.pointer("/spec/volumes")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| {
+            v.pointer("/persistentVolumeClaim/claimName")
+                .and_then(Value::as_str)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+fn node_info(n: &Value) -> NodeInfo {
+    let quantity = |p: &str| text(n, p);
+    let cpu = quantity("/status/allocatable/cpu");
+    let cpu_millis = match cpu.strip_suffix('m') {
+        Some(m) => m.parse().unwrap_or(0),
+        None => cpu.parse::<f64>().map(|c| (c * 1000.0) as i64).unwrap_or(0),
+    };
+    NodeInfo {
+        name: text(n, "/metadata/name"),
+        labels: n
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        taints: n
+            .pointer("/spec/taints")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|t| (text(t, "/key"), text(t, "/value"), text(t, "/effect")))
+            .collect(),
+        memory_bytes: podmirror_core::diagnosis::memory_bytes(&quantity(
+            "/status/allocatable/memory",
+        ))
+        .unwrap_or(0),
+        cpu_millis,
+    }
+}
+
+/// The last lines of the current and previous run of each container that
+/// is not ready (what the rules read), `LOG_LINES` each.
+async fn logs(client: &kube::Client, pod: &Value) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
+    let (ns, name) = key(pod);
+    let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let mut out = BTreeMap::new();
+    let statuses = ["initContainerStatuses", "containerStatuses"]
+        .iter()
+        .flat_map(|k| {
+            pod.pointer(&format!("/status/{k}"))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect::<Vec<_>>();
+    for s in statuses
+        .iter()
+        .filter(|s| s.get("ready") != Some(&Value::Bool(true)))
+    {
+        let container = text(s, "/name");
+        let restarted = s.get("restartCount").and_then(Value::as_i64).unwrap_or(0) > 0;
+        let read = |previous: bool| {
+            let api = api.clone();
+            let params = LogParams {
+                container: Some(container.clone()),
+                previous,
+                tail_lines: Some(LOG_LINES),
+                ..Default::default()
+            };
+            let name = name.clone();
+            async move {
+                api.logs(&name, &params)
+                    .await
+                    .map(|l| l.lines().map(str::to_string).collect::<Vec<_>>())
+                    .unwrap_or_default()
+            }
+        };
+        let current = read(false).await;
+        let previous = if restarted {
+            read(true).await
+        } else {
+            Vec::new()
+        };
+        out.insert(container.clone(), (current, previous));
+    }
+    out
+}

@@ -1,0 +1,141 @@
+//! `podmirror diagnose POD` and `podmirror diagnose --all`: the rules of
+//! `podmirror-core::diagnosis` over what `podmirror-kube::gather` reads.
+
+use crate::mirror_cmd::{Format, Target, connect};
+use podmirror_core::diagnosis::{self, Finding};
+use podmirror_core::render;
+use podmirror_kube::gather::Snapshot;
+use serde_json::Value;
+
+/// `podmirror diagnose POD`: one pod, in words (or JSON/YAML).
+pub async fn one(t: Target, pod: String, format: Format) -> anyhow::Result<u8> {
+    let (client, ns) = connect(&t).await?;
+    let name = pod.strip_prefix("pod/").unwrap_or(&pod).to_string();
+    let snapshot = Snapshot::take(&client, Some(&ns)).await?;
+    let Some(p) = snapshot
+        .pods
+        .iter()
+        .find(|p| p.pointer("/metadata/name").and_then(Value::as_str) == Some(name.as_str()))
+    else {
+        anyhow::bail!(
+            "pod {name:?} not found in namespace {ns:?} (mirrors are not diagnosed); check the name with `kubectl -n {ns} get pods`"
+        );
+    };
+    let ctx = snapshot.context(&client, p).await;
+    let Some(f) = diagnosis::diagnose(&ctx) else {
+        println!("pod {ns}/{name} is healthy; nothing to diagnose");
+        return Ok(0);
+    };
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&f)?),
+        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&f)?)),
+        Format::Table => print_finding(&f),
+    }
+    Ok(0)
+}
+
+fn owner_text(f: &Finding) -> String {
+    f.owner.as_ref().map_or_else(
+        || "bare pod".to_string(),
+        |o| format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
+    )
+}
+
+fn print_finding(f: &Finding) {
+    println!(
+        "pod {}/{} ({}): {}, confidence {:.2}",
+        f.namespace,
+        f.pod,
+        owner_text(f),
+        f.category.as_str(),
+        f.confidence_score
+    );
+    println!("Diagnosis: {}", f.diagnosis);
+    println!("Suggested fix: {}", f.suggested_fix);
+    if !f.evidence.is_empty() {
+        println!("Evidence:");
+        for e in &f.evidence {
+            println!("  - {e}");
+        }
+    }
+    if f.runnable {
+        println!("Patch (relative to the pod spec): {}", f.patch);
+        println!("Fix command:\n  {}", f.fix_command.replace('\n', "\n  "));
+    } else {
+        println!("No automatic change: the fix needs a person (see above).");
+    }
+}
+
+/// `podmirror diagnose --all [-A]`: a table of the failing pods.
+pub async fn all(t: Target, every_namespace: bool, format: Format) -> anyhow::Result<u8> {
+    let (client, ns) = connect(&t).await?;
+    let snapshot = Snapshot::take(&client, (!every_namespace).then_some(ns.as_str())).await?;
+    let mut findings = Vec::new();
+    for p in &snapshot.pods {
+        // Logs are read only for pods that are not healthy.
+        if diagnosis::healthy(p) {
+            continue;
+        }
+        let ctx = snapshot.context(&client, p).await;
+        if let Some(f) = diagnosis::diagnose(&ctx) {
+            findings.push(f);
+        }
+    }
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&findings)?)),
+        Format::Table if findings.is_empty() => println!("No failing pods."),
+        Format::Table => {
+            let rows: Vec<[String; 6]> = findings
+                .iter()
+                .map(|f| {
+                    let first = f
+                        .diagnosis
+                        .split(". ")
+                        .next()
+                        .unwrap_or("")
+                        .trim_end_matches('.');
+                    let mut line: String = first.chars().take(70).collect();
+                    if first.chars().count() > 70 {
+                        line.push('…');
+                    }
+                    [
+                        f.namespace.clone(),
+                        f.pod.clone(),
+                        owner_text(f),
+                        f.category.as_str().to_string(),
+                        line,
+                        format!("{:.2}", f.confidence_score),
+                    ]
+                })
+                .collect();
+            let head = [
+                "NAMESPACE",
+                "POD",
+                "OWNER",
+                "CATEGORY",
+                "DIAGNOSIS",
+                "CONFIDENCE",
+            ];
+            let mut widths: Vec<usize> = head.iter().map(|h| h.len()).collect();
+            for r in &rows {
+                for (w, c) in widths.iter_mut().zip(r) {
+                    *w = (*w).max(c.chars().count());
+                }
+            }
+            let print_row = |cells: Vec<&str>| {
+                let parts: Vec<String> = cells
+                    .iter()
+                    .zip(&widths)
+                    .map(|(c, w)| format!("{c:<w$}"))
+                    .collect();
+                println!("{}", parts.join("   ").trim_end());
+            };
+            print_row(head.to_vec());
+            for r in &rows {
+                print_row(r.iter().map(String::as_str).collect());
+            }
+        }
+    }
+    Ok(0)
+}

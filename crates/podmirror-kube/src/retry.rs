@@ -23,7 +23,11 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Attempt<T>, KubeError>>,
 {
-    for _ in 0..ATTEMPTS {
+    for n in 0..ATTEMPTS {
+        if n > 0 {
+            // client-go's DefaultRetry waits 10 ms between attempts.
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
         if let Attempt::Done(t) = attempt().await? {
             return Ok(t);
         }

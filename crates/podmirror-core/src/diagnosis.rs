@@ -5,7 +5,7 @@
 //! the context is gathered elsewhere (`podmirror-kube`).
 
 use jiff::Timestamp;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
@@ -23,7 +23,7 @@ pub struct EventLine {
 }
 
 /// The workload that owns the pod, at the top of its owner chain.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Owner {
     /// `Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`.
     pub kind: String,
@@ -95,7 +95,7 @@ pub struct Context {
 }
 
 /// The failure classes of DESIGN §3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     /// The image cannot be pulled.
@@ -133,7 +133,7 @@ impl Category {
 }
 
 /// A diagnosis (DESIGN §3).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Finding {
     /// `namespace/pod@timestamp`.
     pub id: String,
@@ -162,7 +162,7 @@ pub struct Finding {
     /// Whether the patch is a safe automatic change.
     pub runnable: bool,
     /// `rules` (or `llm`).
-    pub source: &'static str,
+    pub source: String,
     /// When it was made (API server clock), RFC 3339.
     pub timestamp: String,
 }
@@ -309,7 +309,7 @@ fn finish(ctx: &Context, f: Found) -> Finding {
         fix_command,
         confidence_score: f.confidence,
         runnable: f.runnable,
-        source: "rules",
+        source: "rules".into(),
         timestamp,
     }
 }

@@ -26,6 +26,7 @@ pub async fn one(t: Target, pod: String, format: Format) -> anyhow::Result<u8> {
         println!("pod {ns}/{name} is healthy; nothing to diagnose");
         return Ok(0);
     };
+    keep(std::slice::from_ref(&f)).await;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&f)?),
         Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&f)?)),
@@ -81,6 +82,7 @@ pub async fn all(t: Target, every_namespace: bool, format: Format) -> anyhow::Re
             findings.push(f);
         }
     }
+    keep(&findings).await;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
         Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&findings)?)),
@@ -138,4 +140,19 @@ pub async fn all(t: Target, every_namespace: bool, format: Format) -> anyhow::Re
         }
     }
     Ok(0)
+}
+
+/// Saves findings as their pods' last diagnoses (for `podmirror fix`); a
+/// store that cannot be written is a warning, not a failed diagnosis.
+async fn keep(findings: &[Finding]) {
+    let saved = async {
+        let store = crate::fix_cmd::store().await?;
+        for f in findings {
+            store.save(f, jiff::Timestamp::now()).await?;
+        }
+        anyhow::Ok(())
+    };
+    if let Err(e) = saved.await {
+        eprintln!("warning: diagnoses not saved for podmirror fix: {e:#}");
+    }
 }

@@ -3,6 +3,7 @@
 
 mod diagnose_cmd;
 mod edit;
+mod fix_cmd;
 mod mirror_cmd;
 
 use anyhow::Context;
@@ -65,6 +66,15 @@ enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value = "table")]
         output: mirror_cmd::Format,
+    },
+    /// Show the fix of the pod's last diagnosis; --apply patches its workload (asks first).
+    Fix {
+        /// The pod.
+        pod: String,
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+        #[command(flatten)]
+        fix: fix_cmd::FixArgs,
     },
     /// List the active mirrors.
     Status {
@@ -371,6 +381,7 @@ fn main() -> std::process::ExitCode {
                 Some(pod) => diagnose_cmd::one(target, pod, output).await,
                 None => diagnose_cmd::all(target, all_namespaces, output).await,
             },
+            Command::Fix { pod, target, fix } => fix_cmd::fix(target, pod, fix).await,
             Command::Status {
                 target,
                 all_namespaces,

@@ -107,11 +107,11 @@ pub async fn connect(t: &Target) -> anyhow::Result<(kube::Client, String)> {
     Ok((client, ns))
 }
 
-fn color() -> bool {
+pub(crate) fn color() -> bool {
     std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
-fn who() -> String {
+pub(crate) fn who() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("USERNAME"))
         .unwrap_or_else(|_| "unknown".into())

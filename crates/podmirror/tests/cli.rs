@@ -210,6 +210,8 @@ impl Demo {
             .args(args)
             .env("KUBECONFIG", &self.kubeconfig)
             .env("NO_COLOR", "1")
+            .env("XDG_DATA_HOME", self.dir.join("data"))
+            .env("LANG", "C.UTF-8")
             .env_remove("VISUAL")
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
@@ -599,4 +601,154 @@ fn diagnose_names_every_failure_of_the_demo_and_its_fixes_prove_healthy() {
     let (code, _, err) = demo.run(&["diagnose", "nosuchpod", "-n", "shop"]);
     assert_eq!(code, 2);
     assert!(err.contains("pod \"nosuchpod\" not found"), "{err}");
+}
+
+/// Runs `podmirror ARGS` on a pseudo-terminal (util-linux `script`), typing
+/// `input`; None when `script` is not installed.
+fn run_on_tty(demo: &Demo, args: &[&str], input: &str) -> Option<(i32, String)> {
+    let mut line = String::from(env!("CARGO_BIN_EXE_podmirror"));
+    for a in args {
+        line.push(' ');
+        line.push_str(a);
+    }
+    let mut child = Command::new("script")
+        .args(["-q", "-e", "-c", &line, "/dev/null"])
+        .env("KUBECONFIG", &demo.kubeconfig)
+        .env("NO_COLOR", "1")
+        .env("XDG_DATA_HOME", demo.dir.join("data"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .ok()?;
+    {
+        use std::io::Write;
+        let mut i = child.stdin.take().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let _ = i.write_all(input.as_bytes());
+    }
+    let out = child.wait_with_output().unwrap();
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+    ))
+}
+
+#[test]
+fn fix_shows_the_last_diagnosis_and_applies_it_only_after_a_yes_with_an_audit_row() {
+    let demo = Demo::start("fix");
+    // Diagnose until the api pod shows its bad tag.
+    let mut api_pod = String::new();
+    for _ in 0..60 {
+        let (_, out, _) = demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json"]);
+        let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+        if let Some(f) = all
+            .iter()
+            .find(|f| f["owner"]["name"] == "api" && f["runnable"] == true)
+        {
+            api_pod = f["pod"].as_str().unwrap().to_string();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(!api_pod.is_empty(), "the api pod was never diagnosed");
+
+    let (code, out, _) = demo.run(&["fix", &api_pod, "-n", "shop"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("💡 Suggested Fix (from last diagnosis,") && out.contains("confidence 0.95"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "kubectl -n shop set image deployment/api api=registry.example.com/shop/api:1.4.1"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("⚠️ Not yet verified"), "{out}");
+    // ASCII markers when the terminal is not UTF-8.
+    let (_, ascii, _) = demo.run_with(&["fix", &api_pod, "-n", "shop"], &[("LANG", "C")], "");
+    assert!(
+        ascii.contains("[fix] Suggested Fix") && !ascii.contains('💡'),
+        "{ascii}"
+    );
+    // Nothing in the window: say how to get a diagnosis.
+    let (code, out, _) = demo.run(&["fix", "web-nothing", "-n", "shop"]);
+    assert_eq!(code, 1);
+    assert!(
+        out.contains("podmirror diagnose web-nothing -n shop"),
+        "{out}"
+    );
+    // A fix only a person can make cannot be applied.
+    let orders = {
+        let (_, out, _) = demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json"]);
+        let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+        all.iter().find(|f| f["owner"]["name"] == "orders").unwrap()["pod"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (code, _, err) = demo.run(&["fix", &orders, "-n", "shop", "--apply", "--yes"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("runnable: false"), "{err}");
+    // No terminal and no --yes: refused, nothing changed.
+    let (code, _, err) = demo.run(&["fix", &api_pod, "-n", "shop", "--apply"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("pass --yes"), "{err}");
+
+    // On a terminal: anything but y/yes does nothing; y applies.
+    if let Some((code, out)) =
+        run_on_tty(&demo, &["fix", &api_pod, "-n", "shop", "--apply"], "sure\n")
+    {
+        assert_eq!(code, 1, "{out}");
+        assert!(
+            out.contains("You are about to apply the suggested fix to deployment 'api'"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Proceed? (y/N)") && out.contains("Nothing applied."),
+            "{out}"
+        );
+        assert!(
+            out.contains("+  image: registry.example.com/shop/api:1.4.1"),
+            "diff: {out}"
+        );
+        let (code, out) =
+            run_on_tty(&demo, &["fix", &api_pod, "-n", "shop", "--apply"], "y\n").unwrap();
+        assert_eq!(code, 0, "{out}");
+        assert!(out.contains("deployment/api patched"), "{out}");
+    } else {
+        let (code, out, err) = demo.run(&["fix", &api_pod, "-n", "shop", "--apply", "--yes"]);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // The live Deployment turns healthy: no api pod is diagnosed any more.
+    let mut healthy = false;
+    for _ in 0..60 {
+        let (_, out, _) = demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json"]);
+        let all: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+        if !all.iter().any(|f| f["owner"]["name"] == "api") {
+            healthy = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(healthy, "deployment api still has a failing pod");
+    // Every decision is in the audit.
+    let rows = tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = podmirror_store::Store::open(&demo.dir.join("data/podmirror/podmirror.db"))
+            .await
+            .unwrap();
+        store.audit_rows().await.unwrap()
+    });
+    let outcomes: Vec<&str> = rows.iter().map(|r| r.outcome.as_str()).collect();
+    assert!(outcomes.ends_with(&["applied"]), "{outcomes:?}");
+    let last = rows.last().unwrap();
+    assert_eq!(last.namespace, "shop");
+    assert_eq!(last.target, format!("deployment/api (pod {api_pod})"));
+    assert!(
+        last.patch
+            .contains("/spec/template/spec/containers/0/image"),
+        "{}",
+        last.patch
+    );
 }

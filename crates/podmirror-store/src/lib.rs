@@ -1,0 +1,370 @@
+//! podmirror's records, in SQLite through sqlx: the last diagnosis of each
+//! pod (with the mirror verdict that verified its fix, if any) and the audit
+//! of fixes applied to live workloads. Run locally, the file lives in the
+//! XDG data directory ([`default_path`]); the backend serves the same store.
+
+use jiff::Timestamp;
+use podmirror_core::diagnosis::Finding;
+use sqlx::Row;
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+/// What went wrong with the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database could not be opened or created.
+    #[error("cannot open the podmirror database {path}: {source}")]
+    Open {
+        /// The file.
+        path: String,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// A query failed.
+    #[error("the podmirror database failed to {action}: {source}")]
+    Query {
+        /// What it was doing.
+        action: &'static str,
+        /// Why.
+        source: sqlx::Error,
+    },
+    /// A stored diagnosis no longer reads (written by another version).
+    #[error("a stored diagnosis does not read: {0}")]
+    Corrupt(String),
+}
+
+/// A diagnosis as stored: the finding, when it was saved, and its verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Saved {
+    /// The finding.
+    pub finding: Finding,
+    /// When it was saved (the clock of the process that saved it).
+    pub saved_at: Timestamp,
+    /// The mirror that tested its patch and that mirror's verdict, if any.
+    pub verified: Option<(String, String)>,
+}
+
+/// One audit row: a fix applied (or refused, or failed) on a live workload.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuditRow {
+    /// When.
+    pub at: Timestamp,
+    /// Who (the local user, or the backend's authenticated user).
+    pub who: String,
+    /// The kubeconfig context or cluster.
+    pub context: String,
+    /// Namespace.
+    pub namespace: String,
+    /// What was changed, `deployment/api (pod api-123)`.
+    pub target: String,
+    /// The JSON Patch applied.
+    pub patch: String,
+    /// `applied`, `failed: …`.
+    pub outcome: String,
+}
+
+/// Where the local store lives: `$XDG_DATA_HOME/podmirror/podmirror.db`, else
+/// `~/.local/share/podmirror/podmirror.db`.
+pub fn default_path() -> PathBuf {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(std::env::temp_dir);
+    base.join("podmirror").join("podmirror.db")
+}
+
+const SCHEMA: &[&str] = &[
+    "CREATE TABLE IF NOT EXISTS diagnoses (
+        namespace TEXT NOT NULL,
+        pod TEXT NOT NULL,
+        saved_at_ms INTEGER NOT NULL,
+        finding TEXT NOT NULL,
+        verified_mirror TEXT,
+        verified_verdict TEXT,
+        PRIMARY KEY (namespace, pod)
+    )",
+    "CREATE TABLE IF NOT EXISTS audit (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        at_ms INTEGER NOT NULL,
+        who TEXT NOT NULL,
+        context TEXT NOT NULL,
+        namespace TEXT NOT NULL,
+        target TEXT NOT NULL,
+        patch TEXT NOT NULL,
+        outcome TEXT NOT NULL
+    )",
+];
+
+/// The store.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+fn query(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
+    move |source| StoreError::Query { action, source }
+}
+
+fn at_ms(ms: i64) -> Timestamp {
+    Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+impl Store {
+    /// Opens (creating if needed) the SQLite file at `path`.
+    pub async fn open(path: &Path) -> Result<Store, StoreError> {
+        let open_error = |source| StoreError::Open {
+            path: path.display().to_string(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+        }
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
+            .map_err(open_error)?
+            .create_if_missing(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(open_error)?;
+        for statement in SCHEMA {
+            sqlx::query(statement)
+                .execute(&pool)
+                .await
+                .map_err(query("create its tables"))?;
+        }
+        Ok(Store { pool })
+    }
+
+    /// Keeps `finding` as the last diagnosis of its pod (replacing an older one).
+    pub async fn save(&self, finding: &Finding, at: Timestamp) -> Result<(), StoreError> {
+        let json =
+            serde_json::to_string(finding).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        sqlx::query(
+            "INSERT INTO diagnoses (namespace, pod, saved_at_ms, finding) VALUES (?, ?, ?, ?)
+             ON CONFLICT (namespace, pod) DO UPDATE SET saved_at_ms = excluded.saved_at_ms,
+               finding = excluded.finding, verified_mirror = NULL, verified_verdict = NULL",
+        )
+        .bind(&finding.namespace)
+        .bind(&finding.pod)
+        .bind(at.as_millisecond())
+        .bind(json)
+        .execute(&self.pool)
+        .await
+        .map_err(query("save a diagnosis"))?;
+        Ok(())
+    }
+
+    /// The last diagnosis of a pod, if saved within `max_age` of `now`.
+    pub async fn last(
+        &self,
+        namespace: &str,
+        pod: &str,
+        max_age: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<Option<Saved>, StoreError> {
+        let oldest = now.as_millisecond() - max_age.as_millis() as i64;
+        let row = sqlx::query(
+            "SELECT saved_at_ms, finding, verified_mirror, verified_verdict FROM diagnoses
+             WHERE namespace = ? AND pod = ? AND saved_at_ms >= ?",
+        )
+        .bind(namespace)
+        .bind(pod)
+        .bind(oldest)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(query("read a diagnosis"))?;
+        let Some(row) = row else { return Ok(None) };
+        let finding: Finding = serde_json::from_str(row.get::<&str, _>("finding"))
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mirror: Option<String> = row.get("verified_mirror");
+        let verdict: Option<String> = row.get("verified_verdict");
+        Ok(Some(Saved {
+            finding,
+            saved_at: at_ms(row.get("saved_at_ms")),
+            verified: mirror.zip(verdict),
+        }))
+    }
+
+    /// Records that `mirror` tested the pod's diagnosed fix and reached `verdict`.
+    /// Returns false when the pod has no stored diagnosis.
+    pub async fn verify(
+        &self,
+        namespace: &str,
+        pod: &str,
+        mirror: &str,
+        verdict: &str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "UPDATE diagnoses SET verified_mirror = ?, verified_verdict = ? WHERE namespace = ? AND pod = ?",
+        )
+        .bind(mirror)
+        .bind(verdict)
+        .bind(namespace)
+        .bind(pod)
+        .execute(&self.pool)
+        .await
+        .map_err(query("record a verification"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Appends an audit row.
+    pub async fn audit(&self, row: &AuditRow) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO audit (at_ms, who, context, namespace, target, patch, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(row.at.as_millisecond())
+        .bind(&row.who)
+        .bind(&row.context)
+        .bind(&row.namespace)
+        .bind(&row.target)
+        .bind(&row.patch)
+        .bind(&row.outcome)
+        .execute(&self.pool)
+        .await
+        .map_err(query("write an audit row"))?;
+        Ok(())
+    }
+
+    /// Every audit row, oldest first.
+    pub async fn audit_rows(&self) -> Result<Vec<AuditRow>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT at_ms, who, context, namespace, target, patch, outcome FROM audit ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query("read the audit"))?;
+        Ok(rows
+            .into_iter()
+            .map(|r| AuditRow {
+                at: at_ms(r.get("at_ms")),
+                who: r.get("who"),
+                context: r.get("context"),
+                namespace: r.get("namespace"),
+                target: r.get("target"),
+                patch: r.get("patch"),
+                outcome: r.get("outcome"),
+            })
+            .collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use podmirror_core::diagnosis::{Category, Owner};
+    use serde_json::json;
+
+    fn finding(pod: &str) -> Finding {
+        Finding {
+            id: format!("shop/{pod}@t"),
+            namespace: "shop".into(),
+            pod: pod.into(),
+            pod_uid: "u".into(),
+            owner: Some(Owner {
+                kind: "Deployment".into(),
+                name: "api".into(),
+            }),
+            category: Category::ImagePull,
+            diagnosis: "bad tag".into(),
+            suggested_fix: "go back".into(),
+            evidence: vec!["e".into()],
+            patch: json!([{"op": "replace", "path": "/containers/0/image", "value": "api:1"}]),
+            fix_command: "kubectl …".into(),
+            confidence_score: 0.95,
+            runnable: true,
+            source: "rules".into(),
+            timestamp: "t".into(),
+        }
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("podmirror-store-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir.join("sub").join("podmirror.db")
+    }
+
+    #[tokio::test]
+    async fn the_last_diagnosis_within_the_window_its_verification_and_the_audit() {
+        let path = scratch("roundtrip");
+        let store = Store::open(&path).await.unwrap();
+        let t0: Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
+        let minutes = |m: i64| t0.checked_add(jiff::SignedDuration::from_mins(m)).unwrap();
+        let window = std::time::Duration::from_secs(15 * 60);
+        store.save(&finding("api-1"), t0).await.unwrap();
+        let got = store
+            .last("shop", "api-1", window, minutes(2))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.finding, finding("api-1"));
+        assert_eq!(got.saved_at, t0);
+        assert_eq!(got.verified, None);
+        assert!(
+            store
+                .last("shop", "api-1", window, minutes(16))
+                .await
+                .unwrap()
+                .is_none(),
+            "too old"
+        );
+        assert!(
+            store
+                .last("shop", "other", window, minutes(1))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .verify("shop", "api-1", "api-1-mirror-x", "Healthy")
+                .await
+                .unwrap()
+        );
+        assert!(!store.verify("shop", "nope", "m", "Healthy").await.unwrap());
+        let got = store
+            .last("shop", "api-1", window, minutes(3))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            got.verified,
+            Some(("api-1-mirror-x".into(), "Healthy".into()))
+        );
+        // A new diagnosis replaces the old one and its verification.
+        store.save(&finding("api-1"), minutes(5)).await.unwrap();
+        let got = store
+            .last("shop", "api-1", window, minutes(6))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((got.saved_at, got.verified), (minutes(5), None));
+
+        let row = AuditRow {
+            at: t0,
+            who: "alice".into(),
+            context: "prod".into(),
+            namespace: "shop".into(),
+            target: "deployment/api (pod api-1)".into(),
+            patch: "[]".into(),
+            outcome: "applied".into(),
+        };
+        store.audit(&row).await.unwrap();
+        // Reopened: the rows are on disk.
+        drop(store);
+        let store = Store::open(&path).await.unwrap();
+        assert_eq!(store.audit_rows().await.unwrap(), vec![row]);
+    }
+
+    #[tokio::test]
+    async fn an_unusable_path_says_which_file() {
+        let e = Store::open(Path::new("/proc/podmirror/x.db"))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/proc/podmirror/x.db"), "{e}");
+    }
+}

@@ -1,0 +1,309 @@
+//! `podmirror fix POD` (the last diagnosis's fix, within its window) and
+//! `podmirror fix POD --apply [--yes]` (patch the owning workload after an
+//! explicit yes, with an audit row).
+
+use crate::mirror_cmd::{Target, color, connect, who};
+use anyhow::{Context as _, bail};
+use podmirror_core::diagnosis::Finding;
+use podmirror_core::{render, ttl};
+use podmirror_store::{AuditRow, Store};
+use serde_json::{Value, json};
+use std::io::{IsTerminal, Write};
+
+/// Options of `podmirror fix`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct FixArgs {
+    /// Apply the fix to the owning workload (asks first).
+    #[arg(long)]
+    pub apply: bool,
+    /// With --apply: do not ask (for scripts).
+    #[arg(long, requires = "apply")]
+    pub yes: bool,
+    /// How old a diagnosis may be: 30s to 60m... or longer (e.g. 15m, 2h).
+    #[arg(long, default_value = "15m")]
+    pub max_age: String,
+}
+
+/// Markers: emoji on a UTF-8 terminal, ASCII otherwise.
+struct Marks {
+    idea: &'static str,
+    tool: &'static str,
+    ok: &'static str,
+    warn: &'static str,
+}
+
+fn marks() -> Marks {
+    let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
+        .iter()
+        .filter_map(|v| std::env::var(v).ok())
+        .find(|v| !v.is_empty())
+        .is_some_and(|v| {
+            let v = v.to_ascii_uppercase();
+            v.contains("UTF-8") || v.contains("UTF8")
+        });
+    if utf8 {
+        Marks {
+            idea: "💡",
+            tool: "🛠️",
+            ok: "✅",
+            warn: "⚠️",
+        }
+    } else {
+        Marks {
+            idea: "[fix]",
+            tool: "[patch]",
+            ok: "[ok]",
+            warn: "[!]",
+        }
+    }
+}
+
+/// A duration like `15m`, `90s`, `2h`.
+fn duration(s: &str) -> anyhow::Result<std::time::Duration> {
+    let s = s.trim();
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
+    let n: u64 = num.parse().map_err(|_| {
+        anyhow::anyhow!("invalid --max-age {s:?}: use a number with s, m or h, such as 15m")
+    })?;
+    let secs = match unit {
+        "s" | "" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        _ => bail!("invalid --max-age {s:?}: use a number with s, m or h, such as 15m"),
+    };
+    Ok(std::time::Duration::from_secs(secs))
+}
+
+/// Opens the local store (XDG data dir).
+pub async fn store() -> anyhow::Result<Store> {
+    Ok(Store::open(&podmirror_store::default_path()).await?)
+}
+
+/// `podmirror fix POD [--apply]`. Returns the exit code.
+pub async fn fix(t: Target, pod: String, args: FixArgs) -> anyhow::Result<u8> {
+    let max_age = duration(&args.max_age)?;
+    let (client, ns) = connect(&t).await?;
+    let pod = pod.strip_prefix("pod/").unwrap_or(&pod).to_string();
+    let store = store().await?;
+    let now = jiff::Timestamp::now();
+    let Some(saved) = store.last(&ns, &pod, max_age, now).await? else {
+        println!(
+            "No diagnosis of pod {ns}/{pod} in the last {}. Get one with: podmirror diagnose {pod} -n {ns}",
+            args.max_age
+        );
+        return Ok(1);
+    };
+    let f = &saved.finding;
+    let m = marks();
+    if !args.apply {
+        let age = now.duration_since(saved.saved_at).as_secs().max(0) as u64;
+        println!(
+            "{} Suggested Fix (from last diagnosis, {} ago, confidence {:.2}):",
+            m.idea,
+            ttl::human(age),
+            f.confidence_score
+        );
+        println!("- {:?}", f.suggested_fix);
+        if f.runnable {
+            println!("{} Suggested Patch:", m.tool);
+            println!("{}", f.fix_command);
+            match &saved.verified {
+                Some((mirror, verdict)) => {
+                    println!("{} Verified: mirror {mirror} was {verdict}", m.ok)
+                }
+                None => println!(
+                    "{} Not yet verified: podmirror test {pod} -n {ns} --patch FILE (the patch: podmirror diagnose {pod} -n {ns} -o json)",
+                    m.warn
+                ),
+            }
+            println!(
+                "{} Apply this fix with: podmirror fix {pod} -n {ns} --apply",
+                m.warn
+            );
+        } else {
+            println!(
+                "{} No automatic change: only a person can make this fix.",
+                m.warn
+            );
+        }
+        return Ok(0);
+    }
+    apply(&client, &t, &store, f, args.yes).await
+}
+
+/// Which API path serves a workload kind.
+fn workload_path(kind: &str, ns: &str, name: &str) -> Option<String> {
+    let plural = match kind {
+        "Deployment" => "deployments",
+        "StatefulSet" => "statefulsets",
+        "DaemonSet" => "daemonsets",
+        "ReplicaSet" => "replicasets",
+        _ => return None,
+    };
+    Some(format!("/apis/apps/v1/namespaces/{ns}/{plural}/{name}"))
+}
+
+async fn send(client: &kube::Client, req: http::Request<Vec<u8>>) -> anyhow::Result<Value> {
+    let text = client.request_text(req).await.map_err(|e| {
+        anyhow::anyhow!(
+            "{}",
+            podmirror_kube::KubeError::from_kube("reach the workload", e)
+        )
+    })?;
+    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+fn context_name(t: &Target) -> String {
+    t.context.clone().unwrap_or_else(|| {
+        kube::config::Kubeconfig::read()
+            .ok()
+            .and_then(|k| k.current_context)
+            .unwrap_or_else(|| "(none)".into())
+    })
+}
+
+async fn apply(
+    client: &kube::Client,
+    t: &Target,
+    store: &Store,
+    f: &Finding,
+    yes: bool,
+) -> anyhow::Result<u8> {
+    if !f.runnable {
+        bail!(
+            "the diagnosis of pod {}/{} has no automatic change (runnable: false): {}",
+            f.namespace,
+            f.pod,
+            f.suggested_fix
+        );
+    }
+    let Some(owner) = &f.owner else {
+        bail!(
+            "pod {}/{} has no owning workload, and a pod's spec cannot be changed in place: recreate it with the patch (podmirror preview {} -n {} --patch FILE shows the result)",
+            f.namespace,
+            f.pod,
+            f.pod,
+            f.namespace
+        );
+    };
+    let Some(path) = workload_path(&owner.kind, &f.namespace, &owner.name) else {
+        bail!(
+            "{} {} cannot take the fix in place ({}): {}",
+            owner.kind,
+            owner.name,
+            if owner.kind == "Job" {
+                "a Job's pod template cannot change; delete and recreate the Job with the patch"
+            } else {
+                "podmirror patches Deployments, StatefulSets, DaemonSets and ReplicaSets"
+            },
+            f.fix_command
+        );
+    };
+    let target = format!("{}/{}", owner.kind.to_ascii_lowercase(), owner.name);
+    let current = send(client, http::Request::get(&path).body(Vec::new())?).await?;
+    let before = current
+        .pointer("/spec/template/spec")
+        .cloned()
+        .context("the workload has no spec.template.spec")?;
+    let ops: json_patch::Patch =
+        serde_json::from_value(f.patch.clone()).context("the stored patch is not a JSON Patch")?;
+    let mut after = before.clone();
+    json_patch::patch(&mut after, &ops)
+        .map_err(|e| anyhow::anyhow!("the patch does not apply to {target}'s pod template: {e}"))?;
+    println!("Context: {}", context_name(t));
+    print!(
+        "{}",
+        render::diff(
+            &render::yaml(&before),
+            &render::yaml(&after),
+            &format!("{target} spec.template.spec"),
+            "with the fix",
+            color()
+        )
+    );
+    println!(
+        "You are about to apply the suggested fix to {} '{}' (pod '{}') in namespace '{}'. This may affect live workloads.",
+        owner.kind.to_ascii_lowercase(),
+        owner.name,
+        f.pod,
+        f.namespace
+    );
+    let prefixed: Vec<Value> = f
+        .patch
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|op| {
+            let mut op = op.clone();
+            op["path"] = json!(format!(
+                "/spec/template/spec{}",
+                op["path"].as_str().unwrap_or("")
+            ));
+            op
+        })
+        .collect();
+    let record = |outcome: String| AuditRow {
+        at: jiff::Timestamp::now(),
+        who: who(),
+        context: context_name(t),
+        namespace: f.namespace.clone(),
+        target: format!("{target} (pod {})", f.pod),
+        patch: Value::Array(prefixed.clone()).to_string(),
+        outcome,
+    };
+    if !yes {
+        if !std::io::stdin().is_terminal() {
+            bail!("refusing to apply without a terminal to ask on; pass --yes to confirm");
+        }
+        print!("Proceed? (y/N) ");
+        let _ = std::io::stdout().flush();
+        let mut answer = String::new();
+        let _ = std::io::stdin().read_line(&mut answer);
+        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+            store.audit(&record("declined".into())).await?;
+            println!("Nothing applied.");
+            return Ok(1);
+        }
+    }
+    // A test op on the resourceVersion: nothing changes if the workload did meanwhile.
+    let mut body = vec![json!({"op": "test", "path": "/metadata/resourceVersion",
+        "value": current.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)})];
+    body.extend(prefixed.iter().cloned());
+    let req = http::Request::patch(format!("{path}?fieldManager=podmirror"))
+        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+        .body(serde_json::to_vec(&body)?)?;
+    match client.request_text(req).await {
+        Ok(_) => {
+            store.audit(&record("applied".into())).await?;
+            println!(
+                "{target} patched. The same with kubectl:\n  {}",
+                f.fix_command
+            );
+            Ok(0)
+        }
+        Err(e) => {
+            let why =
+                podmirror_kube::KubeError::from_kube(format!("patch {target}"), e).to_string();
+            store.audit(&record(format!("failed: {why}"))).await?;
+            bail!("{why}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_ages_read_like_durations() {
+        assert_eq!(duration("15m").unwrap().as_secs(), 900);
+        assert_eq!(duration("2h").unwrap().as_secs(), 7200);
+        assert_eq!(duration("90s").unwrap().as_secs(), 90);
+        assert!(
+            duration("soon")
+                .unwrap_err()
+                .to_string()
+                .contains("such as 15m")
+        );
+    }
+}

@@ -42,6 +42,10 @@ pub struct ChangeArgs {
     /// A whole Pod manifest to run instead of the source's spec.
     #[arg(short = 'f', long = "filename", value_name = "FILE")]
     pub manifest: Option<PathBuf>,
+    /// Copy the pod as it is, even when its last diagnosis has a fix (by
+    /// default, with no change given, `test` and `preview` use that fix).
+    #[arg(long)]
+    pub no_fix: bool,
     /// Open the mirror manifest in $VISUAL or $EDITOR before anything is deployed.
     #[arg(long)]
     pub edit: bool,
@@ -122,10 +126,29 @@ async fn build(
     ns: &str,
     pod: &str,
     args: &ChangeArgs,
-) -> anyhow::Result<(source::Source, Value)> {
+) -> anyhow::Result<(source::Source, Value, Option<String>)> {
     let ttl: Ttl = args.ttl.parse()?;
-    let changes = args.changes()?;
+    let mut changes = args.changes()?;
     let src = source::resolve(client, ns, pod).await?;
+    // With no change given, a pod's last diagnosed fix is the change.
+    let mut diagnosed = None;
+    if changes.is_empty() && !args.no_fix && !src.from_template {
+        if let Some(saved) = last_fix(ns, src.name()).await {
+            let f = &saved.finding;
+            let age = jiff::Timestamp::now()
+                .duration_since(saved.saved_at)
+                .as_secs()
+                .max(0) as u64;
+            eprintln!(
+                "using the fix of the last diagnosis ({}, {} ago): {} (--no-fix for a plain copy)",
+                f.category.as_str(),
+                ttl::human(age),
+                f.suggested_fix
+            );
+            changes.push(Change::patch(f.patch.clone())?);
+            diagnosed = Some(src.name().to_string());
+        }
+    }
     if let Some(gone) = &src.gone_pod {
         eprintln!(
             "pod {gone} is gone; its owner's pod template ({}) is the source",
@@ -160,13 +183,13 @@ async fn build(
     if args.edit {
         manifest = crate::edit::edit(client, &manifest).await?;
     }
-    Ok((src, manifest))
+    Ok((src, manifest, diagnosed))
 }
 
 /// `podmirror preview POD`: the mirror manifest and its diff against the source.
 pub async fn preview(t: Target, pod: String, args: ChangeArgs) -> anyhow::Result<()> {
     let (client, ns) = connect(&t).await?;
-    let (src, manifest) = build(&client, &ns, &pod, &args).await?;
+    let (src, manifest, _) = build(&client, &ns, &pod, &args).await?;
     let mirror_yaml = render::yaml(&manifest);
     print!("{mirror_yaml}");
     // Compared with the source less its runtime noise, so the diff shows the mirror's changes.
@@ -211,7 +234,7 @@ pub struct TestArgs {
 /// Returns the process exit code.
 pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> anyhow::Result<u8> {
     let (client, ns) = connect(&t).await?;
-    let (src, manifest) = build(&client, &ns, &pod, &args).await?;
+    let (src, manifest, diagnosed) = build(&client, &ns, &pod, &args).await?;
     // Before scaling anything down, the API server checks the mirror in a dry
     // run, so a bad manifest leaves the Deployment as it was. Without a
     // scale-down the create is that check (an --edit was checked already).
@@ -272,7 +295,39 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
         return Ok(0);
     }
     let code = follow(&client, &info, &test).await?;
+    // The verdict verifies (or not) the diagnosed fix.
+    if let Some(pod) = diagnosed
+        && code < 2
+    {
+        let verdict = if code == 0 { "Healthy" } else { "Failing" };
+        let recorded = async {
+            crate::fix_cmd::store()
+                .await?
+                .verify(&ns, &pod, &info.id, verdict)
+                .await?;
+            anyhow::Ok(())
+        };
+        if let Err(e) = recorded.await {
+            eprintln!("warning: the verdict was not recorded on the diagnosis: {e:#}");
+        }
+    }
     Ok(if test.wait_verdict { code } else { 0 })
+}
+
+/// The runnable fix of a pod's last diagnosis (15 minutes), if the store has one.
+async fn last_fix(ns: &str, pod: &str) -> Option<podmirror_store::Saved> {
+    let store = crate::fix_cmd::store().await.ok()?;
+    store
+        .last(
+            ns,
+            pod,
+            std::time::Duration::from_secs(15 * 60),
+            jiff::Timestamp::now(),
+        )
+        .await
+        .ok()
+        .flatten()
+        .filter(|s| s.finding.runnable)
 }
 
 /// Spinner frames: braille dots on a UTF-8 terminal, else ASCII.

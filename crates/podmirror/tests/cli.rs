@@ -666,6 +666,32 @@ fn fix_shows_the_last_diagnosis_and_applies_it_only_after_a_yes_with_an_audit_ro
         "{out}"
     );
     assert!(out.contains("⚠️ Not yet verified"), "{out}");
+    // podmirror test takes the diagnosed fix by default, and its verdict verifies it.
+    let (code, out, err) = demo.run(&[
+        "test",
+        &api_pod,
+        "-n",
+        "shop",
+        "--settle",
+        "2",
+        "--wait-verdict",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        err.contains("using the fix of the last diagnosis (image-pull"),
+        "{err}"
+    );
+    assert!(out.contains("verdict: Healthy"), "{out}");
+    let (_, out, _) = demo.run(&["fix", &api_pod, "-n", "shop"]);
+    assert!(
+        out.contains("✅ Verified: mirror") && out.contains("was Healthy"),
+        "{out}"
+    );
+    let (_, out, err) = demo.run(&["preview", &api_pod, "-n", "shop", "--no-fix"]);
+    assert!(
+        !err.contains("using the fix") && out.contains("api:1.4.9"),
+        "{err}"
+    );
     // ASCII markers when the terminal is not UTF-8.
     let (_, ascii, _) = demo.run_with(&["fix", &api_pod, "-n", "shop"], &[("LANG", "C")], "");
     assert!(

@@ -132,22 +132,24 @@ async fn build(
     let src = source::resolve(client, ns, pod).await?;
     // With no change given, a pod's last diagnosed fix is the change.
     let mut diagnosed = None;
-    if changes.is_empty() && !args.no_fix && !src.from_template {
-        if let Some(saved) = last_fix(ns, src.name()).await {
-            let f = &saved.finding;
-            let age = jiff::Timestamp::now()
-                .duration_since(saved.saved_at)
-                .as_secs()
-                .max(0) as u64;
-            eprintln!(
-                "using the fix of the last diagnosis ({}, {} ago): {} (--no-fix for a plain copy)",
-                f.category.as_str(),
-                ttl::human(age),
-                f.suggested_fix
-            );
-            changes.push(Change::patch(f.patch.clone())?);
-            diagnosed = Some(src.name().to_string());
-        }
+    if changes.is_empty()
+        && !args.no_fix
+        && !src.from_template
+        && let Some(saved) = last_fix(ns, src.name()).await
+    {
+        let f = &saved.finding;
+        let age = jiff::Timestamp::now()
+            .duration_since(saved.saved_at)
+            .as_secs()
+            .max(0) as u64;
+        eprintln!(
+            "using the fix of the last diagnosis ({}, {} ago): {} (--no-fix for a plain copy)",
+            f.category.as_str(),
+            ttl::human(age),
+            f.suggested_fix
+        );
+        changes.push(Change::patch(f.patch.clone())?);
+        diagnosed = Some(src.name().to_string());
     }
     if let Some(gone) = &src.gone_pod {
         eprintln!(

@@ -302,6 +302,16 @@ pub async fn seed(sim: &Sim) -> Result<(), ApiError> {
         NAMESPACE,
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "payments"}, "stringData": {"webhook-secret": "whsec_demo"}}),
     )?;
+    // Credentials for the private registry exist; the billing Deployment just
+    // does not reference them (its failure class).
+    create(
+        sim,
+        ids::secrets(),
+        NAMESPACE,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"},
+               "type": "kubernetes.io/dockerconfigjson",
+               "stringData": {".dockerconfigjson": "{\"auths\":{\"registry.example.com\":{\"auth\":\"ZGVtbzpkZW1v\"}}}"}}),
+    )?;
     create(
         sim,
         ids::pvcs(),

@@ -578,7 +578,7 @@ fn diagnose_names_every_failure_of_the_demo_and_its_fixes_prove_healthy() {
     );
 
     // A runnable fix, given to podmirror test as a patch, turns the mirror Healthy.
-    for app in ["api", "checkout"] {
+    for app in ["api", "checkout", "billing"] {
         let f = findings.iter().find(|f| f["owner"]["name"] == app).unwrap();
         assert_eq!(f["runnable"], true, "{f}");
         let patch = demo.dir.join(format!("{app}.json"));

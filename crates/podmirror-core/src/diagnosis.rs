@@ -284,7 +284,48 @@ pub fn healthy(pod: &Value) -> bool {
     }
 }
 
-fn finish(ctx: &Context, f: Found) -> Finding {
+/// Puts a `test` of the container's name before the ops on each container,
+/// so a patch applied to a template whose containers are in another order
+/// (a sidecar injected into the pod) fails instead of changing the wrong one.
+fn guard_containers(spec: &Value, ops: Vec<Value>) -> Vec<Value> {
+    let mut tests: Vec<Value> = Vec::new();
+    for op in &ops {
+        let path = text(op, "/path");
+        let mut parts = path.trim_start_matches('/').split('/');
+        if let (Some(list @ ("containers" | "initContainers")), Some(i)) =
+            (parts.next(), parts.next())
+            && i.parse::<usize>().is_ok()
+        {
+            let at = format!("/{list}/{i}/name");
+            let name = text(spec, &at);
+            let test = json!({"op": "test", "path": at, "value": name});
+            if !name.is_empty() && !tests.contains(&test) {
+                tests.push(test);
+            }
+        }
+    }
+    tests.into_iter().chain(ops).collect()
+}
+
+/// The ops of a PodSpec-relative patch moved under `spec.template.spec`, for
+/// the owning workload.
+pub fn template_ops(patch: &Value) -> Vec<Value> {
+    patch
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|op| {
+            let mut op = op.clone();
+            op["path"] = json!(format!("/spec/template/spec{}", text(&op, "/path")));
+            op
+        })
+        .collect()
+}
+
+fn finish(ctx: &Context, mut f: Found) -> Finding {
+    if let Some(spec) = ctx.pod.get("spec") {
+        f.patch = guard_containers(spec, std::mem::take(&mut f.patch));
+    }
     let pod = &ctx.pod;
     let namespace = text(pod, "/metadata/namespace").to_string();
     let name = text(pod, "/metadata/name").to_string();
@@ -328,16 +369,7 @@ fn fix_command(ctx: &Context, ns: &str, pod: &str, f: &Found) -> String {
             "# pod {pod} has no owner and a pod's spec cannot change: recreate it with the patch applied"
         );
     };
-    let ops: Vec<Value> = f
-        .patch
-        .iter()
-        .map(|op| {
-            let mut op = op.clone();
-            let path = format!("/spec/template/spec{}", text(&op, "/path"));
-            op["path"] = json!(path);
-            op
-        })
-        .collect();
+    let ops = template_ops(&Value::Array(f.patch.clone()));
     let body = Value::Array(ops).to_string().replace('\'', "'\\''");
     let prefix = if owner.kind == "Job" {
         "# a Job's template cannot change: delete and recreate the Job with this patch\n"
@@ -410,18 +442,37 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
         } else {
             format!("{share}m")
         };
-        for (i, c) in &asking {
-            f.patch.push(json!({"op": "replace", "path": format!("/containers/{i}/resources/requests/{resource}"), "value": value}));
-            let limit = c
-                .pointer(&format!("/resources/limits/{resource}"))
-                .and_then(Value::as_str);
-            let limit_too_small = match (memory, limit) {
-                (true, Some(l)) => memory_bytes(l).is_some_and(|l| l < share),
-                _ => false,
-            };
-            if limit_too_small {
-                f.patch.push(json!({"op": "replace", "path": format!("/containers/{i}/resources/limits/{resource}"), "value": value}));
+        let amount = |c: &Value, at: &str| {
+            let q = text(c, &format!("/resources/{at}/{resource}"));
+            if memory {
+                memory_bytes(q)
+            } else {
+                q.strip_suffix('m')
+                    .and_then(|m| m.parse().ok())
+                    .or_else(|| q.parse::<f64>().ok().map(|c| (c * 1000.0) as i64))
             }
+        };
+        // Only requests larger than any node can hold are lowered; smaller
+        // ones mean the nodes are full, which no pod change fixes.
+        let asking: Vec<(usize, &Value)> = asking
+            .into_iter()
+            .filter(|(_, c)| amount(c, "requests").is_some_and(|r| r > largest))
+            .collect();
+        if asking.is_empty() {
+            f.suggested_fix = format!(
+                "Every request fits a node, but the nodes are full: free {resource} (scale other workloads down) or add nodes."
+            );
+            f.confidence = 0.6;
+            return Some(f);
+        }
+        for (i, c) in &asking {
+            // The whole resources object: its parts may be missing in the template.
+            let mut resources = c.get("resources").cloned().unwrap_or_else(|| json!({}));
+            resources["requests"][resource] = json!(value);
+            if amount(c, "limits").is_some_and(|l| l < share) {
+                resources["limits"][resource] = json!(value);
+            }
+            f.patch.push(json!({"op": "add", "path": format!("/containers/{i}/resources"), "value": resources}));
             f.evidence.push(format!(
                 "container {}: requests.{resource} {}",
                 text(c, "/name"),
@@ -713,22 +764,37 @@ fn image_pull(ctx: &Context, spec: &Value, container: &str, reason: &str) -> Fou
     );
     // The last image of this container that ran, from the rollout history.
     let current = repo(&image);
-    let earlier = ctx.history.iter().rev().find_map(|r| {
+    let tag_in = |r: &Revision, must_have_run: bool| {
         let p = container_path(&r.spec, container);
         let img = text(&r.spec, &format!("{p}/image"));
-        (r.ran && !img.is_empty() && img != image && repo(img) == current)
-            .then(|| (r.number, img.to_string()))
-    });
+        (r.ran >= must_have_run && !img.is_empty() && img != image && repo(img) == current)
+            .then(|| (r.number, img.to_string(), r.ran))
+    };
+    // A revision that ran; else (less sure) the latest other one.
+    let earlier = ctx
+        .history
+        .iter()
+        .rev()
+        .find_map(|r| tag_in(r, true))
+        .or_else(|| ctx.history.iter().rev().find_map(|r| tag_in(r, false)));
     match earlier {
-        Some((number, img)) => {
+        Some((number, img, ran)) => {
             f.patch
                 .push(json!({"op": "replace", "path": format!("{path}/image"), "value": img}));
             f.set_image = Some((container.to_string(), img.clone()));
-            f.suggested_fix =
-                format!("Go back to {img}, the image of revision {number}, which ran.");
-            f.evidence
-                .push(format!("rollout history: revision {number} ran {img}"));
-            f.confidence = 0.95;
+            f.suggested_fix = if ran {
+                format!("Go back to {img}, the image of revision {number}, which ran.")
+            } else {
+                format!(
+                    "Go back to {img}, the image of revision {number} (no revision is known to have run it)."
+                )
+            };
+            f.evidence.push(if ran {
+                format!("rollout history: revision {number} ran {img}")
+            } else {
+                format!("rollout history: revision {number} had {img}")
+            });
+            f.confidence = if ran { 0.95 } else { 0.6 };
             f.runnable = true;
         }
         None => {
@@ -776,7 +842,11 @@ fn terminated(ctx: &Context) -> Option<Found> {
             .unwrap_or_default();
         let mut f = if reason == "OOMKilled" {
             oom(ctx, spec, name, &path)
-        } else if code == 127 || code == 126 {
+        } else if code == 127
+            || code == 126
+            || (reason == "StartError"
+                && text(last, "/message").contains("executable file not found"))
+        {
             // The runtime's message, else what the shell printed.
             let message = match text(last, "/message") {
                 "" => lines.last().map_or(String::new(), |l| l.to_string()),
@@ -825,13 +895,25 @@ fn oom(ctx: &Context, spec: &Value, name: &str, path: &str) -> Found {
         .map_or(1 << 30, |l| (l * 4).max(1 << 30))
         .min(largest);
     let value = mib(wanted);
-    f.patch.push(
-        json!({"op": "add", "path": format!("{path}/resources/limits/memory"), "value": value}),
-    );
-    let request = text(spec, &format!("{path}/resources/requests/memory"));
-    if memory_bytes(request).is_some_and(|r| r > wanted) {
-        f.patch.push(json!({"op": "replace", "path": format!("{path}/resources/requests/memory"), "value": value}));
+    if memory_bytes(&limit).is_some_and(|l| l >= wanted) {
+        f.suggested_fix = format!(
+            "Its limit ({limit}) is already as large as the largest node can give: the app needs less memory (a leak, a cache size) or a bigger node."
+        );
+        f.confidence = 0.6;
+        return f;
     }
+    // The whole resources object: its parts may be missing in the template.
+    let mut resources = spec
+        .pointer(&format!("{path}/resources"))
+        .cloned()
+        .filter(Value::is_object)
+        .unwrap_or_else(|| json!({}));
+    resources["limits"]["memory"] = json!(value);
+    if memory_bytes(text(&resources, "/requests/memory")).is_some_and(|r| r > wanted) {
+        resources["requests"]["memory"] = json!(value);
+    }
+    f.patch
+        .push(json!({"op": "add", "path": format!("{path}/resources"), "value": resources}));
     f.suggested_fix = format!(
         "Raise the memory limit of {name} to {value} (from {}), then prove it with a mirror.",
         if limit.is_empty() { "none" } else { &limit }
@@ -850,10 +932,10 @@ fn bad_command(
     message: &str,
 ) -> Found {
     let command = spec.pointer(&format!("{path}/command")).cloned();
-    let why = if code == 127 {
-        "the command is not found"
-    } else {
+    let why = if code == 126 {
         "the command cannot be executed"
+    } else {
+        "the command is not found"
     };
     let mut f = Found::new(
         Category::CrashLoop,
@@ -956,7 +1038,16 @@ fn crash(ctx: &Context, name: &str, path: &str, code: i64, lines: &[&String]) ->
                     .and_then(|m| m.iter().next())
                     .map(|(k, v)| format!("{k} {}", text(v, "/name")))
                     .unwrap_or_default();
-                f.patch.push(json!({"op": "add", "path": format!("{path}/env/-"), "value": {"name": var, "valueFrom": value_from}}));
+                let mut env: Vec<Value> = ctx
+                    .pod
+                    .pointer(&format!("/spec{path}/env"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                env.push(json!({"name": var, "valueFrom": value_from}));
+                // The whole list: the template may have none to append to.
+                f.patch
+                    .push(json!({"op": "add", "path": format!("{path}/env"), "value": env}));
                 f.suggested_fix = format!("Set {var} from the {from}, which has that key.");
                 f.confidence = 0.8;
                 f.runnable = true;

@@ -7,6 +7,7 @@
 //! has.
 
 use crate::KubeError;
+use crate::source::controller;
 use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Secret};
 use kube::api::{Api, ListParams, LogParams};
@@ -275,13 +276,7 @@ impl Snapshot {
             .parse::<u64>()
             .unwrap_or(0)
         };
-        let newest = self
-            .replicasets
-            .iter()
-            .filter(|r| r.pointer("/metadata/ownerReferences/0/uid").cloned() == deployment_uid)
-            .map(number)
-            .max()
-            .unwrap_or(0);
+
         let mut history: Vec<Revision> = self
             .replicasets
             .iter()
@@ -299,8 +294,9 @@ impl Snapshot {
                         .pointer("/spec/template/spec")
                         .cloned()
                         .unwrap_or(Value::Null),
-                    // Serving now, or an older revision the Deployment rolled over from.
-                    ran: available > 0 || n < newest,
+                    // Known to have run: it serves pods now. (An old revision
+                    // scaled to zero may or may not have; the rules say so.)
+                    ran: available > 0,
                 }
             })
             .collect();
@@ -313,14 +309,6 @@ impl Snapshot {
             history,
         )
     }
-}
-
-fn controller(obj: &Value) -> Option<(String, String)> {
-    obj.pointer("/metadata/ownerReferences")?
-        .as_array()?
-        .iter()
-        .find(|r| r.get("controller").and_then(Value::as_bool) == Some(true))
-        .map(|r| (text(r, "/kind"), text(r, "/name")))
 }
 
 fn claims(pod: &Value) -> Vec<String> {

@@ -68,7 +68,7 @@ fn not_found(kind: &str, name: &str, ns: &str) -> KubeError {
 }
 
 /// The controller named in an object's ownerReferences, as (kind, name).
-fn controller(obj: &Value) -> Option<(String, String)> {
+pub(crate) fn controller(obj: &Value) -> Option<(String, String)> {
     obj.pointer("/metadata/ownerReferences")?
         .as_array()?
         .iter()

@@ -8,7 +8,6 @@ use podmirror_core::diagnosis::Finding;
 use sqlx::Row;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 /// What went wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -121,14 +120,20 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| open_error(sqlx::Error::Io(e)))?;
         }
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-            .map_err(open_error)?
+        let options = SqliteConnectOptions::new()
+            .filename(path)
             .create_if_missing(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .connect_with(options)
             .await
             .map_err(open_error)?;
+        // Diagnoses quote log lines: the file is for its owner only.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+        }
         for statement in SCHEMA {
             sqlx::query(statement)
                 .execute(&pool)
@@ -188,22 +193,24 @@ impl Store {
         }))
     }
 
-    /// Records that `mirror` tested the pod's diagnosed fix and reached `verdict`.
-    /// Returns false when the pod has no stored diagnosis.
+    /// Records that `mirror` tested the fix of diagnosis `finding_id` and
+    /// reached `verdict`. Returns false when that diagnosis is no longer the
+    /// pod's last (a newer one replaced it meanwhile) or there is none.
     pub async fn verify(
         &self,
-        namespace: &str,
-        pod: &str,
+        finding: &Finding,
         mirror: &str,
         verdict: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE diagnoses SET verified_mirror = ?, verified_verdict = ? WHERE namespace = ? AND pod = ?",
+            "UPDATE diagnoses SET verified_mirror = ?, verified_verdict = ?
+             WHERE namespace = ? AND pod = ? AND json_extract(finding, '$.id') = ?",
         )
         .bind(mirror)
         .bind(verdict)
-        .bind(namespace)
-        .bind(pod)
+        .bind(&finding.namespace)
+        .bind(&finding.pod)
+        .bind(&finding.id)
         .execute(&self.pool)
         .await
         .map_err(query("record a verification"))?;
@@ -320,11 +327,22 @@ mod tests {
         );
         assert!(
             store
-                .verify("shop", "api-1", "api-1-mirror-x", "Healthy")
+                .verify(&finding("api-1"), "api-1-mirror-x", "Healthy")
                 .await
                 .unwrap()
         );
-        assert!(!store.verify("shop", "nope", "m", "Healthy").await.unwrap());
+        assert!(
+            !store
+                .verify(&finding("nope"), "m", "Healthy")
+                .await
+                .unwrap()
+        );
+        let mut newer = finding("api-1");
+        newer.id = "shop/api-1@later".into();
+        assert!(
+            !store.verify(&newer, "m", "Failing").await.unwrap(),
+            "only the stored diagnosis is verified"
+        );
         let got = store
             .last("shop", "api-1", window, minutes(3))
             .await

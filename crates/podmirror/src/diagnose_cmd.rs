@@ -23,7 +23,17 @@ pub async fn one(t: Target, pod: String, format: Format) -> anyhow::Result<u8> {
     };
     let ctx = snapshot.context(&client, p).await;
     let Some(f) = diagnosis::diagnose(&ctx) else {
-        println!("pod {ns}/{name} is healthy; nothing to diagnose");
+        if diagnosis::healthy(p) {
+            println!("pod {ns}/{name} is healthy; nothing to diagnose");
+        } else {
+            let phase = p
+                .pointer("/status/phase")
+                .and_then(Value::as_str)
+                .unwrap_or("Pending");
+            println!(
+                "pod {ns}/{name} is not healthy (phase {phase}) but no rule explains it yet; look at kubectl -n {ns} describe pod {name}"
+            );
+        }
         return Ok(0);
     };
     keep(std::slice::from_ref(&f)).await;
@@ -72,21 +82,33 @@ pub async fn all(t: Target, every_namespace: bool, format: Format) -> anyhow::Re
     let (client, ns) = connect(&t).await?;
     let snapshot = Snapshot::take(&client, (!every_namespace).then_some(ns.as_str())).await?;
     let mut findings = Vec::new();
+    let mut unexplained = Vec::new();
     for p in &snapshot.pods {
         // Logs are read only for pods that are not healthy.
         if diagnosis::healthy(p) {
             continue;
         }
         let ctx = snapshot.context(&client, p).await;
-        if let Some(f) = diagnosis::diagnose(&ctx) {
-            findings.push(f);
+        match diagnosis::diagnose(&ctx) {
+            Some(f) => findings.push(f),
+            None => unexplained.push(format!(
+                "{}/{}",
+                p.pointer("/metadata/namespace")
+                    .and_then(Value::as_str)
+                    .unwrap_or(""),
+                p.pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+            )),
         }
     }
     keep(&findings).await;
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
         Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&findings)?)),
-        Format::Table if findings.is_empty() => println!("No failing pods."),
+        Format::Table if findings.is_empty() && unexplained.is_empty() => {
+            println!("No failing pods.")
+        }
         Format::Table => {
             let rows: Vec<[String; 6]> = findings
                 .iter()
@@ -138,6 +160,12 @@ pub async fn all(t: Target, every_namespace: bool, format: Format) -> anyhow::Re
                 print_row(r.iter().map(String::as_str).collect());
             }
         }
+    }
+    if format == Format::Table && !unexplained.is_empty() {
+        println!(
+            "Not healthy, no rule explains them yet (kubectl describe pod): {}",
+            unexplained.join(", ")
+        );
     }
     Ok(0)
 }

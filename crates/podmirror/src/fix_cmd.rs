@@ -19,7 +19,7 @@ pub struct FixArgs {
     /// With --apply: do not ask (for scripts).
     #[arg(long, requires = "apply")]
     pub yes: bool,
-    /// How old a diagnosis may be: 30s to 60m... or longer (e.g. 15m, 2h).
+    /// How old a diagnosis may be (e.g. 90s, 15m, 2h).
     #[arg(long, default_value = "15m")]
     pub max_age: String,
 }
@@ -33,14 +33,7 @@ struct Marks {
 }
 
 fn marks() -> Marks {
-    let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
-        .iter()
-        .filter_map(|v| std::env::var(v).ok())
-        .find(|v| !v.is_empty())
-        .is_some_and(|v| {
-            let v = v.to_ascii_uppercase();
-            v.contains("UTF-8") || v.contains("UTF8")
-        });
+    let utf8 = crate::mirror_cmd::utf8_locale();
     if utf8 {
         Marks {
             idea: "💡",
@@ -108,11 +101,15 @@ pub async fn fix(t: Target, pod: String, args: FixArgs) -> anyhow::Result<u8> {
             println!("{} Suggested Patch:", m.tool);
             println!("{}", f.fix_command);
             match &saved.verified {
-                Some((mirror, verdict)) => {
+                Some((mirror, verdict)) if verdict == "Healthy" => {
                     println!("{} Verified: mirror {mirror} was {verdict}", m.ok)
                 }
+                Some((mirror, verdict)) => println!(
+                    "{} Mirror {mirror} was {verdict}: the fix did not work there",
+                    m.warn
+                ),
                 None => println!(
-                    "{} Not yet verified: podmirror test {pod} -n {ns} --patch FILE (the patch: podmirror diagnose {pod} -n {ns} -o json)",
+                    "{} Not yet verified: podmirror test {pod} -n {ns} (it uses this fix)",
                     m.warn
                 ),
             }
@@ -228,20 +225,7 @@ async fn apply(
         f.pod,
         f.namespace
     );
-    let prefixed: Vec<Value> = f
-        .patch
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|op| {
-            let mut op = op.clone();
-            op["path"] = json!(format!(
-                "/spec/template/spec{}",
-                op["path"].as_str().unwrap_or("")
-            ));
-            op
-        })
-        .collect();
+    let prefixed = podmirror_core::diagnosis::template_ops(&f.patch);
     let record = |outcome: String| AuditRow {
         at: jiff::Timestamp::now(),
         who: who(),
@@ -253,6 +237,9 @@ async fn apply(
     };
     if !yes {
         if !std::io::stdin().is_terminal() {
+            store
+                .audit(&record("refused: no terminal to ask on".into()))
+                .await?;
             bail!("refusing to apply without a terminal to ask on; pass --yes to confirm");
         }
         print!("Proceed? (y/N) ");

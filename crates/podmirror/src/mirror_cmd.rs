@@ -126,7 +126,11 @@ async fn build(
     ns: &str,
     pod: &str,
     args: &ChangeArgs,
-) -> anyhow::Result<(source::Source, Value, Option<String>)> {
+) -> anyhow::Result<(
+    source::Source,
+    Value,
+    Option<podmirror_core::diagnosis::Finding>,
+)> {
     let ttl: Ttl = args.ttl.parse()?;
     let mut changes = args.changes()?;
     let src = source::resolve(client, ns, pod).await?;
@@ -149,7 +153,7 @@ async fn build(
             f.suggested_fix
         );
         changes.push(Change::patch(f.patch.clone())?);
-        diagnosed = Some(src.name().to_string());
+        diagnosed = Some(f.clone());
     }
     if let Some(gone) = &src.gone_pod {
         eprintln!(
@@ -298,14 +302,14 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
     }
     let code = follow(&client, &info, &test).await?;
     // The verdict verifies (or not) the diagnosed fix.
-    if let Some(pod) = diagnosed
+    if let Some(finding) = diagnosed
         && code < 2
     {
         let verdict = if code == 0 { "Healthy" } else { "Failing" };
         let recorded = async {
             crate::fix_cmd::store()
                 .await?
-                .verify(&ns, &pod, &info.id, verdict)
+                .verify(&finding, &info.id, verdict)
                 .await?;
             anyhow::Ok(())
         };
@@ -333,14 +337,20 @@ async fn last_fix(ns: &str, pod: &str) -> Option<podmirror_store::Saved> {
 }
 
 /// Spinner frames: braille dots on a UTF-8 terminal, else ASCII.
-fn spinner_frames() -> &'static [&'static str] {
-    let utf8 = ["LC_ALL", "LC_CTYPE", "LANG"]
+/// Whether the locale says the terminal takes UTF-8.
+pub(crate) fn utf8_locale() -> bool {
+    ["LC_ALL", "LC_CTYPE", "LANG"]
         .iter()
         .filter_map(|v| std::env::var(v).ok())
         .find(|v| !v.is_empty())
         .is_some_and(|v| {
-            v.to_ascii_uppercase().contains("UTF-8") || v.to_ascii_uppercase().contains("UTF8")
-        });
+            let v = v.to_ascii_uppercase();
+            v.contains("UTF-8") || v.contains("UTF8")
+        })
+}
+
+fn spinner_frames() -> &'static [&'static str] {
+    let utf8 = utf8_locale();
     if utf8 {
         &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"]
     } else {

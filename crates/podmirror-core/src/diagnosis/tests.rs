@@ -5,6 +5,19 @@ use super::*;
 
 const NS: &str = "shop";
 
+/// The patch without the `test` ops that guard container names.
+fn changes(f: &Finding) -> Value {
+    Value::Array(
+        f.patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|op| op["op"] != "test")
+            .cloned()
+            .collect(),
+    )
+}
+
 fn pod(spec: Value, status: Value) -> Value {
     json!({"metadata": {"name": "x-7c9f-abcde", "namespace": NS, "uid": "u-1"}, "spec": spec, "status": status})
 }
@@ -98,7 +111,7 @@ fn a_bad_tag_goes_back_to_the_last_tag_that_ran() {
     assert_eq!(f.category, Category::ImagePull);
     assert!(f.runnable);
     assert_eq!(
-        f.patch,
+        changes(&f),
         json!([{"op": "replace", "path": "/containers/0/image", "value": "registry.example.com/shop/api:1.4.1"}])
     );
     assert_eq!(
@@ -114,7 +127,7 @@ fn a_bad_tag_goes_back_to_the_last_tag_that_ran() {
     // Without a history that ran, it says what to do and does not guess.
     c.history.clear();
     let f = diagnose(&c).unwrap();
-    assert!(!f.runnable && f.patch == json!([]) && f.fix_command.is_empty());
+    assert!(!f.runnable && changes(&f) == json!([]) && f.fix_command.is_empty());
 }
 
 #[test]
@@ -141,7 +154,7 @@ fn a_private_image_uses_the_pull_secret_the_namespace_has() {
     let f = diagnose(&c).unwrap();
     assert!(f.runnable);
     assert_eq!(
-        f.patch,
+        changes(&f),
         json!([{"op": "add", "path": "/imagePullSecrets", "value": [{"name": "regcred"}]}])
     );
     assert!(f.fix_command.starts_with("kubectl -n shop patch deployment x --type=json -p '[{\"op\":\"add\",\"path\":\"/spec/template/spec/imagePullSecrets\""), "{}", f.fix_command);
@@ -184,9 +197,9 @@ fn a_missing_env_var_is_named_and_filled_from_a_configmap_when_one_has_it() {
     let f = diagnose(&c).unwrap();
     assert!(f.runnable);
     assert_eq!(
-        f.patch,
-        json!([{"op": "add", "path": "/containers/0/env/-", "value":
-        {"name": "DATABASE_URL", "valueFrom": {"configMapKeyRef": {"name": "orders-config", "key": "DATABASE_URL"}}}}])
+        changes(&f),
+        json!([{"op": "add", "path": "/containers/0/env", "value":
+        [{"name": "DATABASE_URL", "valueFrom": {"configMapKeyRef": {"name": "orders-config", "key": "DATABASE_URL"}}}]}])
     );
 }
 
@@ -226,13 +239,23 @@ fn an_oom_kill_raises_the_limit_with_headroom_within_the_largest_node() {
     let f = diagnose(&ctx(pod(spec.clone(), crashed("OOMKilled", 137, "")))).unwrap();
     assert_eq!(f.category, Category::OomKilled);
     assert_eq!(
-        f.patch,
-        json!([{"op": "add", "path": "/containers/0/resources/limits/memory", "value": "1024Mi"}])
+        changes(&f),
+        json!([{"op": "add", "path": "/containers/0/resources",
+            "value": {"limits": {"memory": "1024Mi"}, "requests": {"memory": "256Mi"}}}])
+    );
+    assert_eq!(
+        f.patch[0],
+        json!({"op": "test", "path": "/containers/0/name", "value": "app"}),
+        "the container is named before it is changed"
     );
     assert!(f.runnable);
     spec["containers"][0]["resources"]["limits"]["memory"] = json!("6Gi");
     let f = diagnose(&ctx(pod(spec, crashed("OOMKilled", 137, "")))).unwrap();
-    assert_eq!(f.patch[0]["value"], "8192Mi", "capped by the largest node");
+    assert_eq!(
+        changes(&f)[0]["value"]["limits"]["memory"],
+        "8192Mi",
+        "capped by the largest node"
+    );
 }
 
 #[test]
@@ -244,7 +267,7 @@ fn a_command_typo_drops_the_command_or_goes_back_to_one_that_ran() {
     let f = diagnose(&c).unwrap();
     assert_eq!(f.category, Category::CrashLoop);
     assert_eq!(
-        f.patch,
+        changes(&f),
         json!([{"op": "remove", "path": "/containers/0/command"}])
     );
     assert!(f.diagnosis.contains("executable file not found"));
@@ -257,7 +280,7 @@ fn a_command_typo_drops_the_command_or_goes_back_to_one_that_ran() {
     }];
     let f = diagnose(&c).unwrap();
     assert_eq!(
-        f.patch,
+        changes(&f),
         json!([{"op": "replace", "path": "/containers/0/command", "value": ["/app/server"]}])
     );
 }
@@ -275,7 +298,7 @@ fn a_probe_on_the_wrong_port_moves_to_the_container_port() {
     let f = diagnose(&c).unwrap();
     assert_eq!(f.category, Category::Probe);
     assert_eq!(
-        f.patch,
+        changes(&f),
         json!([{"op": "replace", "path": "/containers/0/livenessProbe/httpGet/port", "value": 8080}])
     );
     assert!(f.runnable);
@@ -293,10 +316,10 @@ fn a_liveness_probe_that_gives_up_too_early_gets_a_startup_probe() {
     c.events.push(event("Warning", "Unhealthy", "Liveness probe failed: Get \"http://10.244.2.7:8080/healthz\": dial tcp 10.244.2.7:8080: connect: connection refused"));
     let f = diagnose(&c).unwrap();
     assert_eq!(f.category, Category::Probe);
-    assert_eq!(f.patch[0]["path"], "/containers/0/startupProbe");
-    assert_eq!(f.patch[0]["value"]["httpGet"]["port"], 8080);
-    assert_eq!(f.patch[0]["value"]["failureThreshold"], 60);
-    assert!(f.patch[0]["value"].get("initialDelaySeconds").is_none());
+    assert_eq!(changes(&f)[0]["path"], "/containers/0/startupProbe");
+    assert_eq!(changes(&f)[0]["value"]["httpGet"]["port"], 8080);
+    assert_eq!(changes(&f)[0]["value"]["failureThreshold"], 60);
+    assert!(changes(&f)[0]["value"].get("initialDelaySeconds").is_none());
 }
 
 #[test]
@@ -306,14 +329,17 @@ fn unschedulable_pods_get_a_request_that_fits_or_lose_the_selector_or_tolerate_t
     let f = diagnose(&ctx(pod(spec, unschedulable("0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.")))).unwrap();
     assert_eq!(f.category, Category::Unschedulable);
     assert_eq!(
-        f.patch,
-        json!([{"op": "replace", "path": "/containers/0/resources/requests/memory", "value": "4096Mi"}])
+        changes(&f),
+        json!([{"op": "add", "path": "/containers/0/resources", "value": {"requests": {"memory": "4096Mi"}}}])
     );
 
     let mut spec = one("registry.example.com/shop/web:2.3.1");
     spec["nodeSelector"] = json!({"disktype": "ssd"});
     let f = diagnose(&ctx(pod(spec, unschedulable("0/3 nodes are available: 3 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.")))).unwrap();
-    assert_eq!(f.patch, json!([{"op": "remove", "path": "/nodeSelector"}]));
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "remove", "path": "/nodeSelector"}])
+    );
     assert!(
         f.fix_command
             .contains("\"op\":\"remove\",\"path\":\"/spec/template/spec/nodeSelector\""),
@@ -335,7 +361,7 @@ fn unschedulable_pods_get_a_request_that_fits_or_lose_the_selector_or_tolerate_t
         .push(("dedicated".into(), "gpu".into(), "NoSchedule".into()));
     let f = diagnose(&c).unwrap();
     assert_eq!(
-        f.patch,
+        changes(&f),
         json!([{"op": "add", "path": "/tolerations", "value": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]}])
     );
 }
@@ -399,4 +425,21 @@ fn memory_quantities_read_as_the_api_writes_them() {
     assert_eq!(memory_bytes("1.5Gi"), Some(3 << 29));
     assert_eq!(memory_bytes("1024"), Some(1024));
     assert_eq!(memory_bytes("lots"), None);
+}
+
+#[test]
+fn requests_that_fit_a_node_are_not_raised_when_the_nodes_are_just_full() {
+    let mut spec = one("a:1");
+    spec["containers"][0]["resources"] = json!({"requests": {"memory": "100Mi"}});
+    let f = diagnose(&ctx(pod(
+        spec,
+        unschedulable("0/3 nodes are available: 3 Insufficient memory."),
+    )))
+    .unwrap();
+    assert!(!f.runnable && changes(&f) == json!([]));
+    assert!(
+        f.suggested_fix.contains("the nodes are full"),
+        "{}",
+        f.suggested_fix
+    );
 }

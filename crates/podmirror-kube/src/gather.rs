@@ -34,19 +34,11 @@ pub struct Snapshot {
     pub now: Option<jiff::Timestamp>,
 }
 
-async fn list<K>(
+async fn list<K: crate::source::NamespacedKind>(
     client: &kube::Client,
     ns: Option<&str>,
     what: &str,
-) -> Result<Vec<Value>, KubeError>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + serde::Serialize,
-    <K as kube::Resource>::DynamicType: Default,
-{
+) -> Result<Vec<Value>, KubeError> {
     let api: Api<K> = match ns {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
@@ -113,6 +105,11 @@ impl Snapshot {
             ));
         }
         // events.k8s.io/v1: the same store in a real cluster; kept when new.
+        // (A set, not a scan: a large cluster has tens of thousands of events.)
+        let mut seen: std::collections::HashSet<(String, String, String, String)> = events
+            .iter()
+            .map(|(n, p, l)| (n.clone(), p.clone(), l.reason.clone(), l.message.clone()))
+            .collect();
         let new_api: Api<k8s_openapi::api::events::v1::Event> = match ns {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
@@ -136,11 +133,12 @@ impl Snapshot {
                     text(&e, "/regarding/namespace"),
                     text(&e, "/regarding/name"),
                 );
-                if !events.iter().any(|(n, p, l)| {
-                    (n, p) == (&who.0, &who.1)
-                        && l.reason == line.reason
-                        && l.message == line.message
-                }) {
+                if seen.insert((
+                    who.0.clone(),
+                    who.1.clone(),
+                    line.reason.clone(),
+                    line.message.clone(),
+                )) {
                     events.push((who.0, who.1, line));
                 }
             }

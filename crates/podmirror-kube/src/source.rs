@@ -36,21 +36,32 @@ impl Source {
     }
 }
 
-async fn get_value<K>(
-    client: &kube::Client,
-    ns: &str,
-    name: &str,
-) -> Result<Option<Value>, KubeError>
-where
-    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+/// A namespaced Kubernetes kind of k8s-openapi, read as JSON.
+pub(crate) trait NamespacedKind:
+    kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
+    + Clone
+    + std::fmt::Debug
+    + serde::de::DeserializeOwned
+    + serde::Serialize
+{
+}
+
+impl<K> NamespacedKind for K where
+    K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope, DynamicType = ()>
         + Clone
         + std::fmt::Debug
         + serde::de::DeserializeOwned
-        + serde::Serialize,
-    <K as kube::Resource>::DynamicType: Default,
+        + serde::Serialize
 {
+}
+
+async fn get_value<K: NamespacedKind>(
+    client: &kube::Client,
+    ns: &str,
+    name: &str,
+) -> Result<Option<Value>, KubeError> {
     let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let kind = K::kind(&Default::default()).to_ascii_lowercase();
+    let kind = K::kind(&()).to_ascii_lowercase();
     let got = api
         .get_opt(name)
         .await

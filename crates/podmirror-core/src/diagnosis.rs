@@ -322,6 +322,59 @@ pub fn template_ops(patch: &Value) -> Vec<Value> {
         .collect()
 }
 
+/// A diagnosis proposed from elsewhere than the rules (an LLM), already
+/// checked by the caller; [`proposed`] gives it the common fields.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Proposal {
+    /// The failure class.
+    pub category: Category,
+    /// Why it fails.
+    pub diagnosis: String,
+    /// What to change, in words.
+    pub suggested_fix: String,
+    /// What it was read from.
+    pub evidence: Vec<String>,
+    /// JSON Patch operations relative to the pod's spec.
+    pub patch: Vec<Value>,
+    /// 0.0 to 1.0.
+    pub confidence: f64,
+    /// Whether the patch is a safe automatic change.
+    pub runnable: bool,
+}
+
+/// The finding for a proposal about `ctx`'s pod, with `source` (e.g. `llm`):
+/// the same id, guards on container ops and kubectl command as a rule's.
+pub fn proposed(ctx: &Context, p: Proposal, source: &str) -> Finding {
+    // A lone image change reads better as `kubectl set image`.
+    let set_image = match p.patch.as_slice() {
+        [op] if text(op, "/op") == "replace" => {
+            let path = text(op, "/path");
+            let image = text(op, "/value");
+            path.strip_prefix("/containers/")
+                .and_then(|rest| rest.strip_suffix("/image"))
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| ctx.pod.pointer(&format!("/spec/containers/{i}/name")))
+                .and_then(Value::as_str)
+                .filter(|_| !image.is_empty())
+                .map(|name| (name.to_string(), image.to_string()))
+        }
+        _ => None,
+    };
+    let found = Found {
+        category: p.category,
+        diagnosis: p.diagnosis,
+        suggested_fix: p.suggested_fix,
+        evidence: p.evidence,
+        runnable: p.runnable && !p.patch.is_empty(),
+        patch: p.patch,
+        set_image,
+        confidence: p.confidence.clamp(0.0, 1.0),
+    };
+    let mut f = finish(ctx, found);
+    f.source = source.to_string();
+    f
+}
+
 fn finish(ctx: &Context, mut f: Found) -> Finding {
     if let Some(spec) = ctx.pod.get("spec") {
         f.patch = guard_containers(spec, std::mem::take(&mut f.patch));

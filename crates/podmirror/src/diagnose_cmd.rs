@@ -1,14 +1,47 @@
 //! `podmirror diagnose POD` and `podmirror diagnose --all`: the rules of
-//! `podmirror-core::diagnosis` over what `podmirror-kube::gather` reads.
+//! `podmirror-core::diagnosis` over what `podmirror-kube::gather` reads, and
+//! the LLM of `podmirror-ai` when one is configured.
 
 use crate::mirror_cmd::{Format, Target, connect};
+use podmirror_ai::LlmConfig;
+use podmirror_core::diagnosis::Context;
 use podmirror_core::diagnosis::{self, Finding};
 use podmirror_core::render;
 use podmirror_kube::gather::Snapshot;
 use serde_json::Value;
 
+/// With `--all`, the LLM is asked about at most this many pods the rules do
+/// not explain (each question takes seconds and may cost money).
+const LLM_PER_RUN: usize = 10;
+
+/// The configured LLM, if any and wanted.
+fn llm(wanted: bool) -> anyhow::Result<Option<LlmConfig>> {
+    if !wanted {
+        return Ok(None);
+    }
+    Ok(LlmConfig::from_env()?)
+}
+
+/// The rules' finding, and the LLM's instead when it passes every check;
+/// a note says why the LLM's answer was not used.
+async fn judge(
+    llm: Option<&LlmConfig>,
+    client: &kube::Client,
+    ctx: &Context,
+) -> (Option<Finding>, Option<String>) {
+    let rules = diagnosis::diagnose(ctx);
+    match llm {
+        Some(llm) if !diagnosis::healthy(&ctx.pod) => {
+            let got = podmirror_ai::consult(llm, client, ctx, rules).await;
+            (got.finding, got.note)
+        }
+        _ => (rules, None),
+    }
+}
+
 /// `podmirror diagnose POD`: one pod, in words (or JSON/YAML).
-pub async fn one(t: Target, pod: String, format: Format) -> anyhow::Result<u8> {
+pub async fn one(t: Target, pod: String, format: Format, use_llm: bool) -> anyhow::Result<u8> {
+    let llm = llm(use_llm)?;
     let (client, ns) = connect(&t).await?;
     let name = pod.strip_prefix("pod/").unwrap_or(&pod).to_string();
     let snapshot = Snapshot::take(&client, Some(&ns)).await?;
@@ -22,7 +55,11 @@ pub async fn one(t: Target, pod: String, format: Format) -> anyhow::Result<u8> {
         );
     };
     let ctx = snapshot.context(&client, p).await;
-    let Some(f) = diagnosis::diagnose(&ctx) else {
+    let (found, note) = judge(llm.as_ref(), &client, &ctx).await;
+    if let Some(note) = &note {
+        eprintln!("note: {note}");
+    }
+    let Some(f) = found else {
         if diagnosis::healthy(p) {
             println!("pod {ns}/{name} is healthy; nothing to diagnose");
         } else {
@@ -45,6 +82,18 @@ pub async fn one(t: Target, pod: String, format: Format) -> anyhow::Result<u8> {
     Ok(0)
 }
 
+fn ns_name(p: &Value) -> String {
+    format!(
+        "{}/{}",
+        p.pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or(""),
+        p.pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+    )
+}
+
 fn owner_text(f: &Finding) -> String {
     f.owner.as_ref().map_or_else(
         || "bare pod".to_string(),
@@ -61,6 +110,12 @@ fn print_finding(f: &Finding) {
         f.category.as_str(),
         f.confidence_score
     );
+    if f.source != "rules" {
+        println!(
+            "Source: {} (checked: allowed paths, API server dry run)",
+            f.source
+        );
+    }
     println!("Diagnosis: {}", f.diagnosis);
     println!("Suggested fix: {}", f.suggested_fix);
     if !f.evidence.is_empty() {
@@ -78,29 +133,46 @@ fn print_finding(f: &Finding) {
 }
 
 /// `podmirror diagnose --all [-A]`: a table of the failing pods.
-pub async fn all(t: Target, every_namespace: bool, format: Format) -> anyhow::Result<u8> {
+pub async fn all(
+    t: Target,
+    every_namespace: bool,
+    format: Format,
+    use_llm: bool,
+) -> anyhow::Result<u8> {
+    let llm = llm(use_llm)?;
     let (client, ns) = connect(&t).await?;
     let snapshot = Snapshot::take(&client, (!every_namespace).then_some(ns.as_str())).await?;
     let mut findings = Vec::new();
     let mut unexplained = Vec::new();
+    let mut asked = 0;
     for p in &snapshot.pods {
         // Logs are read only for pods that are not healthy.
         if diagnosis::healthy(p) {
             continue;
         }
         let ctx = snapshot.context(&client, p).await;
-        match diagnosis::diagnose(&ctx) {
-            Some(f) => findings.push(f),
-            None => unexplained.push(format!(
-                "{}/{}",
-                p.pointer("/metadata/namespace")
-                    .and_then(Value::as_str)
-                    .unwrap_or(""),
-                p.pointer("/metadata/name")
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-            )),
+        let mut found = diagnosis::diagnose(&ctx);
+        // The LLM is asked only about what no rule explains, a few per run.
+        if let Some(llm) = llm
+            .as_ref()
+            .filter(|_| found.is_none() && asked < LLM_PER_RUN)
+        {
+            asked += 1;
+            let got = podmirror_ai::consult(llm, &client, &ctx, None).await;
+            if let Some(note) = got.note {
+                eprintln!("note: {}: {note}", ns_name(p));
+            }
+            found = got.finding;
         }
+        match found {
+            Some(f) => findings.push(f),
+            None => unexplained.push(ns_name(p)),
+        }
+    }
+    if llm.is_some() && asked == LLM_PER_RUN && !unexplained.is_empty() {
+        eprintln!(
+            "note: the LLM was asked about {LLM_PER_RUN} pods only; diagnose the others one by one"
+        );
     }
     keep(&findings).await;
     match format {

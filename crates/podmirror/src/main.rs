@@ -66,6 +66,9 @@ enum Command {
         /// Output format.
         #[arg(short, long, value_enum, default_value = "table")]
         output: mirror_cmd::Format,
+        /// Rules only, even when an LLM is configured (PODMIRROR_LLM_URL).
+        #[arg(long)]
+        no_llm: bool,
     },
     /// Show the fix of the pod's last diagnosis; --apply patches its workload (asks first).
     Fix {
@@ -377,9 +380,10 @@ fn main() -> std::process::ExitCode {
                 all_namespaces,
                 target,
                 output,
+                no_llm,
             } => match pod.filter(|_| !all) {
-                Some(pod) => diagnose_cmd::one(target, pod, output).await,
-                None => diagnose_cmd::all(target, all_namespaces, output).await,
+                Some(pod) => diagnose_cmd::one(target, pod, output, !no_llm).await,
+                None => diagnose_cmd::all(target, all_namespaces, output, !no_llm).await,
             },
             Command::Fix { pod, target, fix } => fix_cmd::fix(target, pod, fix).await,
             Command::Status {

@@ -212,7 +212,10 @@ impl Demo {
             .env("NO_COLOR", "1")
             .env("XDG_DATA_HOME", self.dir.join("data"))
             .env("LANG", "C.UTF-8")
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
             .env_remove("VISUAL")
+            .env_remove("PODMIRROR_CONFIG")
+            .env_remove("PODMIRROR_LLM_URL")
             .envs(env.iter().copied())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -781,4 +784,106 @@ fn fix_shows_the_last_diagnosis_and_applies_it_only_after_a_yes_with_an_audit_ro
         "{}",
         last.patch
     );
+}
+
+/// A chat-completions endpoint on a thread: answers every request with
+/// `content` and keeps the request bodies.
+fn fake_llm(content: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/v1", listener.local_addr().unwrap());
+    let bodies = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let kept = bodies.clone();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut reader = BufReader::new(conn.try_clone().unwrap());
+            let mut length = 0;
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap();
+                }
+            }
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).unwrap();
+            kept.lock().unwrap().push(String::from_utf8(body).unwrap());
+            let answer = serde_json::json!({"object": "chat.completion",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}]})
+            .to_string();
+            let _ = write!(
+                conn,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+        }
+    });
+    (url, bodies)
+}
+
+#[test]
+fn diagnose_uses_a_configured_llm_when_its_answer_checks_out_and_says_why_when_not() {
+    let demo = Demo::start("diagnose_llm");
+    let pod = (0..60)
+        .find_map(|_| {
+            let (_, out, _) =
+                demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json", "--no-llm"]);
+            let found: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+            let api = found
+                .iter()
+                .find(|f| f["owner"]["name"] == "api" && f["category"] == "image-pull")
+                .map(|f| f["pod"].as_str().unwrap().to_string());
+            if api.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            api
+        })
+        .expect("api's image-pull failure");
+    let good = r#"{"category":"image-pull","diagnosis":"Tag 1.5.0 of shop/api was never pushed.","suggested_fix":"Use 1.4.1.","evidence":["ErrImagePull"],"patch":[{"op":"replace","path":"/containers/0/image","value":"registry.example.com/shop/api:1.4.1"}],"confidence":0.8}"#;
+    let (url, bodies) = fake_llm(good);
+    let llm_env = [
+        ("PODMIRROR_LLM_URL", url.as_str()),
+        ("PODMIRROR_LLM_MODEL", "m"),
+    ];
+    let (code, out, err) = demo.run_with(&["diagnose", &pod, "-n", "shop"], &llm_env, "");
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Source: llm") && out.contains("never pushed"),
+        "{out}"
+    );
+    let body = bodies.lock().unwrap().pop().unwrap();
+    assert!(
+        !body.contains("postgres://shop@db:5432/shop"),
+        "an env value was sent"
+    );
+    assert!(!body.contains("ZGVtbzpkZW1v"), "Secret data was sent");
+    // podmirror fix shows what the LLM proposed.
+    let (_, out, _) = demo.run(&["fix", &pod, "-n", "shop"]);
+    assert!(out.contains("Use 1.4.1."), "{out}");
+
+    let (url, _) = fake_llm("Sorry, I cannot help with that.");
+    let llm_env = [
+        ("PODMIRROR_LLM_URL", url.as_str()),
+        ("PODMIRROR_LLM_MODEL", "m"),
+    ];
+    let (code, out, err) = demo.run_with(&["diagnose", &pod, "-n", "shop"], &llm_env, "");
+    assert_eq!(code, 0, "{err}");
+    assert!(!out.contains("Source: llm"), "{out}");
+    assert!(out.contains("image-pull"), "{out}");
+    assert!(
+        err.contains("note: the LLM's answer was not used: the answer is not the JSON asked for")
+            && err.contains("the rules' diagnosis stands"),
+        "{err}"
+    );
+    // A half-configured LLM is a clear error.
+    let (code, _, err) = demo.run_with(
+        &["diagnose", &pod, "-n", "shop"],
+        &[("PODMIRROR_LLM_URL", url.as_str())],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("PODMIRROR_LLM_MODEL"), "{err}");
 }

@@ -24,11 +24,14 @@ use std::time::Duration;
 const LITERAL: &str = "tok-literal-9f8e7d";
 const SECRET: &str = "hunter2-from-secret";
 
+/// Request bodies and their Authorization headers.
+type Received = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// The fake LLM: what it answers next, and every request body it received.
 #[derive(Clone, Default)]
 struct Fake {
     answer: Arc<Mutex<(u16, String, u64)>>,
-    bodies: Arc<Mutex<Vec<(String, Option<String>)>>>,
+    bodies: Received,
 }
 
 impl Fake {

@@ -66,7 +66,7 @@ pub fn read_answer(content: &str) -> Result<Proposal, AiError> {
     let category: Category = serde_json::from_value(Value::String(answer.category.clone()))
         .map_err(|_| {
             AiError::Shape(format!(
-                "unknown category {:?}; expected image-pull, crash-loop, oom-killed, config-error, unschedulable, probe, evicted or init-container",
+                "unknown category {:?}; expected image-pull, crash-loop, oom-killed, config-error, unschedulable, probe, evicted, init-container or lifecycle-hook",
                 answer.category
             ))
         })?;

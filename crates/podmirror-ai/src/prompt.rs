@@ -30,7 +30,7 @@ rollout history, the ConfigMaps, Secrets (names and keys only), PersistentVolume
 its namespace, and what podmirror's rules found, if anything. Answer with one JSON object and nothing \
 else, of this shape:\n\
 {\"category\": one of \"image-pull\", \"crash-loop\", \"oom-killed\", \"config-error\", \"unschedulable\", \
-\"probe\", \"evicted\", \"init-container\",\n \"diagnosis\": why the pod fails, one or two sentences,\n \
+\"probe\", \"evicted\", \"init-container\", \"lifecycle-hook\",\n \"diagnosis\": why the pod fails, one or two sentences,\n \
 \"suggested_fix\": what to change, in words,\n \"evidence\": [the status fields, event and log lines you used],\n \
 \"patch\": [RFC 6902 JSON Patch operations on the pod's spec, paths relative to the spec, e.g. \
 {\"op\": \"replace\", \"path\": \"/containers/0/image\", \"value\": \"registry.example.com/app:1.2.3\"}],\n \

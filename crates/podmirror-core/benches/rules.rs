@@ -77,7 +77,11 @@ fn cases() -> Vec<(&'static str, Context)> {
             base(
                 json!({"phase": "Pending", "containerStatuses": [{"name": "api", "ready": false, "restartCount": 0,
                     "state": {"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image"}}}]}),
-                vec![("Warning", "Failed", "Failed to pull image \"registry.example.com/shop/api:1.4.9\": not found")],
+                vec![(
+                    "Warning",
+                    "Failed",
+                    "Failed to pull image \"registry.example.com/shop/api:1.4.9\": not found",
+                )],
                 vec![],
             ),
         ),
@@ -87,7 +91,11 @@ fn cases() -> Vec<(&'static str, Context)> {
                 json!({"phase": "Running", "containerStatuses": [{"name": "api", "ready": false, "restartCount": 5,
                     "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                     "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}]}),
-                vec![("Warning", "BackOff", "Back-off restarting failed container api")],
+                vec![(
+                    "Warning",
+                    "BackOff",
+                    "Back-off restarting failed container api",
+                )],
                 lines("level=ERROR msg=\"FATAL: DATABASE_URL is not set\""),
             ),
         ),
@@ -97,7 +105,11 @@ fn cases() -> Vec<(&'static str, Context)> {
                 json!({"phase": "Running", "containerStatuses": [{"name": "api", "ready": false, "restartCount": 5,
                     "state": {"waiting": {"reason": "CrashLoopBackOff"}},
                     "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}]}),
-                vec![("Warning", "BackOff", "Back-off restarting failed container api")],
+                vec![(
+                    "Warning",
+                    "BackOff",
+                    "Back-off restarting failed container api",
+                )],
                 lines("allocating buffers"),
             ),
         ),
@@ -106,7 +118,11 @@ fn cases() -> Vec<(&'static str, Context)> {
             base(
                 json!({"phase": "Pending", "conditions": [{"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                     "message": "0/50 nodes are available: 50 Insufficient memory."}]}),
-                vec![("Warning", "FailedScheduling", "0/50 nodes are available: 50 Insufficient memory.")],
+                vec![(
+                    "Warning",
+                    "FailedScheduling",
+                    "0/50 nodes are available: 50 Insufficient memory.",
+                )],
                 vec![],
             ),
         ),

@@ -114,6 +114,8 @@ pub enum Category {
     Evicted,
     /// An init container fails.
     InitContainer,
+    /// A container's postStart hook fails, so the kubelet kills it.
+    LifecycleHook,
 }
 
 impl Category {
@@ -128,6 +130,7 @@ impl Category {
             Category::Probe => "probe",
             Category::Evicted => "evicted",
             Category::InitContainer => "init-container",
+            Category::LifecycleHook => "lifecycle-hook",
         }
     }
 }
@@ -266,6 +269,7 @@ pub fn diagnose(ctx: &Context) -> Option<Finding> {
     let found = evicted(ctx)
         .or_else(|| unschedulable(ctx))
         .or_else(|| waiting(ctx))
+        .or_else(|| post_start_hook(ctx))
         .or_else(|| if liveness { probes(ctx) } else { None })
         .or_else(|| terminated(ctx))
         .or_else(|| probes(ctx))?;
@@ -1036,6 +1040,102 @@ fn bad_command(
         .push(format!("command: {}", command.unwrap_or(Value::Null)));
     f.runnable = true;
     f
+}
+
+/// A container the kubelet kills after each start because its postStart
+/// hook fails (`FailedPostStartHook` events; the container is not ready).
+fn post_start_hook(ctx: &Context) -> Option<Found> {
+    let spec = ctx.pod.get("spec")?;
+    let event = ctx
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.reason == "FailedPostStartHook")?;
+    // `… for Container "NAME" in Pod …`; older kubelets say only "PostStartHook failed".
+    let named = event
+        .message
+        .split_once("for Container \"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map(|(n, _)| n);
+    let status = statuses(&ctx.pod).into_iter().find(|s| {
+        s["ready"] != true
+            && named.is_none_or(|n| text(s, "/name") == n)
+            && list(spec, "/containers")
+                .iter()
+                .chain(list(spec, "/initContainers"))
+                .find(|c| c["name"] == s["name"])
+                .and_then(|c| c.pointer("/lifecycle/postStart"))
+                .is_some()
+    })?;
+    let name = text(status, "/name");
+    let path = container_path(spec, name);
+    let hook = spec
+        .pointer(&format!("{path}/lifecycle/postStart"))
+        .cloned();
+    let code = event
+        .message
+        .split_once("exited with ")
+        .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse::<i64>().ok());
+    let why = match code {
+        Some(126 | 127) => format!(
+            " (exit code {}: its command is not in the image)",
+            code.unwrap_or(0)
+        ),
+        Some(c) => format!(" (exit code {c})"),
+        None => String::new(),
+    };
+    let mut f = Found::new(
+        Category::LifecycleHook,
+        format!(
+            "The postStart hook of container {name} fails{why}, so the kubelet kills the container after every start."
+        ),
+        String::new(),
+    );
+    f.evidence.push(format!(
+        "event FailedPostStartHook (x{}): {}",
+        event.count, event.message
+    ));
+    if let Some(h) = &hook {
+        f.evidence.push(format!("lifecycle.postStart: {h}"));
+    }
+    f.evidence.push(format!(
+        "container {name}: restartCount {}",
+        status["restartCount"]
+    ));
+    // The hook of the last revision that ran, else no hook.
+    let earlier = ctx.history.iter().rev().find_map(|r| {
+        let p = container_path(&r.spec, name);
+        let h = r.spec.pointer(&format!("{p}/lifecycle/postStart")).cloned();
+        (r.ran && h != hook).then_some((r.number, h))
+    });
+    let at = format!("{path}/lifecycle/postStart");
+    match earlier {
+        Some((number, Some(h))) => {
+            f.patch
+                .push(json!({"op": "replace", "path": at, "value": h}));
+            f.suggested_fix =
+                format!("Go back to the postStart hook of revision {number}, which ran.");
+            f.confidence = 0.85;
+        }
+        Some((number, None)) => {
+            f.patch.push(json!({"op": "remove", "path": at}));
+            f.suggested_fix = format!(
+                "Remove the postStart hook: revision {number} ran without it. If the hook is needed, correct its command instead."
+            );
+            f.confidence = 0.8;
+        }
+        None => {
+            f.patch.push(json!({"op": "remove", "path": at}));
+            f.suggested_fix = "Correct the hook's command, or remove the hook if the container does not need it: the patch removes it, so a mirror shows whether the container is healthy without it.".into();
+            f.confidence = 0.55;
+        }
+    }
+    f.runnable = hook.is_some();
+    if !f.runnable {
+        f.patch.clear();
+    }
+    Some(f)
 }
 
 /// A name in a log line that reads as a missing environment variable.

@@ -573,6 +573,12 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             sim.cluster.logs.restart(&log_key);
         }
         let plan = rules::plan_run(&spec, image, &resolved, rules::memory_limit_bytes(&spec));
+        let hook_failure = rules::post_start_failure(
+            &spec,
+            image,
+            &resolved,
+            &format!("{}_{}({})", w.name, w.ns, w.uid),
+        );
         let probing = serde_json::to_vec(&probing_view(&spec)).unwrap_or_default();
         drop(spec);
         let started_at = meta::now_rfc3339();
@@ -614,21 +620,32 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                     "Started",
                     &rules::started_event(&cname),
                 );
-                match run_process(
-                    &w,
-                    idx,
-                    &probing,
-                    image,
-                    &run,
-                    &log_key,
-                    &started_at,
-                    fp,
-                    is_init,
-                )
-                .await
-                {
-                    Some(e) => e,
-                    None => return,
+                // A failing postStart hook: the kubelet kills the container.
+                if let Some(message) = hook_failure {
+                    w.event(fp, EventType::Warning, "FailedPostStartHook", &message);
+                    w.event(fp, EventType::Normal, "Killing", "FailedPostStartHook");
+                    Ended {
+                        exit_code: 137,
+                        reason: rules::exit_reason(137).to_string(),
+                        message: None,
+                    }
+                } else {
+                    match run_process(
+                        &w,
+                        idx,
+                        &probing,
+                        image,
+                        &run,
+                        &log_key,
+                        &started_at,
+                        fp,
+                        is_init,
+                    )
+                    .await
+                    {
+                        Some(e) => e,
+                        None => return,
+                    }
                 }
             }
         };

@@ -866,6 +866,46 @@ pub fn plan_run(
     ))
 }
 
+/// Runs the container's `lifecycle.postStart` exec hook as [`plan_run`]
+/// runs a command; Some(the kubelet's `FailedPostStartHook` event text) when
+/// it fails — its executable is not in the image (exit 126) or it exits
+/// non-zero. A hook that keeps running, and an httpGet hook, succeed.
+/// `pod_text` is `name_namespace(uid)`, as the kubelet names pods.
+pub fn post_start_failure(
+    container: &Value,
+    image: &Image,
+    resolved: &ResolvedContainer,
+    pod_text: &str,
+) -> Option<String> {
+    let command = strings(&container["lifecycle"]["postStart"]["exec"], "command");
+    let first = command.first()?;
+    let (code, output) = match plan_run(
+        &serde_json::json!({"command": command}),
+        image,
+        resolved,
+        None,
+    ) {
+        RunPlan::StartFailure { .. } => (
+            126,
+            format!(
+                "OCI runtime exec failed: exec failed: unable to start container process: {}: unknown\r\n",
+                exec_not_found(first)
+            ),
+        ),
+        RunPlan::Runs(Run {
+            exit: Some(e),
+            log_lines,
+            ..
+        }) if e.exit_code != 0 => (e.exit_code, log_lines.join("\n")),
+        RunPlan::Runs(_) => return None,
+    };
+    let line = command.join(" ");
+    let name = container["name"].as_str().unwrap_or("");
+    Some(format!(
+        "Exec lifecycle hook ([{line}]) for Container {name:?} in Pod {pod_text:?} failed - error: command '{line}' exited with {code}: , message: {output:?}"
+    ))
+}
+
 /// runc's words for an executable that is not there.
 fn exec_not_found(command: &str) -> String {
     if command.contains('/') {

@@ -204,6 +204,18 @@ pub fn all() -> Vec<Scenario> {
             expect: Expect::Crashing("Error", 127),
         },
         Scenario {
+            name: "inventory",
+            class: "lifecycle hook: failing postStart",
+            summary: "a postStart hook runs a script the image does not have",
+            container: with(
+                container("inventory", &format!("{REG}/web:2.3.1")),
+                json!({"lifecycle": {"postStart": {"exec": {"command": ["/bin/sh", "-c", "/app/warm-cache --all"]}}}}),
+            ),
+            pod_spec: json!({}),
+            then_image: None,
+            expect: Expect::Crashing("Error", 137),
+        },
+        Scenario {
             name: "analytics",
             class: "unschedulable: insufficient memory",
             summary: "requests 64Gi of memory",

@@ -443,3 +443,52 @@ fn requests_that_fit_a_node_are_not_raised_when_the_nodes_are_just_full() {
         f.suggested_fix
     );
 }
+
+#[test]
+fn a_failing_post_start_hook_goes_back_to_the_hook_that_ran_or_is_removed() {
+    let hooked = |cmd: &str| {
+        let mut spec = one("registry.example.com/shop/web:2.3.1");
+        spec["containers"][0]["lifecycle"] =
+            json!({"postStart": {"exec": {"command": ["/bin/sh", "-c", cmd]}}});
+        spec
+    };
+    let mut c = ctx(pod(hooked("/app/warm-cache"), crashed("Error", 137, "")));
+    c.events
+        .push(event("Normal", "Started", "Started container app"));
+    c.events.push(event(
+        "Warning",
+        "FailedPostStartHook",
+        "Exec lifecycle hook ([/bin/sh -c /app/warm-cache]) for Container \"app\" in Pod \"x-7c9f-abcde_shop(u-1)\" failed - error: command '/bin/sh -c /app/warm-cache' exited with 127: , message: \"/bin/sh: 1: /app/warm-cache: not found\\n\"",
+    ));
+    c.events
+        .push(event("Normal", "Killing", "FailedPostStartHook"));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::LifecycleHook);
+    assert!(
+        f.diagnosis
+            .contains("exit code 127: its command is not in the image"),
+        "{}",
+        f.diagnosis
+    );
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "remove", "path": "/containers/0/lifecycle/postStart"}])
+    );
+    assert!(f.runnable && f.confidence_score < 0.6);
+    // A revision that ran with another hook: that hook comes back.
+    c.history = vec![Revision {
+        number: 2,
+        spec: hooked("/bin/true"),
+        ran: true,
+    }];
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.confidence_score, 0.85);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/containers/0/lifecycle/postStart",
+            "value": {"exec": {"command": ["/bin/sh", "-c", "/bin/true"]}}}])
+    );
+    // Kubelets that only say "PostStartHook failed" name no container.
+    c.events[1].message = "PostStartHook failed".into();
+    assert_eq!(diagnose(&c).unwrap().category, Category::LifecycleHook);
+}

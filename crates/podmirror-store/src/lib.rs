@@ -1,7 +1,15 @@
 //! podmirror's records, in SQLite through sqlx: the last diagnosis of each
 //! pod (with the mirror verdict that verified its fix, if any) and the audit
 //! of fixes applied to live workloads. Run locally, the file lives in the
-//! XDG data directory ([`default_path`]); the backend serves the same store.
+//! XDG data directory ([`default_path`]); the backend serves the same store,
+//! adding its API tokens ([`tokens`]), settings and the hash-chained audit
+//! log of every mutating call ([`audit_log`]).
+
+pub mod audit_log;
+pub mod tokens;
+
+pub use audit_log::{AuditEntry, Break, NewEntry, sha256_hex};
+pub use tokens::{Role, TokenInfo};
 
 use jiff::Timestamp;
 use podmirror_core::diagnosis::Finding;
@@ -31,6 +39,9 @@ pub enum StoreError {
     /// A stored diagnosis no longer reads (written by another version).
     #[error("a stored diagnosis does not read: {0}")]
     Corrupt(String),
+    /// A value given to the store is not acceptable; the text says why.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// A diagnosis as stored: the finding, when it was saved, and its verification.
@@ -94,12 +105,41 @@ const SCHEMA: &[&str] = &[
         patch TEXT NOT NULL,
         outcome TEXT NOT NULL
     )",
+    "CREATE TABLE IF NOT EXISTS tokens (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        secret_sha256 TEXT NOT NULL,
+        role TEXT NOT NULL,
+        org TEXT NOT NULL,
+        created_at_ms INTEGER NOT NULL,
+        revoked_at_ms INTEGER
+    )",
+    "CREATE TABLE IF NOT EXISTS settings (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    )",
+    "CREATE TABLE IF NOT EXISTS audit_log (
+        seq INTEGER PRIMARY KEY,
+        at_ms INTEGER NOT NULL,
+        who TEXT NOT NULL,
+        role TEXT NOT NULL,
+        org TEXT NOT NULL,
+        action TEXT NOT NULL,
+        target TEXT NOT NULL,
+        request_id TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        outcome TEXT NOT NULL,
+        prev_hash TEXT NOT NULL UNIQUE,
+        hash TEXT NOT NULL UNIQUE
+    )",
 ];
 
 /// The store.
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// Serializes audit appends within the process.
+    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 fn query(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
@@ -140,7 +180,33 @@ impl Store {
                 .await
                 .map_err(query("create its tables"))?;
         }
-        Ok(Store { pool })
+        Ok(Store {
+            pool,
+            audit_lock: Default::default(),
+        })
+    }
+
+    /// A setting's stored value, if it was ever set.
+    pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query("read a setting"))?;
+        Ok(row.map(|r| r.get("value")))
+    }
+
+    /// Sets a setting.
+    pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        )
+        .bind(key)
+        .bind(value)
+        .execute(&self.pool)
+        .await
+        .map_err(query("write a setting"))?;
+        Ok(())
     }
 
     /// Keeps `finding` as the last diagnosis of its pod (replacing an older one).
@@ -384,5 +450,102 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("/proc/podmirror/x.db"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn tokens_are_kept_as_hashes_found_by_id_and_revocable() {
+        let path = scratch("tokens");
+        let store = Store::open(&path).await.unwrap();
+        let now = Timestamp::UNIX_EPOCH;
+        assert!(!store.has_tokens().await.unwrap());
+        let alice = store
+            .create_token("alice", Role::Admin, "acme", now)
+            .await
+            .unwrap();
+        assert!(alice.starts_with("pm_"));
+        let who = store.authenticate(&alice).await.unwrap().unwrap();
+        assert_eq!(
+            (who.name.as_str(), who.role, who.org.as_str()),
+            ("alice", Role::Admin, "acme")
+        );
+        // A wrong secret with the right id, garbage, and a second "alice".
+        let (head, _) = alice.rsplit_once('_').unwrap();
+        assert!(
+            store
+                .authenticate(&format!("{head}_{}", "0".repeat(48)))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            store
+                .authenticate("Bearer nonsense")
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let e = store
+            .create_token("alice", Role::Read, "acme", now)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("exists; revoke it first"), "{e}");
+        let e = store
+            .create_token("a b", Role::Read, "acme", now)
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("token name"), "{e}");
+        // The secret is nowhere in the file.
+        let secret = alice.rsplit_once('_').unwrap().1;
+        let bytes = std::fs::read(&path).unwrap();
+        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        assert!(store.revoke_token("alice", now).await.unwrap());
+        assert!(!store.revoke_token("alice", now).await.unwrap());
+        assert!(store.authenticate(&alice).await.unwrap().is_none());
+        assert_eq!(store.tokens().await.unwrap()[0].revoked_at, Some(now));
+    }
+
+    #[tokio::test]
+    async fn the_audit_chain_detects_an_edited_a_deleted_and_a_cut_off_entry() {
+        let path = scratch("chain");
+        let store = Store::open(&path).await.unwrap();
+        for i in 0..5 {
+            let e = NewEntry {
+                who: "alice".into(),
+                role: "admin".into(),
+                org: "acme".into(),
+                action: "mirror.deploy".into(),
+                target: format!("shop:api-{i}"),
+                request_id: format!("req-{i}"),
+                digest: sha256_hex(b"{}"),
+                outcome: "ok".into(),
+            };
+            store.append_audit(&e, Timestamp::UNIX_EPOCH).await.unwrap();
+        }
+        assert_eq!(store.verify_audit().await.unwrap(), Ok(5));
+        let raw = |sql: &'static str| {
+            let pool = store.pool.clone();
+            async move { sqlx::query(sql).execute(&pool).await.unwrap() }
+        };
+        raw("UPDATE audit_log SET outcome = 'refused' WHERE seq = 3").await;
+        let broken = store.verify_audit().await.unwrap().unwrap_err();
+        assert_eq!(broken.seq, 3);
+        assert!(broken.reason.contains("edited"), "{broken:?}");
+        raw("UPDATE audit_log SET outcome = 'ok' WHERE seq = 3").await;
+        raw("DELETE FROM audit_log WHERE seq = 2").await;
+        assert_eq!(store.verify_audit().await.unwrap().unwrap_err().seq, 2);
+        let path = scratch("chain-tail");
+        let store = Store::open(&path).await.unwrap();
+        for _ in 0..3 {
+            store
+                .append_audit(&NewEntry::default(), Timestamp::UNIX_EPOCH)
+                .await
+                .unwrap();
+        }
+        sqlx::query("DELETE FROM audit_log WHERE seq = 3")
+            .execute(&store.pool)
+            .await
+            .unwrap();
+        let cut = store.verify_audit().await.unwrap().unwrap_err();
+        assert!(cut.reason.contains("deleted from the end"), "{cut:?}");
     }
 }

@@ -127,7 +127,7 @@ impl Store {
             let hash = entry_hash(&prev_hash, seq, at, e);
             let done = sqlx::query(
                 "INSERT INTO audit_log (seq, at_ms, who, role, org, action, target, request_id, digest, outcome, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
             )
             .bind(seq)
             .bind(at)
@@ -172,7 +172,7 @@ impl Store {
     pub async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
             "SELECT seq, at_ms, who, role, org, action, target, request_id, digest, outcome, prev_hash, hash
-             FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?",
+             FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
         .bind(limit)

@@ -13,8 +13,9 @@ pub use tokens::{Role, TokenInfo};
 
 use jiff::Timestamp;
 use podmirror_core::diagnosis::Finding;
+use sqlx::AnyPool;
 use sqlx::Row;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::any::AnyPoolOptions;
 use std::path::{Path, PathBuf};
 
 /// What went wrong with the store.
@@ -85,59 +86,82 @@ pub fn default_path() -> PathBuf {
     base.join("podmirror").join("podmirror.db")
 }
 
-const SCHEMA: &[&str] = &[
-    "CREATE TABLE IF NOT EXISTS diagnoses (
-        namespace TEXT NOT NULL,
-        pod TEXT NOT NULL,
-        saved_at_ms INTEGER NOT NULL,
-        finding TEXT NOT NULL,
-        verified_mirror TEXT,
-        verified_verdict TEXT,
-        PRIMARY KEY (namespace, pod)
-    )",
-    "CREATE TABLE IF NOT EXISTS audit (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        at_ms INTEGER NOT NULL,
-        who TEXT NOT NULL,
-        context TEXT NOT NULL,
-        namespace TEXT NOT NULL,
-        target TEXT NOT NULL,
-        patch TEXT NOT NULL,
-        outcome TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS tokens (
-        id TEXT PRIMARY KEY,
-        name TEXT NOT NULL UNIQUE,
-        secret_sha256 TEXT NOT NULL,
-        role TEXT NOT NULL,
-        org TEXT NOT NULL,
-        created_at_ms INTEGER NOT NULL,
-        revoked_at_ms INTEGER
-    )",
-    "CREATE TABLE IF NOT EXISTS settings (
-        key TEXT PRIMARY KEY,
-        value TEXT NOT NULL
-    )",
-    "CREATE TABLE IF NOT EXISTS audit_log (
-        seq INTEGER PRIMARY KEY,
-        at_ms INTEGER NOT NULL,
-        who TEXT NOT NULL,
-        role TEXT NOT NULL,
-        org TEXT NOT NULL,
-        action TEXT NOT NULL,
-        target TEXT NOT NULL,
-        request_id TEXT NOT NULL,
-        digest TEXT NOT NULL,
-        outcome TEXT NOT NULL,
-        prev_hash TEXT NOT NULL UNIQUE,
-        hash TEXT NOT NULL UNIQUE
-    )",
+/// The schema, as numbered migrations applied once each, in order, on
+/// SQLite and Postgres alike (`{serial}` is the one word that differs).
+const MIGRATIONS: &[(i64, &[&str])] = &[
+    (
+        1,
+        &[
+            "CREATE TABLE IF NOT EXISTS diagnoses (
+                namespace TEXT NOT NULL,
+                pod TEXT NOT NULL,
+                saved_at_ms BIGINT NOT NULL,
+                finding TEXT NOT NULL,
+                verified_mirror TEXT,
+                verified_verdict TEXT,
+                PRIMARY KEY (namespace, pod)
+            )",
+            "CREATE TABLE IF NOT EXISTS audit (
+                id {serial},
+                at_ms BIGINT NOT NULL,
+                who TEXT NOT NULL,
+                context TEXT NOT NULL,
+                namespace TEXT NOT NULL,
+                target TEXT NOT NULL,
+                patch TEXT NOT NULL,
+                outcome TEXT NOT NULL
+            )",
+        ],
+    ),
+    (
+        2,
+        &[
+            "ALTER TABLE diagnoses ADD COLUMN finding_id TEXT",
+            "CREATE TABLE IF NOT EXISTS tokens (
+                id TEXT PRIMARY KEY,
+                name TEXT NOT NULL UNIQUE,
+                secret_sha256 TEXT NOT NULL,
+                role TEXT NOT NULL,
+                org TEXT NOT NULL,
+                created_at_ms BIGINT NOT NULL,
+                revoked_at_ms BIGINT
+            )",
+            "CREATE TABLE IF NOT EXISTS settings (
+                key TEXT PRIMARY KEY,
+                value TEXT NOT NULL
+            )",
+            "CREATE TABLE IF NOT EXISTS audit_log (
+                seq BIGINT PRIMARY KEY,
+                at_ms BIGINT NOT NULL,
+                who TEXT NOT NULL,
+                role TEXT NOT NULL,
+                org TEXT NOT NULL,
+                action TEXT NOT NULL,
+                target TEXT NOT NULL,
+                request_id TEXT NOT NULL,
+                digest TEXT NOT NULL,
+                outcome TEXT NOT NULL,
+                prev_hash TEXT NOT NULL UNIQUE,
+                hash TEXT NOT NULL UNIQUE
+            )",
+        ],
+    ),
 ];
+
+/// Which database a store is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// An SQLite file (the default).
+    Sqlite,
+    /// A Postgres server (several backend replicas).
+    Postgres,
+}
 
 /// The store.
 #[derive(Debug, Clone)]
 pub struct Store {
-    pool: SqlitePool,
+    pool: AnyPool,
+    backend: Backend,
     /// Serializes audit appends within the process.
     audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
@@ -160,35 +184,149 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| open_error(sqlx::Error::Io(e)))?;
         }
-        let options = SqliteConnectOptions::new()
-            .filename(path)
-            .create_if_missing(true);
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await
-            .map_err(open_error)?;
         // Diagnoses quote log lines: the file is for its owner only.
+        if !path.exists() {
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .map_err(|e| open_error(sqlx::Error::Io(e)))?;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
             let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
         }
-        for statement in SCHEMA {
-            sqlx::query(statement)
-                .execute(&pool)
-                .await
-                .map_err(query("create its tables"))?;
+        Self::connect_as(
+            &format!("sqlite://{}?mode=rwc", path.display()),
+            &path.display().to_string(),
+        )
+        .await
+    }
+
+    /// Opens the store at `url`: `sqlite://PATH`, `postgres://…`, or a
+    /// plain file path (SQLite).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if !url.contains("://") && !url.starts_with("sqlite:") {
+            return Self::open(Path::new(url)).await;
         }
-        Ok(Store {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or(path);
+            return Self::open(Path::new(path)).await;
+        }
+        // The password is not repeated in errors.
+        let shown = match url.split_once('@') {
+            Some((_, host)) => format!("postgres://…@{host}"),
+            None => url.to_string(),
+        };
+        Self::connect_as(url, &shown).await
+    }
+
+    async fn connect_as(url: &str, shown: &str) -> Result<Store, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            Backend::Sqlite
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            return Err(StoreError::Invalid(format!(
+                "database {shown:?}: give sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DB"
+            )));
+        };
+        sqlx::any::install_default_drivers();
+        let open_error = |source| StoreError::Open {
+            path: shown.to_string(),
+            source,
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(if backend == Backend::Sqlite { 4 } else { 8 })
+            .connect(url)
+            .await
+            .map_err(open_error)?;
+        let store = Store {
             pool,
+            backend,
             audit_lock: Default::default(),
-        })
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The database this store is on.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Applies the migrations not yet applied. Two processes starting at
+    /// once may both try one; the loser finds it recorded and moves on.
+    async fn migrate(&self) -> Result<(), StoreError> {
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY)")
+            .execute(&self.pool)
+            .await
+            .map_err(query("create its tables"))?;
+        // A file made before migrations were numbered has version 1's tables.
+        let legacy = sqlx::query("SELECT 1 AS x FROM schema_migrations LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query("read its schema version"))?
+            .is_none()
+            && self.backend == Backend::Sqlite
+            && sqlx::query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'diagnoses'",
+            )
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query("read its schema version"))?
+            .is_some();
+        if legacy {
+            sqlx::query("INSERT INTO schema_migrations (version) VALUES (1)")
+                .execute(&self.pool)
+                .await
+                .map_err(query("record its schema version"))?;
+        }
+        let serial = match self.backend {
+            Backend::Sqlite => "INTEGER PRIMARY KEY AUTOINCREMENT",
+            Backend::Postgres => "BIGSERIAL PRIMARY KEY",
+        };
+        for (version, statements) in MIGRATIONS {
+            let mut tx = self
+                .pool
+                .begin()
+                .await
+                .map_err(query("migrate its tables"))?;
+            let done = sqlx::query("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(*version)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(query("read its schema version"))?;
+            if done.is_some() {
+                continue;
+            }
+            for statement in *statements {
+                sqlx::query(&statement.replace("{serial}", serial))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(query("migrate its tables"))?;
+            }
+            let recorded = sqlx::query(
+                "INSERT INTO schema_migrations (version) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(*version)
+            .execute(&mut *tx)
+            .await
+            .map_err(query("record its schema version"))?;
+            if recorded.rows_affected() == 1 {
+                tx.commit().await.map_err(query("migrate its tables"))?;
+            }
+        }
+        Ok(())
     }
 
     /// A setting's stored value, if it was ever set.
     pub async fn setting(&self, key: &str) -> Result<Option<String>, StoreError> {
-        let row = sqlx::query("SELECT value FROM settings WHERE key = ?")
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key)
             .fetch_optional(&self.pool)
             .await
@@ -199,7 +337,7 @@ impl Store {
     /// Sets a setting.
     pub async fn set_setting(&self, key: &str, value: &str) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            "INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         )
         .bind(key)
         .bind(value)
@@ -214,14 +352,16 @@ impl Store {
         let json =
             serde_json::to_string(finding).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         sqlx::query(
-            "INSERT INTO diagnoses (namespace, pod, saved_at_ms, finding) VALUES (?, ?, ?, ?)
+            "INSERT INTO diagnoses (namespace, pod, saved_at_ms, finding, finding_id) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (namespace, pod) DO UPDATE SET saved_at_ms = excluded.saved_at_ms,
-               finding = excluded.finding, verified_mirror = NULL, verified_verdict = NULL",
+               finding = excluded.finding, finding_id = excluded.finding_id,
+               verified_mirror = NULL, verified_verdict = NULL",
         )
         .bind(&finding.namespace)
         .bind(&finding.pod)
         .bind(at.as_millisecond())
         .bind(json)
+        .bind(&finding.id)
         .execute(&self.pool)
         .await
         .map_err(query("save a diagnosis"))?;
@@ -239,7 +379,7 @@ impl Store {
         let oldest = now.as_millisecond() - max_age.as_millis() as i64;
         let row = sqlx::query(
             "SELECT saved_at_ms, finding, verified_mirror, verified_verdict FROM diagnoses
-             WHERE namespace = ? AND pod = ? AND saved_at_ms >= ?",
+             WHERE namespace = $1 AND pod = $2 AND saved_at_ms >= $3",
         )
         .bind(namespace)
         .bind(pod)
@@ -248,7 +388,7 @@ impl Store {
         .await
         .map_err(query("read a diagnosis"))?;
         let Some(row) = row else { return Ok(None) };
-        let finding: Finding = serde_json::from_str(row.get::<&str, _>("finding"))
+        let finding: Finding = serde_json::from_str(&row.get::<String, _>("finding"))
             .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let mirror: Option<String> = row.get("verified_mirror");
         let verdict: Option<String> = row.get("verified_verdict");
@@ -269,8 +409,8 @@ impl Store {
         verdict: &str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE diagnoses SET verified_mirror = ?, verified_verdict = ?
-             WHERE namespace = ? AND pod = ? AND json_extract(finding, '$.id') = ?",
+            "UPDATE diagnoses SET verified_mirror = $1, verified_verdict = $2
+             WHERE namespace = $3 AND pod = $4 AND finding_id = $5",
         )
         .bind(mirror)
         .bind(verdict)
@@ -286,7 +426,7 @@ impl Store {
     /// Appends an audit row.
     pub async fn audit(&self, row: &AuditRow) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO audit (at_ms, who, context, namespace, target, patch, outcome) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit (at_ms, who, context, namespace, target, patch, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(row.at.as_millisecond())
         .bind(&row.who)
@@ -360,10 +500,49 @@ mod tests {
         dir.join("sub").join("podmirror.db")
     }
 
+    /// A fresh store on each backend: an SQLite file, and a new database on
+    /// the Postgres at `PODMIRROR_TEST_POSTGRES` (`scripts/postgres`; the test
+    /// command sets it, and CI requires it).
+    async fn stores(name: &str) -> Vec<(String, Store)> {
+        let mut out = vec![(
+            scratch(name).display().to_string(),
+            Store::open(&scratch(name)).await.unwrap(),
+        )];
+        match std::env::var("PODMIRROR_TEST_POSTGRES") {
+            Ok(admin) if !admin.is_empty() => {
+                sqlx::any::install_default_drivers();
+                let pool = AnyPool::connect(&admin).await.unwrap();
+                let db = format!("pm_{}_{name}", std::process::id()).replace('-', "_");
+                sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                sqlx::query(&format!("CREATE DATABASE {db}"))
+                    .execute(&pool)
+                    .await
+                    .unwrap();
+                let (base, _) = admin.rsplit_once('/').unwrap();
+                let url = format!("{base}/{db}");
+                let store = Store::connect(&url).await.unwrap();
+                assert_eq!(store.backend(), Backend::Postgres);
+                out.push((url, store));
+            }
+            _ => assert!(
+                std::env::var_os("PODMIRROR_REQUIRE_POSTGRES").is_none(),
+                "PODMIRROR_TEST_POSTGRES is not set; scripts/test starts one with scripts/postgres"
+            ),
+        }
+        out
+    }
+
     #[tokio::test]
     async fn the_last_diagnosis_within_the_window_its_verification_and_the_audit() {
-        let path = scratch("roundtrip");
-        let store = Store::open(&path).await.unwrap();
+        for (url, store) in stores("roundtrip").await {
+            roundtrip(&url, store).await;
+        }
+    }
+
+    async fn roundtrip(url: &str, store: Store) {
         let t0: Timestamp = "2026-11-22T10:00:00Z".parse().unwrap();
         let minutes = |m: i64| t0.checked_add(jiff::SignedDuration::from_mins(m)).unwrap();
         let window = std::time::Duration::from_secs(15 * 60);
@@ -437,9 +616,9 @@ mod tests {
             outcome: "applied".into(),
         };
         store.audit(&row).await.unwrap();
-        // Reopened: the rows are on disk.
+        // Reopened: the rows are kept.
         drop(store);
-        let store = Store::open(&path).await.unwrap();
+        let store = Store::connect(url).await.unwrap();
         assert_eq!(store.audit_rows().await.unwrap(), vec![row]);
     }
 
@@ -454,8 +633,12 @@ mod tests {
 
     #[tokio::test]
     async fn tokens_are_kept_as_hashes_found_by_id_and_revocable() {
-        let path = scratch("tokens");
-        let store = Store::open(&path).await.unwrap();
+        for (url, store) in stores("tokens").await {
+            tokens(&url, store).await;
+        }
+    }
+
+    async fn tokens(url: &str, store: Store) {
         let now = Timestamp::UNIX_EPOCH;
         assert!(!store.has_tokens().await.unwrap());
         let alice = store
@@ -496,8 +679,10 @@ mod tests {
         assert!(e.to_string().contains("token name"), "{e}");
         // The secret is nowhere in the file.
         let secret = alice.rsplit_once('_').unwrap().1;
-        let bytes = std::fs::read(&path).unwrap();
-        assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        if store.backend() == Backend::Sqlite {
+            let bytes = std::fs::read(url).unwrap();
+            assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
+        }
         assert!(store.revoke_token("alice", now).await.unwrap());
         assert!(!store.revoke_token("alice", now).await.unwrap());
         assert!(store.authenticate(&alice).await.unwrap().is_none());
@@ -506,8 +691,13 @@ mod tests {
 
     #[tokio::test]
     async fn the_audit_chain_detects_an_edited_a_deleted_and_a_cut_off_entry() {
-        let path = scratch("chain");
-        let store = Store::open(&path).await.unwrap();
+        let tails = stores("chain_tail").await;
+        for ((_, store), (_, tail)) in stores("chain").await.into_iter().zip(tails) {
+            chain(store, tail).await;
+        }
+    }
+
+    async fn chain(store: Store, tail: Store) {
         for i in 0..5 {
             let e = NewEntry {
                 who: "alice".into(),
@@ -533,8 +723,7 @@ mod tests {
         raw("UPDATE audit_log SET outcome = 'ok' WHERE seq = 3").await;
         raw("DELETE FROM audit_log WHERE seq = 2").await;
         assert_eq!(store.verify_audit().await.unwrap().unwrap_err().seq, 2);
-        let path = scratch("chain-tail");
-        let store = Store::open(&path).await.unwrap();
+        let store = tail;
         for _ in 0..3 {
             store
                 .append_audit(&NewEntry::default(), Timestamp::UNIX_EPOCH)
@@ -547,5 +736,61 @@ mod tests {
             .unwrap();
         let cut = store.verify_audit().await.unwrap().unwrap_err();
         assert!(cut.reason.contains("deleted from the end"), "{cut:?}");
+    }
+
+    #[tokio::test]
+    async fn two_stores_on_one_database_append_one_unbroken_chain() {
+        for (url, first) in stores("two_writers").await {
+            let second = Store::connect(&url).await.unwrap();
+            let write = |store: Store, who: &'static str| async move {
+                for i in 0..15 {
+                    let e = NewEntry {
+                        who: who.into(),
+                        action: "diagnose".into(),
+                        target: format!("shop:p-{i}"),
+                        ..Default::default()
+                    };
+                    store.append_audit(&e, Timestamp::UNIX_EPOCH).await.unwrap();
+                }
+            };
+            tokio::join!(write(first.clone(), "a"), write(second, "b"));
+            assert_eq!(first.verify_audit().await.unwrap(), Ok(30), "{url}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_file_from_before_numbered_migrations_is_brought_up_to_date() {
+        let path = scratch("legacy");
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        sqlx::any::install_default_drivers();
+        let old = AnyPool::connect(&format!("sqlite://{}?mode=rwc", path.display()))
+            .await
+            .unwrap();
+        for statement in MIGRATIONS[0].1 {
+            sqlx::query(&statement.replace("{serial}", "INTEGER PRIMARY KEY AUTOINCREMENT"))
+                .execute(&old)
+                .await
+                .unwrap();
+        }
+        sqlx::query("INSERT INTO diagnoses (namespace, pod, saved_at_ms, finding) VALUES ('shop', 'old', 0, '{}')")
+            .execute(&old)
+            .await
+            .unwrap();
+        old.close().await;
+        let store = Store::open(&path).await.unwrap();
+        store
+            .save(&finding("api-1"), Timestamp::UNIX_EPOCH)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .verify(&finding("api-1"), "m", "Healthy")
+                .await
+                .unwrap()
+        );
+        assert!(!store.has_tokens().await.unwrap());
+        // Opening again applies nothing twice.
+        drop(store);
+        Store::open(&path).await.unwrap();
     }
 }

@@ -104,7 +104,7 @@ impl Store {
         let id = random_hex(6)?;
         let secret = random_hex(24)?;
         let done = sqlx::query(
-            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
+            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
         )
         .bind(&id)
         .bind(name)
@@ -132,7 +132,7 @@ impl Store {
             return Ok(None);
         };
         let row = sqlx::query(
-            "SELECT name, secret_sha256, role, org, created_at_ms, revoked_at_ms FROM tokens WHERE id = ?",
+            "SELECT name, secret_sha256, role, org, created_at_ms, revoked_at_ms FROM tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -163,7 +163,7 @@ impl Store {
     /// Revokes the token of that name; false if there is none (or it was revoked).
     pub async fn revoke_token(&self, name: &str, now: Timestamp) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE tokens SET revoked_at_ms = ? WHERE name = ? AND revoked_at_ms IS NULL",
+            "UPDATE tokens SET revoked_at_ms = $1 WHERE name = $2 AND revoked_at_ms IS NULL",
         )
         .bind(now.as_millisecond())
         .bind(name)
@@ -202,7 +202,7 @@ impl Store {
             ));
         };
         sqlx::query(
-            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(name)
@@ -217,10 +217,10 @@ impl Store {
     }
 }
 
-fn token_info(row: &sqlx::sqlite::SqliteRow) -> Result<TokenInfo, StoreError> {
+fn token_info(row: &sqlx::any::AnyRow) -> Result<TokenInfo, StoreError> {
     Ok(TokenInfo {
         name: row.get("name"),
-        role: Role::parse(row.get::<&str, _>("role"))?,
+        role: Role::parse(&row.get::<String, _>("role"))?,
         org: row.get("org"),
         created_at: at_ms(row.get("created_at_ms")),
         revoked_at: row.get::<Option<i64>, _>("revoked_at_ms").map(at_ms),

@@ -37,6 +37,9 @@ pub enum KubeError {
     /// `--scale-down` on a source not owned by a Deployment.
     #[error("--scale-down works on Deployments only; {0}")]
     NotADeployment(String),
+    /// A fix that cannot be applied in place; the text says what to do.
+    #[error("{0}")]
+    CannotApply(String),
     /// No mirror with this id.
     #[error("no mirror {0:?} found; `podmirror status -A` lists the active mirrors")]
     NoMirror(String),

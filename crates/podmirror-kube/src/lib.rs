@@ -2,11 +2,15 @@
 //! finding a mirror's source ([`source`]), creating, listing and deleting
 //! mirrors and reaping expired ones ([`mirrors`]), scaling a source
 //! Deployment down while its mirror runs ([`scaledown`]), and reading the API
-//! server's clock ([`clock`]), and gathering what the diagnosis rules read
-//! ([`gather`]). The pure decisions live in `podmirror-core`.
+//! server's clock ([`clock`]), gathering what the diagnosis rules read
+//! ([`gather`]), and the two steps the CLI and the backend share: deploying
+//! a mirror ([`deploy`]) and applying a fix ([`fixes`]). The pure decisions
+//! live in `podmirror-core`.
 
 pub mod clock;
+pub mod deploy;
 pub mod error;
+pub mod fixes;
 pub mod gather;
 pub mod mirrors;
 pub mod retry;

@@ -3,11 +3,12 @@
 //! explicit yes, with an audit row).
 
 use crate::mirror_cmd::{Target, color, connect, who};
-use anyhow::{Context as _, bail};
+use anyhow::bail;
 use podmirror_core::diagnosis::Finding;
 use podmirror_core::{render, ttl};
+use podmirror_kube::fixes;
 use podmirror_store::{AuditRow, Store};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{IsTerminal, Write};
 
 /// Options of `podmirror fix`.
@@ -128,28 +129,6 @@ pub async fn fix(t: Target, pod: String, args: FixArgs) -> anyhow::Result<u8> {
     apply(&client, &t, &store, f, args.yes).await
 }
 
-/// Which API path serves a workload kind.
-fn workload_path(kind: &str, ns: &str, name: &str) -> Option<String> {
-    let plural = match kind {
-        "Deployment" => "deployments",
-        "StatefulSet" => "statefulsets",
-        "DaemonSet" => "daemonsets",
-        "ReplicaSet" => "replicasets",
-        _ => return None,
-    };
-    Some(format!("/apis/apps/v1/namespaces/{ns}/{plural}/{name}"))
-}
-
-async fn send(client: &kube::Client, req: http::Request<Vec<u8>>) -> anyhow::Result<Value> {
-    let text = client.request_text(req).await.map_err(|e| {
-        anyhow::anyhow!(
-            "{}",
-            podmirror_kube::KubeError::from_kube("reach the workload", e)
-        )
-    })?;
-    Ok(serde_json::from_str(&text).unwrap_or(Value::Null))
-}
-
 fn context_name(t: &Target) -> String {
     t.context.clone().unwrap_or_else(|| {
         kube::config::Kubeconfig::read()
@@ -166,53 +145,14 @@ async fn apply(
     f: &Finding,
     yes: bool,
 ) -> anyhow::Result<u8> {
-    if !f.runnable {
-        bail!(
-            "the diagnosis of pod {}/{} has no automatic change (runnable: false): {}",
-            f.namespace,
-            f.pod,
-            f.suggested_fix
-        );
-    }
-    let Some(owner) = &f.owner else {
-        bail!(
-            "pod {}/{} has no owning workload, and a pod's spec cannot be changed in place: recreate it with the patch (podmirror preview {} -n {} --patch FILE shows the result)",
-            f.namespace,
-            f.pod,
-            f.pod,
-            f.namespace
-        );
-    };
-    let Some(path) = workload_path(&owner.kind, &f.namespace, &owner.name) else {
-        bail!(
-            "{} {} cannot take the fix in place ({}): {}",
-            owner.kind,
-            owner.name,
-            if owner.kind == "Job" {
-                "a Job's pod template cannot change; delete and recreate the Job with the patch"
-            } else {
-                "podmirror patches Deployments, StatefulSets, DaemonSets and ReplicaSets"
-            },
-            f.fix_command
-        );
-    };
-    let target = format!("{}/{}", owner.kind.to_ascii_lowercase(), owner.name);
-    let current = send(client, http::Request::get(&path).body(Vec::new())?).await?;
-    let before = current
-        .pointer("/spec/template/spec")
-        .cloned()
-        .context("the workload has no spec.template.spec")?;
-    let ops: json_patch::Patch =
-        serde_json::from_value(f.patch.clone()).context("the stored patch is not a JSON Patch")?;
-    let mut after = before.clone();
-    json_patch::patch(&mut after, &ops)
-        .map_err(|e| anyhow::anyhow!("the patch does not apply to {target}'s pod template: {e}"))?;
+    let prepared = fixes::prepare(client, f).await?;
+    let (before, after, target) = (&prepared.before, &prepared.after, &prepared.target);
     println!("Context: {}", context_name(t));
     print!(
         "{}",
         render::diff(
-            &render::yaml(&before),
-            &render::yaml(&after),
+            &render::yaml(before),
+            &render::yaml(after),
             &format!("{target} spec.template.spec"),
             "with the fix",
             color()
@@ -220,10 +160,7 @@ async fn apply(
     );
     println!(
         "You are about to apply the suggested fix to {} '{}' (pod '{}') in namespace '{}'. This may affect live workloads.",
-        owner.kind.to_ascii_lowercase(),
-        owner.name,
-        f.pod,
-        f.namespace
+        prepared.kind, prepared.name, f.pod, f.namespace
     );
     let prefixed = podmirror_core::diagnosis::template_ops(&f.patch);
     let record = |outcome: String| AuditRow {
@@ -253,13 +190,7 @@ async fn apply(
         }
     }
     // A test op on the resourceVersion: nothing changes if the workload did meanwhile.
-    let mut body = vec![json!({"op": "test", "path": "/metadata/resourceVersion",
-        "value": current.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null)})];
-    body.extend(prefixed.iter().cloned());
-    let req = http::Request::patch(format!("{path}?fieldManager=podmirror"))
-        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
-        .body(serde_json::to_vec(&body)?)?;
-    match client.request_text(req).await {
+    match fixes::apply(client, &prepared).await {
         Ok(_) => {
             store.audit(&record("applied".into())).await?;
             println!(
@@ -269,8 +200,7 @@ async fn apply(
             Ok(0)
         }
         Err(e) => {
-            let why =
-                podmirror_kube::KubeError::from_kube(format!("patch {target}"), e).to_string();
+            let why = e.to_string();
             store.audit(&record(format!("failed: {why}"))).await?;
             bail!("{why}");
         }

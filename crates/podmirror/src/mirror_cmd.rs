@@ -6,11 +6,11 @@ use anyhow::Context;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 use podmirror_core::changes::Change;
-use podmirror_core::mirror::{self, MirrorInfo, MirrorOptions};
+use podmirror_core::mirror::{MirrorInfo, MirrorOptions};
 use podmirror_core::render;
 use podmirror_core::ttl::{self, Ttl};
 use podmirror_core::verdict::{self, Verdict};
-use podmirror_kube::{clock, mirrors, source};
+use podmirror_kube::{clock, deploy, mirrors, source};
 use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -126,11 +126,7 @@ async fn build(
     ns: &str,
     pod: &str,
     args: &ChangeArgs,
-) -> anyhow::Result<(
-    source::Source,
-    Value,
-    Option<podmirror_core::diagnosis::Finding>,
-)> {
+) -> anyhow::Result<(deploy::Plan, Option<podmirror_core::diagnosis::Finding>)> {
     let ttl: Ttl = args.ttl.parse()?;
     let mut changes = args.changes()?;
     let src = source::resolve(client, ns, pod).await?;
@@ -164,39 +160,26 @@ async fn build(
                 .to_ascii_lowercase()
         );
     }
-    let scales_down = match (args.scale_down, src.deployment()) {
-        (false, _) => None,
-        (true, Some(d)) => Some(d.to_string()),
-        (true, None) => {
-            return Err(podmirror_kube::KubeError::NotADeployment(match &src.owner {
-                Some(o) => format!("{} is owned by {o}", src.name()),
-                None => format!("pod {} has no owning workload", src.name()),
-            })
-            .into());
-        }
-    };
     let opts = MirrorOptions {
         ttl,
         strip_probes: args.strip_probes,
         keep_labels: args.keep_labels,
         created_by: who(),
-        org: String::new(),
-        diagnosis_id: None,
-        source_owner: src.owner.clone(),
-        scales_down,
+        ..Default::default()
     };
-    let mut manifest = mirror::build(&src.pod, &changes, &opts, &mirror::random_suffix())?;
+    let mut plan = deploy::plan_from(src, ns, &changes, opts, args.scale_down)?;
     if args.edit {
-        manifest = crate::edit::edit(client, &manifest).await?;
+        plan.manifest = crate::edit::edit(client, &plan.manifest).await?;
     }
-    Ok((src, manifest, diagnosed))
+    Ok((plan, diagnosed))
 }
 
 /// `podmirror preview POD`: the mirror manifest and its diff against the source.
 pub async fn preview(t: Target, pod: String, args: ChangeArgs) -> anyhow::Result<()> {
     let (client, ns) = connect(&t).await?;
-    let (src, manifest, _) = build(&client, &ns, &pod, &args).await?;
-    let mirror_yaml = render::yaml(&manifest);
+    let (plan, _) = build(&client, &ns, &pod, &args).await?;
+    let src = &plan.source;
+    let mirror_yaml = render::yaml(&plan.manifest);
     print!("{mirror_yaml}");
     // Compared with the source less its runtime noise, so the diff shows the mirror's changes.
     let source_yaml = render::yaml(&podmirror_core::cleanup::clean_pod(&src.pod));
@@ -240,40 +223,11 @@ pub struct TestArgs {
 /// Returns the process exit code.
 pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> anyhow::Result<u8> {
     let (client, ns) = connect(&t).await?;
-    let (src, manifest, diagnosed) = build(&client, &ns, &pod, &args).await?;
-    // Before scaling anything down, the API server checks the mirror in a dry
-    // run, so a bad manifest leaves the Deployment as it was. Without a
-    // scale-down the create is that check (an --edit was checked already).
-    if args.scale_down && !args.edit {
-        mirrors::dry_run(&client, &manifest).await?;
-    }
-    let id = manifest["metadata"]["name"]
-        .as_str()
-        .unwrap_or("")
-        .to_string();
-    // `build` has checked that a scale-down source is owned by a Deployment.
-    let scaled = match src.deployment().filter(|_| args.scale_down) {
-        Some(d) => Some(podmirror_kube::scaledown::scale_down(&client, &ns, d, &id).await?),
-        None => None,
-    };
-    let created = match mirrors::create(&client, &manifest).await {
-        Ok(c) => c,
-        Err(e) => {
-            if let Some(s) = &scaled {
-                podmirror_kube::scaledown::restore(
-                    &client,
-                    &ns,
-                    &s.deployment,
-                    &id,
-                    "the mirror could not be created",
-                )
-                .await?;
-            }
-            return Err(e.into());
-        }
-    };
-    let info =
-        MirrorInfo::from_pod(&created).context("the created pod does not read as a mirror")?;
+    let (plan, diagnosed) = build(&client, &ns, &pod, &args).await?;
+    // A dry run comes before any scale-down, so a bad manifest leaves the
+    // Deployment as it was; a failed create puts its replicas back.
+    let deployed = deploy::deploy(&client, &plan).await?;
+    let (info, scaled) = (deployed.info, deployed.scaled);
     println!(
         "mirror {} created in namespace {} (source {}), expires in {}",
         info.id,

@@ -23,7 +23,7 @@ pub struct EventLine {
 }
 
 /// The workload that owns the pod, at the top of its owner chain.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Owner {
     /// `Deployment`, `StatefulSet`, `DaemonSet`, `ReplicaSet`, `Job`.
     pub kind: String,
@@ -95,7 +95,7 @@ pub struct Context {
 }
 
 /// The failure classes of DESIGN §3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
     /// The image cannot be pulled.
@@ -136,7 +136,7 @@ impl Category {
 }
 
 /// A diagnosis (DESIGN §3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// `namespace/pod@timestamp`.
     pub id: String,

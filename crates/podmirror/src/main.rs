@@ -5,6 +5,7 @@ mod diagnose_cmd;
 mod edit;
 mod fix_cmd;
 mod mirror_cmd;
+mod serve_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -111,6 +112,28 @@ enum Command {
     Gc {
         #[command(flatten)]
         target: mirror_cmd::Target,
+    },
+    /// Run the backend: the REST API, the reaper, tokens and the audit log.
+    Serve(serve_cmd::ServeArgs),
+    /// Manage the backend's API tokens.
+    Token {
+        #[command(subcommand)]
+        command: serve_cmd::TokenCommand,
+    },
+    /// The backend's audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+/// `podmirror audit …`.
+#[derive(clap::Subcommand, Debug)]
+enum AuditCommand {
+    /// Check the hash chain: finds an edited, inserted or deleted entry.
+    Verify {
+        #[command(flatten)]
+        database: serve_cmd::DatabaseArg,
     },
 }
 
@@ -344,14 +367,20 @@ async fn run_demo(args: ClusterArgs) -> anyhow::Result<()> {
 fn main() -> std::process::ExitCode {
     // kube's TLS stack needs a process-wide crypto provider chosen before any client exists.
     let _ = rustls::crypto::ring::default_provider().install_default();
+    let cli = Cli::parse();
+    // The backend logs each request (info); the CLI only what went wrong.
+    let default_level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("PODMIRROR_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_level)),
         )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -402,6 +431,11 @@ fn main() -> std::process::ExitCode {
                 target,
             } => mirror_cmd::extend(target, mirror_id, by).await.map(|()| 0),
             Command::Gc { target } => mirror_cmd::gc(target).await.map(|()| 0),
+            Command::Serve(args) => serve_cmd::serve(args).await.map(|()| 0),
+            Command::Token { command } => serve_cmd::token(command).await,
+            Command::Audit {
+                command: AuditCommand::Verify { database },
+            } => serve_cmd::audit_verify(database).await,
         }
     });
     match result {

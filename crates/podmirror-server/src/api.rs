@@ -1,0 +1,852 @@
+//! The routes of DESIGN §4. Each handler authenticates the caller, keeps
+//! to the caller's org (another org's objects answer 404), checks the role,
+//! does the work with the same service code as the CLI (`podmirror-kube`),
+//! and appends every mutation and every refusal to the audit log.
+
+use crate::auth::Caller;
+use crate::error::ApiError;
+use crate::views::*;
+use crate::{AppState, Body, MAX_TTL, MIN_TTL};
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::sse::{Event, KeepAlive, Sse};
+use futures::Stream;
+use http::StatusCode;
+use k8s_openapi::api::core::v1::Event as KubeEvent;
+use podmirror_core::changes::Change;
+use podmirror_core::contract::LABEL_MIRROR;
+use podmirror_core::diagnosis;
+use podmirror_core::mirror::{MirrorInfo, MirrorOptions};
+use podmirror_core::ttl::Ttl;
+use podmirror_core::verdict::{self, Verdict};
+use podmirror_kube::{deploy, fixes, mirrors};
+use podmirror_store::{NewEntry, Role, sha256_hex};
+use serde::Deserialize;
+use serde_json::Value;
+use std::sync::Arc;
+
+type S = State<Arc<AppState>>;
+
+/// `?namespace=NS` (default `default`).
+#[derive(Debug, Deserialize)]
+pub struct NamespaceQuery {
+    namespace: Option<String>,
+}
+
+impl NamespaceQuery {
+    fn ns(&self) -> &str {
+        self.namespace.as_deref().unwrap_or("default")
+    }
+}
+
+/// `?after=SEQ&limit=N` for the audit log.
+#[derive(Debug, Deserialize)]
+pub struct AuditQuery {
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+fn text<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+
+fn is_mirror(p: &Value) -> bool {
+    p.pointer(&format!(
+        "/metadata/labels/{}",
+        LABEL_MIRROR.replace('/', "~1")
+    ))
+    .and_then(Value::as_str)
+        == Some("true")
+}
+
+/// `namespace:name` → (namespace, name).
+fn split_pod_id(id: &str) -> Result<(&str, &str), ApiError> {
+    match id.split_once(':') {
+        Some((ns, name)) if !ns.is_empty() && !name.is_empty() => Ok((ns, name)),
+        _ => Err(ApiError::bad_request(format!(
+            "pod id {id:?} is not namespace:name (e.g. shop:api-7c9f-abcde)"
+        ))),
+    }
+}
+
+impl AppState {
+    /// Appends to the audit log; a log that cannot be written fails the request.
+    pub(crate) async fn audit(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+        digest: &str,
+        outcome: &str,
+    ) -> Result<(), ApiError> {
+        let entry = NewEntry {
+            who: caller.name.clone(),
+            role: caller.role.as_str().into(),
+            org: caller.org.name.clone(),
+            action: action.into(),
+            target: target.into(),
+            request_id: caller.request_id.clone(),
+            digest: digest.into(),
+            outcome: outcome.into(),
+        };
+        self.store
+            .append_audit(&entry, jiff::Timestamp::now())
+            .await
+            .map(|_| ())
+            .map_err(ApiError::store)
+    }
+
+    /// A role check whose refusal is audited.
+    async fn check(
+        &self,
+        caller: &Caller,
+        needed: Role,
+        action: &str,
+        target: &str,
+    ) -> Result<(), ApiError> {
+        if let Err(e) = caller.require(needed, action) {
+            self.audit(
+                caller,
+                action,
+                target,
+                "",
+                &format!("refused: {}", e.message),
+            )
+            .await?;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// The mirror TTL setting.
+    pub(crate) async fn mirror_ttl(&self) -> Result<u64, ApiError> {
+        Ok(self
+            .store
+            .setting(crate::TTL_SETTING)
+            .await
+            .map_err(ApiError::store)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(crate::DEFAULT_TTL))
+    }
+
+    fn server_now(&self) -> jiff::Timestamp {
+        self.clock
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .now()
+            .unwrap_or_else(jiff::Timestamp::now)
+    }
+
+    /// A mirror of the caller's org, from the cache.
+    fn mirror(&self, caller: &Caller, id: &str) -> Result<(Value, MirrorInfo), ApiError> {
+        self.pods
+            .pods()
+            .into_iter()
+            .filter(|p| {
+                text(p, "/metadata/name") == id && caller.org.sees(text(p, "/metadata/namespace"))
+            })
+            .find_map(|p| MirrorInfo::from_pod(&p).map(|i| (p, i)))
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no mirror {id:?}; GET /api/mirror/active lists them"
+                ))
+            })
+    }
+
+    fn status_of(&self, pod: &Value, info: &MirrorInfo) -> MirrorStatus {
+        let now = self.server_now();
+        let ready_for = ready_for(pod, now);
+        let v = verdict::judge(pod, ready_for, SETTLE_SECONDS);
+        let detail = match &v {
+            Verdict::Healthy => "all containers ready".to_string(),
+            Verdict::Failing { reason, .. } => reason.clone(),
+            Verdict::Pending { why } => why.clone(),
+        };
+        let restarts = pod
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+            .sum();
+        let remaining = info
+            .expires
+            .map(|e| e.duration_since(now).as_secs().max(0))
+            .unwrap_or(0);
+        MirrorStatus {
+            id: info.id.clone(),
+            namespace: info.namespace.clone(),
+            source: info.target(),
+            phase: info.phase.clone(),
+            ready: verdict::all_ready(pod),
+            restarts,
+            verdict: v.word().to_string(),
+            verdict_detail: detail,
+            expires_at: info.expires.map(|e| e.to_string()),
+            remaining_seconds: remaining,
+            created_by: info.created_by.clone(),
+            scaled_down: info.scaled_down.clone(),
+            deleting: info.deleting,
+            recent_events: None,
+        }
+    }
+}
+
+/// Seconds every container must stay ready without a restart to be Healthy.
+const SETTLE_SECONDS: f64 = 30.0;
+
+/// How long the pod has been Ready, from its Ready condition (server clock).
+fn ready_for(pod: &Value, now: jiff::Timestamp) -> f64 {
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "Ready" && c["status"] == "True")
+        .and_then(|c| c["lastTransitionTime"].as_str())
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| now.duration_since(t).as_secs_f64().max(0.0))
+        .unwrap_or(0.0)
+}
+
+/// The first reason Kubernetes gives for a pod not being healthy.
+fn reason(p: &Value) -> String {
+    for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
+        for c in p
+            .pointer(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for state in [
+                "/state/waiting/reason",
+                "/state/terminated/reason",
+                "/lastState/terminated/reason",
+            ] {
+                let r = text(c, state);
+                if !r.is_empty() && c["ready"] != true {
+                    return r.to_string();
+                }
+            }
+        }
+    }
+    let scheduled = p
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
+    if let Some(c) = scheduled {
+        return text(c, "/reason").to_string();
+    }
+    let r = text(p, "/status/reason");
+    if r.is_empty() {
+        "NotReady".into()
+    } else {
+        r.into()
+    }
+}
+
+/// GET /api/pods/failing
+pub async fn failing_pods(State(s): S, caller: Caller) -> Result<Json<Vec<FailingPod>>, ApiError> {
+    let now = jiff::Timestamp::now();
+    let mut out = Vec::new();
+    for p in s.pods.pods() {
+        let ns = text(&p, "/metadata/namespace");
+        if is_mirror(&p)
+            || !caller.org.sees(ns)
+            || diagnosis::healthy(&p)
+            || p.pointer("/metadata/deletionTimestamp").is_some()
+        {
+            continue;
+        }
+        let name = text(&p, "/metadata/name");
+        let saved = s
+            .store
+            .last(ns, name, s.window, now)
+            .await
+            .map_err(ApiError::store)?;
+        let owner = p
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|o| o.iter().find(|r| r["controller"] == true))
+            .map(|r| format!("{}/{}", text(r, "/kind"), text(r, "/name")));
+        out.push(FailingPod {
+            namespace: ns.to_string(),
+            pod: name.to_string(),
+            pod_id: format!("{ns}:{name}"),
+            phase: text(&p, "/status/phase").to_string(),
+            reason: reason(&p),
+            restarts: p
+                .pointer("/status/containerStatuses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+                .sum(),
+            owner,
+            diagnosis: saved.map(|d| DiagnosisSummary {
+                category: d.finding.category.as_str().into(),
+                diagnosis: d.finding.diagnosis,
+                confidence_score: d.finding.confidence_score,
+                source: d.finding.source,
+            }),
+        });
+    }
+    out.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
+    Ok(Json(out))
+}
+
+/// GET /api/diagnosis/{pod}?namespace=NS
+pub async fn get_diagnosis(
+    State(s): S,
+    caller: Caller,
+    Path(pod): Path<String>,
+    Query(q): Query<NamespaceQuery>,
+) -> Result<Json<DiagnosisView>, ApiError> {
+    let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
+    let saved = s
+        .store
+        .last(ns, &pod, s.window, jiff::Timestamp::now())
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no diagnosis of pod {ns}/{pod} in the last {} min; POST /api/diagnosis/{pod}?namespace={ns} makes one",
+                s.window.as_secs() / 60
+            ))
+        })?;
+    let can_apply_fix = saved.finding.runnable && caller.org.may_apply_fixes(caller.role);
+    Ok(Json(DiagnosisView {
+        saved_at: saved.saved_at.to_string(),
+        verified_by: saved
+            .verified
+            .map(|(mirror, verdict)| Verification { mirror, verdict }),
+        can_apply_fix,
+        finding: saved.finding,
+    }))
+}
+
+/// POST /api/diagnosis/{pod}?namespace=NS
+pub async fn post_diagnosis(
+    State(s): S,
+    caller: Caller,
+    Path(pod): Path<String>,
+    Query(q): Query<NamespaceQuery>,
+) -> Result<Json<DiagnoseResult>, ApiError> {
+    let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
+    let target = format!("{ns}:{pod}");
+    s.check(&caller, Role::Write, "diagnose", &target).await?;
+    let result = s.diagnose(ns, &pod).await;
+    let outcome = match &result {
+        Ok(r) if r.finding.is_some() => "ok".to_string(),
+        Ok(_) => "ok: nothing found".to_string(),
+        Err(e) => format!("failed: {}", e.message),
+    };
+    s.audit(&caller, "diagnose", &target, "", &outcome).await?;
+    result.map(Json)
+}
+
+impl AppState {
+    /// Diagnoses one pod now and keeps the finding.
+    pub(crate) async fn diagnose(&self, ns: &str, pod: &str) -> Result<DiagnoseResult, ApiError> {
+        let snapshot = podmirror_kube::gather::Snapshot::take(&self.client, Some(ns)).await?;
+        let Some(p) = snapshot
+            .pods
+            .iter()
+            .find(|p| text(p, "/metadata/name") == pod)
+        else {
+            return Err(ApiError::not_found(format!("pod {ns}/{pod} not found")));
+        };
+        if is_mirror(p) {
+            return Err(ApiError::invalid(format!(
+                "{pod} is a mirror; mirrors are not diagnosed"
+            )));
+        }
+        let ctx = snapshot.context(&self.client, p).await;
+        let rules = diagnosis::diagnose(&ctx);
+        let (finding, note) = match &self.llm {
+            Some(llm) if !diagnosis::healthy(p) => {
+                let got = podmirror_ai::consult(llm, &self.client, &ctx, rules).await;
+                (got.finding, got.note)
+            }
+            _ => (rules, None),
+        };
+        if let Some(f) = &finding {
+            self.store
+                .save(f, jiff::Timestamp::now())
+                .await
+                .map_err(ApiError::store)?;
+        }
+        let healthy = diagnosis::healthy(p);
+        let message = match (&finding, healthy) {
+            (None, true) => Some(format!("pod {ns}/{pod} is healthy; nothing to diagnose")),
+            (None, false) => Some(format!(
+                "pod {ns}/{pod} is not healthy but no rule explains it yet"
+            )),
+            _ => None,
+        };
+        let message = match (message, note) {
+            (Some(m), Some(n)) => Some(format!("{m}; {n}")),
+            (m, n) => m.or(n),
+        };
+        Ok(DiagnoseResult {
+            namespace: ns.into(),
+            pod: pod.into(),
+            healthy,
+            finding,
+            message,
+        })
+    }
+}
+
+/// The refusal text of DESIGN §4.
+pub const FIX_REFUSED: &str =
+    "Fix application is disabled for your role. Contact your platform admin.";
+
+/// POST /api/fix/{pod}/apply?namespace=NS
+pub async fn apply_fix(
+    State(s): S,
+    caller: Caller,
+    Path(pod): Path<String>,
+    Query(q): Query<NamespaceQuery>,
+) -> Result<Json<Applied>, ApiError> {
+    let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
+    let target = format!("{ns}:{pod}");
+    if !caller.org.may_apply_fixes(caller.role) {
+        s.audit(
+            &caller,
+            "fix.apply",
+            &target,
+            "",
+            &format!("refused: {FIX_REFUSED}"),
+        )
+        .await?;
+        return Err(ApiError::forbidden(FIX_REFUSED));
+    }
+    let saved = s
+        .store
+        .last(ns, &pod, s.window, jiff::Timestamp::now())
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "no diagnosis of pod {ns}/{pod} in the last {} min to apply; POST /api/diagnosis/{pod}?namespace={ns} first",
+                s.window.as_secs() / 60
+            ))
+        })?;
+    let f = saved.finding;
+    let prepared = match fixes::prepare(&s.client, &f).await {
+        Ok(p) => p,
+        Err(e) => {
+            let e = ApiError::from(e);
+            s.audit(
+                &caller,
+                "fix.apply",
+                &target,
+                "",
+                &format!("failed: {}", e.message),
+            )
+            .await?;
+            return Err(e);
+        }
+    };
+    let digest = sha256_hex(Value::Array(prepared.body.clone()).to_string().as_bytes());
+    match fixes::apply(&s.client, &prepared).await {
+        Ok(()) => {
+            s.audit(
+                &caller,
+                "fix.apply",
+                &format!("{target} ({})", prepared.target),
+                &digest,
+                "applied",
+            )
+            .await?;
+            Ok(Json(Applied {
+                target: prepared.target,
+                diagnosis_id: f.id,
+                kubectl_command: f.fix_command,
+                before: prepared.before,
+                after: prepared.after,
+            }))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            s.audit(
+                &caller,
+                "fix.apply",
+                &target,
+                &digest,
+                &format!("failed: {}", e.message),
+            )
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+/// Reads a submitted manifest: a JSON object, or YAML text parsed with a
+/// tight budget (an alias bomb is refused at once).
+fn manifest_of(v: &Value) -> Result<Value, ApiError> {
+    match v {
+        Value::Object(_) => Ok(v.clone()),
+        Value::String(yaml) => {
+            let mut options = serde_saphyr::Options::default();
+            let mut budget = serde_saphyr::Budget::default();
+            budget.max_aliases = 100;
+            budget.max_anchors = 100;
+            budget.max_nodes = 20_000;
+            budget.max_depth = 64;
+            budget.max_total_scalar_bytes = 1 << 20;
+            options.budget = Some(budget);
+            serde_saphyr::from_str_with_options::<Value>(yaml, options).map_err(|e| {
+                ApiError::invalid(format!("the manifest is not YAML podmirror accepts: {e}"))
+            })
+        }
+        _ => Err(ApiError::invalid(
+            "manifest must be a Pod object or YAML text",
+        )),
+    }
+}
+
+impl AppState {
+    async fn plan(
+        &self,
+        caller: &Caller,
+        pod_id: &str,
+        req: &DeployRequest,
+    ) -> Result<(deploy::Plan, String), ApiError> {
+        let (ns, name) = split_pod_id(pod_id)?;
+        let ns = caller.namespace(ns, &format!("pod {ns}/{name}"))?;
+        let mut changes = Vec::new();
+        let mut digest_of = Vec::new();
+        if let Some(m) = &req.manifest {
+            let m = manifest_of(m)?;
+            digest_of.push(m.to_string());
+            changes.push(Change::manifest(m).map_err(|e| ApiError::invalid(e.to_string()))?);
+        }
+        if let Some(p) = &req.patch {
+            digest_of.push(p.to_string());
+            changes.push(Change::patch(p.clone()).map_err(|e| ApiError::invalid(e.to_string()))?);
+        }
+        let seconds = match req.ttl_seconds {
+            Some(t) => t,
+            None => self.mirror_ttl().await?,
+        };
+        if !(MIN_TTL..=MAX_TTL).contains(&seconds) {
+            return Err(ApiError::invalid(format!(
+                "ttl_seconds {seconds} is outside {MIN_TTL}..{MAX_TTL}"
+            )));
+        }
+        let ttl: Ttl = format!("{seconds}s")
+            .parse()
+            .map_err(|e: podmirror_core::CoreError| ApiError::invalid(e.to_string()))?;
+        let opts = MirrorOptions {
+            ttl,
+            strip_probes: req.strip_probes,
+            keep_labels: req.keep_labels,
+            created_by: caller.name.clone(),
+            org: caller.org.name.clone(),
+            ..Default::default()
+        };
+        let plan = deploy::plan(&self.client, ns, name, &changes, opts, req.scale_down).await?;
+        // A source in a namespace the org sees, but the mirror stays there too.
+        let digest = if digest_of.is_empty() {
+            String::new()
+        } else {
+            sha256_hex(digest_of.join("\n").as_bytes())
+        };
+        Ok((plan, digest))
+    }
+}
+
+/// POST /api/mirror/preview/{pod_id}
+pub async fn preview(
+    State(s): S,
+    caller: Caller,
+    Path(pod_id): Path<String>,
+    body: Body<Option<DeployRequest>>,
+) -> Result<Json<Preview>, ApiError> {
+    let req = body.0.unwrap_or_default();
+    let (plan, _) = s.plan(&caller, &pod_id, &req).await?;
+    let source =
+        podmirror_core::render::yaml(&podmirror_core::cleanup::clean_pod(&plan.source.pod));
+    let mirror = podmirror_core::render::yaml(&plan.manifest);
+    Ok(Json(Preview {
+        id: plan.id().to_string(),
+        namespace: plan.namespace.clone(),
+        diff: podmirror_core::render::diff(&source, &mirror, "source", "mirror", false),
+        manifest: plan.manifest,
+    }))
+}
+
+/// POST /api/mirror/deploy/{pod_id}
+pub async fn deploy_mirror(
+    State(s): S,
+    caller: Caller,
+    Path(pod_id): Path<String>,
+    body: Body<Option<DeployRequest>>,
+) -> Result<(StatusCode, Json<MirrorStatus>), ApiError> {
+    s.check(&caller, Role::Admin, "mirror.deploy", &pod_id)
+        .await?;
+    let req = body.0.unwrap_or_default();
+    let (plan, digest) = match s.plan(&caller, &pod_id, &req).await {
+        Ok(p) => p,
+        Err(e) => {
+            if e.status != StatusCode::NOT_FOUND
+                || caller.org.sees(pod_id.split(':').next().unwrap_or(""))
+            {
+                s.audit(
+                    &caller,
+                    "mirror.deploy",
+                    &pod_id,
+                    "",
+                    &format!("failed: {}", e.message),
+                )
+                .await?;
+            }
+            return Err(e);
+        }
+    };
+    match deploy::deploy(&s.client, &plan).await {
+        Ok(d) => {
+            s.audit(
+                &caller,
+                "mirror.deploy",
+                &format!("{pod_id} -> {}", d.info.id),
+                &digest,
+                "ok",
+            )
+            .await?;
+            Ok((StatusCode::CREATED, Json(s.status_of(&d.pod, &d.info))))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            s.audit(
+                &caller,
+                "mirror.deploy",
+                &pod_id,
+                &digest,
+                &format!("failed: {}", e.message),
+            )
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+/// GET /api/mirror/status/{mirror_id}
+pub async fn mirror_status(
+    State(s): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<MirrorStatus>, ApiError> {
+    let (pod, info) = s.mirror(&caller, &id)?;
+    let mut status = s.status_of(&pod, &info);
+    let events: kube::Api<KubeEvent> = kube::Api::namespaced(s.client.clone(), &info.namespace);
+    let params = kube::api::ListParams::default().fields(&format!("involvedObject.name={id}"));
+    let list = events.list(&params).await.map_err(|e| {
+        ApiError::from(podmirror_kube::KubeError::from_kube(
+            "list the mirror's events",
+            e,
+        ))
+    })?;
+    let mut items: Vec<_> = list.items;
+    items.sort_by_key(|e| {
+        e.last_timestamp
+            .clone()
+            .map(|t| t.0)
+            .or(e.event_time.clone().map(|t| t.0))
+    });
+    status.recent_events = Some(
+        items
+            .iter()
+            .rev()
+            .take(10)
+            .rev()
+            .map(|e| EventView {
+                kind: e.type_.clone().unwrap_or_default(),
+                reason: e.reason.clone().unwrap_or_default(),
+                message: e.message.clone().unwrap_or_default(),
+                count: i64::from(e.count.unwrap_or(1)),
+            })
+            .collect(),
+    );
+    Ok(Json(status))
+}
+
+/// GET /api/mirror/status/{mirror_id}/events — the status whenever the
+/// mirror changes, and once a second for the countdown; `deleted` at the end.
+pub async fn mirror_events(
+    State(s): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Sse<impl Stream<Item = Result<Event, std::convert::Infallible>>>, ApiError> {
+    s.mirror(&caller, &id)?;
+    let mut changes = s.pods.changes();
+    let stream = async_stream(move |tx| async move {
+        loop {
+            match s.mirror(&caller, &id) {
+                Ok((pod, info)) => {
+                    let status = s.status_of(&pod, &info);
+                    let data = serde_json::to_string(&status).unwrap_or_default();
+                    if tx
+                        .send(Event::default().event("status").data(data))
+                        .await
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+                Err(_) => {
+                    let _ = tx
+                        .send(
+                            Event::default()
+                                .event("deleted")
+                                .data(format!("{{\"id\":{:?}}}", id)),
+                        )
+                        .await;
+                    return;
+                }
+            }
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// A stream fed by a task through a channel.
+fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, std::convert::Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(8);
+    tokio::spawn(f(tx));
+    futures::stream::unfold(
+        rx,
+        |mut rx| async move { rx.recv().await.map(|e| (Ok(e), rx)) },
+    )
+}
+
+/// DELETE /api/mirror/{mirror_id}
+pub async fn delete_mirror(
+    State(s): S,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Deleted>, ApiError> {
+    let (_, info) = s.mirror(&caller, &id)?;
+    s.check(&caller, Role::Admin, "mirror.delete", &id).await?;
+    match mirrors::delete(&s.client, &info).await {
+        Ok(deleted) => {
+            s.audit(
+                &caller,
+                "mirror.delete",
+                &id,
+                "",
+                if deleted { "ok" } else { "ok: already gone" },
+            )
+            .await?;
+            Ok(Json(Deleted { id, deleted }))
+        }
+        Err(e) => {
+            let e = ApiError::from(e);
+            s.audit(
+                &caller,
+                "mirror.delete",
+                &id,
+                "",
+                &format!("failed: {}", e.message),
+            )
+            .await?;
+            Err(e)
+        }
+    }
+}
+
+/// GET /api/mirror/active
+pub async fn active_mirrors(State(s): S, caller: Caller) -> Json<Vec<MirrorStatus>> {
+    let mut out: Vec<MirrorStatus> = s
+        .pods
+        .pods()
+        .iter()
+        .filter(|p| caller.org.sees(text(p, "/metadata/namespace")))
+        .filter_map(|p| MirrorInfo::from_pod(p).map(|i| s.status_of(p, &i)))
+        .collect();
+    out.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
+    Json(out)
+}
+
+/// GET /api/admin/settings/mirror-ttl
+pub async fn get_ttl(State(s): S, _caller: Caller) -> Result<Json<MirrorTtl>, ApiError> {
+    Ok(Json(MirrorTtl {
+        ttl_seconds: s.mirror_ttl().await?,
+    }))
+}
+
+/// PUT /api/admin/settings/mirror-ttl
+pub async fn put_ttl(
+    State(s): S,
+    caller: Caller,
+    body: Body<MirrorTtl>,
+) -> Result<Json<MirrorTtl>, ApiError> {
+    let t = body.0.ttl_seconds;
+    s.check(&caller, Role::Admin, "settings.mirror-ttl", &t.to_string())
+        .await?;
+    if !(MIN_TTL..=MAX_TTL).contains(&t) {
+        let e = ApiError::invalid(format!(
+            "ttl_seconds {t} is outside {MIN_TTL}..{MAX_TTL} (seconds); the default is {}",
+            crate::DEFAULT_TTL
+        ));
+        s.audit(
+            &caller,
+            "settings.mirror-ttl",
+            &t.to_string(),
+            "",
+            &format!("failed: {}", e.message),
+        )
+        .await?;
+        return Err(e);
+    }
+    s.store
+        .set_setting(crate::TTL_SETTING, &t.to_string())
+        .await
+        .map_err(ApiError::store)?;
+    s.audit(&caller, "settings.mirror-ttl", &t.to_string(), "", "ok")
+        .await?;
+    Ok(Json(MirrorTtl { ttl_seconds: t }))
+}
+
+/// GET /api/audit — the caller's org's entries.
+pub async fn audit_log(
+    State(s): S,
+    caller: Caller,
+    Query(q): Query<AuditQuery>,
+) -> Result<Json<Vec<AuditView>>, ApiError> {
+    s.check(&caller, Role::Admin, "audit.read", "").await?;
+    let limit = q.limit.unwrap_or(500).clamp(1, 5000);
+    let mut after = q.after.unwrap_or(0);
+    let mut out = Vec::new();
+    // Pages until `limit` entries of this org are found or the log ends.
+    loop {
+        let page = s
+            .store
+            .audit_log(after, 1000)
+            .await
+            .map_err(ApiError::store)?;
+        let Some(last) = page.last() else { break };
+        after = last.seq;
+        out.extend(
+            page.into_iter()
+                .filter(|e| e.org == caller.org.name)
+                .map(AuditView::from),
+        );
+        if out.len() as i64 >= limit {
+            out.truncate(limit as usize);
+            break;
+        }
+    }
+    Ok(Json(out))
+}

@@ -1,0 +1,294 @@
+//! The OpenAPI 3.1 document, generated from the code: the table of
+//! operations below (the router's routes, kept in step by a test) and the
+//! JSON schemas of the request and answer types (schemars).
+
+use crate::views::*;
+use schemars::JsonSchema;
+use schemars::generate::{SchemaGenerator, SchemaSettings};
+use serde_json::{Map, Value, json};
+
+/// A schema maker for one type.
+type SchemaFn = fn(&mut SchemaGenerator) -> Value;
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Value {
+    g.subschema_for::<T>().to_value()
+}
+
+fn list<T: JsonSchema>(g: &mut SchemaGenerator) -> Value {
+    json!({"type": "array", "items": g.subschema_for::<T>().to_value()})
+}
+
+fn text(_: &mut SchemaGenerator) -> Value {
+    json!({"type": "string"})
+}
+
+/// One operation of the API.
+pub struct Operation {
+    /// `get`, `post`, `put`, `delete`.
+    pub method: &'static str,
+    /// The path, with `{param}`s.
+    pub path: &'static str,
+    /// What it does.
+    pub summary: &'static str,
+    /// Who may call it (`none` for no token).
+    pub role: &'static str,
+    /// Whether it takes `?namespace=`.
+    pub namespace_query: bool,
+    /// The body it takes, if any.
+    pub request: Option<SchemaFn>,
+    /// Its success status and answer.
+    pub response: (u16, SchemaFn),
+    /// Its content type, when not JSON.
+    pub content_type: &'static str,
+}
+
+const JSON: &str = "application/json";
+
+/// Every operation the router serves.
+pub fn operations() -> Vec<Operation> {
+    let op = |method, path, summary, role, response: (u16, SchemaFn)| Operation {
+        method,
+        path,
+        summary,
+        role,
+        namespace_query: false,
+        request: None,
+        response,
+        content_type: JSON,
+    };
+    vec![
+        Operation {
+            content_type: "text/plain",
+            ..op("get", "/healthz", "The process is up.", "none", (200, text))
+        },
+        Operation {
+            content_type: "text/plain",
+            ..op(
+                "get",
+                "/readyz",
+                "The pod watch has synced and the database answers.",
+                "none",
+                (200, text),
+            )
+        },
+        Operation {
+            content_type: "text/plain",
+            ..op(
+                "get",
+                "/metrics",
+                "Prometheus metrics.",
+                "none",
+                (200, text),
+            )
+        },
+        op(
+            "get",
+            "/api/openapi.json",
+            "This document.",
+            "none",
+            (200, |_| json!({"type": "object"})),
+        ),
+        op(
+            "get",
+            "/api/pods/failing",
+            "Pods of the caller's org that are not healthy, with their last diagnosis.",
+            "read",
+            (200, list::<FailingPod>),
+        ),
+        Operation {
+            namespace_query: true,
+            ..op(
+                "get",
+                "/api/diagnosis/{pod}",
+                "The pod's last diagnosis within the window, and whether the caller may apply its fix.",
+                "read",
+                (200, schema::<DiagnosisView>),
+            )
+        },
+        Operation {
+            namespace_query: true,
+            ..op(
+                "post",
+                "/api/diagnosis/{pod}",
+                "Diagnose the pod now and keep the diagnosis.",
+                "write",
+                (200, schema::<DiagnoseResult>),
+            )
+        },
+        Operation {
+            namespace_query: true,
+            ..op(
+                "post",
+                "/api/fix/{pod}/apply",
+                "Apply the last diagnosis's fix to the pod's workload (org policy; default admin).",
+                "admin",
+                (200, schema::<Applied>),
+            )
+        },
+        Operation {
+            request: Some(schema::<DeployRequest>),
+            ..op(
+                "post",
+                "/api/mirror/preview/{pod_id}",
+                "The mirror manifest and its diff, without deploying.",
+                "read",
+                (200, schema::<Preview>),
+            )
+        },
+        Operation {
+            request: Some(schema::<DeployRequest>),
+            ..op(
+                "post",
+                "/api/mirror/deploy/{pod_id}",
+                "Deploy a mirror of the pod (pod_id is namespace:name).",
+                "admin",
+                (201, schema::<MirrorStatus>),
+            )
+        },
+        op(
+            "get",
+            "/api/mirror/status/{mirror_id}",
+            "A mirror's phase, readiness, restarts, verdict, expiry and recent events.",
+            "read",
+            (200, schema::<MirrorStatus>),
+        ),
+        Operation {
+            content_type: "text/event-stream",
+            ..op(
+                "get",
+                "/api/mirror/status/{mirror_id}/events",
+                "Server-sent events: `status` (a MirrorStatus) on every change and each second; `deleted` at the end.",
+                "read",
+                (200, text),
+            )
+        },
+        op(
+            "delete",
+            "/api/mirror/{mirror_id}",
+            "Delete a mirror (its scaled-down Deployment is restored).",
+            "admin",
+            (200, schema::<Deleted>),
+        ),
+        op(
+            "get",
+            "/api/mirror/active",
+            "The caller's org's mirrors.",
+            "read",
+            (200, list::<MirrorStatus>),
+        ),
+        op(
+            "get",
+            "/api/admin/settings/mirror-ttl",
+            "The default mirror TTL.",
+            "read",
+            (200, schema::<MirrorTtl>),
+        ),
+        Operation {
+            request: Some(schema::<MirrorTtl>),
+            ..op(
+                "put",
+                "/api/admin/settings/mirror-ttl",
+                "Change the default mirror TTL (30 to 3600 s).",
+                "admin",
+                (200, schema::<MirrorTtl>),
+            )
+        },
+        op(
+            "get",
+            "/api/audit",
+            "The audit log of the caller's org (`?after=SEQ&limit=N`).",
+            "admin",
+            (200, list::<AuditView>),
+        ),
+    ]
+}
+
+/// The whole document.
+pub fn document() -> Value {
+    let mut g = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let error = schema::<ErrorBody>(&mut g);
+    let mut paths = Map::new();
+    for op in operations() {
+        let mut params = Vec::new();
+        for part in op.path.split('/') {
+            if let Some(name) = part.strip_prefix('{').and_then(|p| p.strip_suffix('}')) {
+                params.push(json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}));
+            }
+        }
+        if op.namespace_query {
+            params.push(
+                json!({"name": "namespace", "in": "query", "required": false,
+                "schema": {"type": "string", "default": "default"}}),
+            );
+        }
+        if op.path == "/api/audit" {
+            for name in ["after", "limit"] {
+                params.push(json!({"name": name, "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}));
+            }
+        }
+        let (status, answer) = op.response;
+        let mut responses = Map::new();
+        responses.insert(
+            status.to_string(),
+            json!({"description": "OK", "content": {op.content_type: {"schema": answer(&mut g)}}}),
+        );
+        let mut errors = vec![
+            ("400", "Bad request"),
+            ("404", "Not found, or not the caller's org's"),
+            ("422", "Invalid values"),
+            ("429", "Rate limited"),
+        ];
+        if op.role != "none" {
+            errors.push(("401", "No or unknown token"));
+            errors.push(("403", "The role does not allow it"));
+        }
+        if op.path.starts_with("/api/mirror")
+            || op.path.starts_with("/api/fix")
+            || op.method == "post"
+        {
+            errors.push(("502", "The Kubernetes API failed"));
+            errors.push(("503", "The Kubernetes API or the database is unavailable"));
+        }
+        if op.request.is_some() {
+            errors.push(("413", "Body too large"));
+        }
+        for (code, what) in errors {
+            responses.insert(
+                code.into(),
+                json!({"description": what, "content": {JSON: {"schema": error.clone()}}}),
+            );
+        }
+        let mut operation = json!({
+            "summary": op.summary,
+            "operationId": format!("{}{}", op.method, op.path.replace(['/', '{', '}', '.', '-'], "_")),
+            "parameters": params,
+            "responses": responses,
+            "x-podmirror-role": op.role,
+        });
+        if op.role != "none" {
+            operation["security"] = json!([{"bearer": []}]);
+        } else {
+            operation["security"] = json!([]);
+        }
+        if let Some(request) = op.request {
+            operation["requestBody"] = json!({"required": op.method == "put",
+                "content": {JSON: {"schema": request(&mut g)}}});
+        }
+        let entry = paths
+            .entry(op.path.to_string())
+            .or_insert_with(|| json!({}));
+        entry[op.method] = operation;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "podmirror", "version": env!("CARGO_PKG_VERSION"),
+            "description": "Diagnose failing pods, prove fixes on disposable mirrors, apply them with an audit trail."},
+        "paths": paths,
+        "components": {
+            "schemas": g.take_definitions(true),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    })
+}

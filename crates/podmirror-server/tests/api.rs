@@ -1,0 +1,739 @@
+//! API tier: the backend's router in-process over the simulated cluster and
+//! an SQLite store. Two orgs and a token of each role: what DESIGN §4
+//! allows each, 404 for another org's objects, refusals audited, the
+//! mirror lifecycle through the API, the fix policy, and bad input.
+
+#![allow(clippy::unwrap_used)]
+
+use axum::Router;
+use http::{HeaderMap, Request, StatusCode};
+use http_body_util::BodyExt;
+use podmirror_server::config::Config;
+use podmirror_server::{AppState, router};
+use podmirror_sim::cluster::WriteOptions;
+use podmirror_sim::resources::ids;
+use podmirror_sim::{Sim, SimOptions};
+use podmirror_store::{Role, Store};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tower::ServiceExt;
+
+const CONFIG: &str = "
+orgs:
+  - name: acme
+    namespaces: [shop]
+  - name: globex
+    namespaces: [billing]
+    fix_roles: [admin, write]
+rate_limit_per_minute: 1000
+";
+
+struct Api {
+    app: Router,
+    sim: Sim,
+    store: Store,
+    tokens: std::collections::HashMap<&'static str, String>,
+}
+
+async fn until<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    for _ in 0..600 {
+        if let Some(v) = check() {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn deployment(name: &str, image: &str) -> Value {
+    json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": name},
+        "spec": {"replicas": 1, "selector": {"matchLabels": {"app": name}},
+            "template": {"metadata": {"labels": {"app": name}}, "spec": {"containers": [{
+                "name": name, "image": image, "ports": [{"containerPort": 8080}]}]}}}})
+}
+
+fn pods(sim: &Sim, ns: &str) -> Vec<Value> {
+    let data = sim.cluster.store.read();
+    data.iter(ids::pods(), Some(ns), None)
+        .map(|(_, s)| (*s.value()).clone())
+        .collect()
+}
+
+impl Api {
+    /// Namespaces shop (acme: web healthy, api pulling a missing tag) and
+    /// billing (globex: ledger pulling a missing tag).
+    async fn start(name: &str) -> Api {
+        let sim = Sim::with_options(SimOptions {
+            time_scale: 20.0,
+            seed: Some(5),
+            ..Default::default()
+        });
+        podmirror_sim::nodes::start(&sim, &podmirror_sim::nodes::NodeSpec::workers(2));
+        sim.start_controllers();
+        podmirror_sim::kubelet::start(&sim, Arc::new(podmirror_sim::catalog::Catalog::builtin()));
+        let opts = WriteOptions::manager("test");
+        let c = &sim.cluster;
+        for ns in ["shop", "billing"] {
+            c.create(
+                ids::namespaces(),
+                "",
+                json!({"metadata": {"name": ns}}),
+                &opts,
+            )
+            .unwrap();
+        }
+        for (ns, app) in [("shop", "web"), ("shop", "api"), ("billing", "ledger")] {
+            let d = deployment(app, "registry.example.com/shop/web:2.3.1");
+            c.create(ids::deployments(), ns, d, &opts).unwrap();
+        }
+        // api and ledger ran 2.3.1, then rolled out a tag that does not exist.
+        for (ns, app, tag) in [("shop", "api", "9.9.9"), ("billing", "ledger", "9.9.8")] {
+            until("a first revision that runs", || {
+                pods(&sim, ns).into_iter().find(|p| {
+                    p["metadata"]["labels"]["app"] == app
+                        && p["status"]["containerStatuses"][0]["ready"] == true
+                })
+            })
+            .await;
+            let mut d = (*c.get(ids::deployments(), ns, app).unwrap()).clone();
+            d["spec"]["template"]["spec"]["containers"][0]["image"] =
+                json!(format!("registry.example.com/shop/web:{tag}"));
+            c.update(ids::deployments(), ns, app, None, d, &opts)
+                .unwrap();
+        }
+        let dir = std::env::temp_dir().join(format!("podmirror-api-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = Store::open(&dir.join("pm.db")).await.unwrap();
+        let config = Config::parse(CONFIG, "test.yaml").unwrap();
+        let state = AppState::new(store.clone(), sim.client(), config, None);
+        let now = jiff::Timestamp::now();
+        let mut tokens = std::collections::HashMap::new();
+        for (who, role, org) in [
+            ("acme-read", Role::Read, "acme"),
+            ("acme-write", Role::Write, "acme"),
+            ("acme-admin", Role::Admin, "acme"),
+            ("globex-write", Role::Write, "globex"),
+            ("globex-admin", Role::Admin, "globex"),
+            ("initech-admin", Role::Admin, "initech"),
+        ] {
+            tokens.insert(who, store.create_token(who, role, org, now).await.unwrap());
+        }
+        let api = Api {
+            app: router(state.clone()),
+            sim,
+            store,
+            tokens,
+        };
+        // Ready once the pod watch has synced.
+        for _ in 0..200 {
+            if api.call("GET", "/readyz", None, None).await.0 == StatusCode::OK {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        api
+    }
+
+    async fn call(
+        &self,
+        method: &str,
+        uri: &str,
+        who: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut req = Request::builder().method(method).uri(uri);
+        if let Some(w) = who {
+            let token = self.tokens.get(w).cloned().unwrap_or_else(|| w.to_string());
+            req = req.header("authorization", format!("Bearer {token}"));
+        }
+        let body = match body {
+            Some(b) => {
+                req = req.header("content-type", "application/json");
+                axum::body::Body::from(b.to_string())
+            }
+            None => axum::body::Body::empty(),
+        };
+        let resp = self
+            .app
+            .clone()
+            .oneshot(req.body(body).unwrap())
+            .await
+            .unwrap();
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        let v = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into()));
+        (status, headers, v)
+    }
+
+    fn pod_of(&self, ns: &str, app: &str, ready: bool) -> Option<String> {
+        pods(&self.sim, ns)
+            .into_iter()
+            .find(|p| {
+                p["metadata"]["labels"]["app"] == app
+                    && (!ready || p["status"]["containerStatuses"][0]["ready"] == true)
+                    && (ready
+                        || p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"]
+                            .as_str()
+                            .is_some_and(|r| r.contains("ImagePull")))
+            })
+            .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+    }
+}
+
+#[tokio::test]
+async fn tokens_are_required_and_roles_get_exactly_what_design_allows() {
+    let api = Api::start("roles").await;
+    let api_pod = until("api failing", || api.pod_of("shop", "api", false)).await;
+    let web_pod = until("web ready", || api.pod_of("shop", "web", true)).await;
+
+    // No token, a wrong token, a token of an org the config lacks.
+    let (s, h, v) = api.call("GET", "/api/pods/failing", None, None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(h["www-authenticate"], "Bearer");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("Authorization: Bearer"),
+        "{v}"
+    );
+    assert_eq!(
+        api.call("GET", "/api/pods/failing", Some("pm_x_y"), None)
+            .await
+            .0,
+        StatusCode::UNAUTHORIZED
+    );
+    let (s, _, v) = api
+        .call("GET", "/api/pods/failing", Some("initech-admin"), None)
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(
+        api.call("GET", "/healthz", None, None).await.0,
+        StatusCode::OK
+    );
+
+    // read: sees its org's failing pods, nothing else; every write refused.
+    let (s, _, v) = api
+        .call("GET", "/api/pods/failing", Some("acme-read"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let listed: Vec<&str> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pod"].as_str().unwrap())
+        .collect();
+    assert!(listed.contains(&api_pod.as_str()), "{v}");
+    assert!(
+        v.as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["namespace"] == "shop"),
+        "{v}"
+    );
+    let diag = format!("/api/diagnosis/{api_pod}?namespace=shop");
+    let (s, h, v) = api.call("POST", &diag, Some("acme-read"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["message"],
+        "diagnose needs the write role; token \"acme-read\" has read"
+    );
+    let refused_id = h["x-request-id"].to_str().unwrap().to_string();
+    for (method, uri) in [
+        ("PUT", "/api/admin/settings/mirror-ttl"),
+        ("POST", "/api/mirror/deploy/shop:web"),
+        ("GET", "/api/audit"),
+    ] {
+        let body = (method == "PUT").then(|| json!({"ttl_seconds": 300}));
+        let (s, _, v) = api.call(method, uri, Some("acme-read"), body).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{method} {uri}: {v}");
+    }
+    // write: diagnoses; may not apply fixes (acme's policy: admin only), nor deploy.
+    let (s, _, v) = api.call("POST", &diag, Some("acme-write"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["finding"]["category"], "image-pull", "{v}");
+    let (s, _, v) = api.call("GET", &diag, Some("acme-read"), None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["canApplyFix"], false);
+    let (_, _, v) = api.call("GET", &diag, Some("acme-admin"), None).await;
+    assert_eq!(v["canApplyFix"], true);
+    let apply = format!("/api/fix/{api_pod}/apply?namespace=shop");
+    let (s, _, v) = api.call("POST", &apply, Some("acme-write"), None).await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(
+        v["message"],
+        "Fix application is disabled for your role. Contact your platform admin."
+    );
+    assert_eq!(
+        api.call(
+            "POST",
+            "/api/mirror/deploy/shop:web",
+            Some("acme-write"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    // A healthy pod: said so.
+    let (s, _, v) = api
+        .call(
+            "POST",
+            &format!("/api/diagnosis/{web_pod}?namespace=shop"),
+            Some("acme-write"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["healthy"], true, "{v}");
+
+    // admin: settings, within bounds.
+    let ttl = "/api/admin/settings/mirror-ttl";
+    assert_eq!(
+        api.call("GET", ttl, Some("acme-read"), None).await.2,
+        json!({"ttl_seconds": 180})
+    );
+    let (s, _, v) = api
+        .call(
+            "PUT",
+            ttl,
+            Some("acme-admin"),
+            Some(json!({"ttl_seconds": 20})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        v["message"].as_str().unwrap().contains("outside 30..3600"),
+        "{v}"
+    );
+    let (s, _, _) = api
+        .call(
+            "PUT",
+            ttl,
+            Some("acme-admin"),
+            Some(json!({"ttl_seconds": 600})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        api.call("GET", ttl, Some("acme-read"), None).await.2["ttl_seconds"],
+        600
+    );
+
+    // The audit: admins only, their org only, refusals with the request id.
+    let (s, _, v) = api
+        .call("GET", "/api/audit", Some("acme-admin"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let entries = v.as_array().unwrap();
+    assert!(entries.iter().all(|e| e["org"] == "acme"));
+    let refusal = entries
+        .iter()
+        .find(|e| e["request_id"] == refused_id.as_str())
+        .unwrap();
+    assert_eq!(refusal["who"], "acme-read");
+    assert!(
+        refusal["outcome"]
+            .as_str()
+            .unwrap()
+            .starts_with("refused: diagnose needs the write role")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "settings.mirror-ttl" && e["outcome"] == "ok")
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "fix.apply" && e["who"] == "acme-write")
+    );
+    assert_eq!(
+        api.store.verify_audit().await.unwrap().map(|n| n > 5),
+        Ok(true)
+    );
+}
+
+#[tokio::test]
+async fn a_mirror_lives_through_the_api_and_other_orgs_get_404() {
+    let api = Api::start("mirrors").await;
+    until("web ready", || api.pod_of("shop", "web", true)).await;
+    until("ledger failing", || api.pod_of("billing", "ledger", false)).await;
+
+    // Preview (read), deploy (admin; role/org in the body are ignored).
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/api/mirror/preview/shop:deployment%2Fweb",
+            Some("acme-read"),
+            Some(json!({"ttl_seconds": 120})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(
+        v["diff"].as_str().unwrap().contains("podmirror.dev/mirror"),
+        "{v}"
+    );
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/api/mirror/deploy/shop:deployment%2Fweb",
+            Some("acme-admin"),
+            Some(json!({"ttl_seconds": 120, "strip_probes": true, "org": "globex", "role": "admin", "created_by": "mallory"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    assert_eq!(v["created_by"], "acme-admin");
+    assert!(v["remaining_seconds"].as_i64().unwrap() > 100, "{v}");
+    let mirror = pods(&api.sim, "shop")
+        .into_iter()
+        .find(|p| p["metadata"]["name"] == id.as_str())
+        .unwrap();
+    assert_eq!(
+        mirror["metadata"]["annotations"]["podmirror.dev/org"],
+        "acme"
+    );
+
+    // Status and the active list come from the watch; the status has events.
+    let (_, _, status) = until_ok(
+        &api,
+        &format!("/api/mirror/status/{id}"),
+        "acme-read",
+        |v| v["ready"] == true,
+    )
+    .await;
+    assert!(
+        ["Healthy", "Pending"].contains(&status["verdict"].as_str().unwrap()),
+        "{status}"
+    );
+    assert!(
+        status["recent_events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "Started"),
+        "{status}"
+    );
+    let (_, _, active) = api
+        .call("GET", "/api/mirror/active", Some("acme-read"), None)
+        .await;
+    assert!(
+        active
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["id"] == id.as_str())
+    );
+
+    // Another org: 404 for every acme object, and its lists are empty of them.
+    for (method, uri) in [
+        ("GET", format!("/api/mirror/status/{id}")),
+        ("GET", format!("/api/mirror/status/{id}/events")),
+        ("DELETE", format!("/api/mirror/{id}")),
+        (
+            "POST",
+            "/api/mirror/preview/shop:deployment%2Fweb".to_string(),
+        ),
+        (
+            "POST",
+            "/api/mirror/deploy/shop:deployment%2Fweb".to_string(),
+        ),
+        ("GET", "/api/diagnosis/x?namespace=shop".to_string()),
+        ("POST", "/api/diagnosis/x?namespace=shop".to_string()),
+        ("POST", "/api/fix/x/apply?namespace=shop".to_string()),
+    ] {
+        let (s, _, v) = api.call(method, &uri, Some("globex-admin"), None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{method} {uri}: {v}");
+    }
+    let (_, _, active) = api
+        .call("GET", "/api/mirror/active", Some("globex-admin"), None)
+        .await;
+    assert_eq!(active, json!([]));
+    let (_, _, failing) = api
+        .call("GET", "/api/pods/failing", Some("globex-admin"), None)
+        .await;
+    assert!(
+        failing
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["namespace"] == "billing"),
+        "{failing}"
+    );
+
+    // Server-sent events: a status event first.
+    let req = Request::get(format!("/api/mirror/status/{id}/events"))
+        .header(
+            "authorization",
+            format!("Bearer {}", api.tokens["acme-read"]),
+        )
+        .body(axum::body::Body::empty())
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.headers()["content-type"], "text/event-stream");
+    let mut body = resp.into_body();
+    let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap();
+    assert!(text.starts_with("event: status\ndata: {"), "{text}");
+    drop(body);
+
+    // Delete (admin), then it is gone for everyone.
+    assert_eq!(
+        api.call(
+            "DELETE",
+            &format!("/api/mirror/{id}"),
+            Some("acme-read"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::FORBIDDEN
+    );
+    let (s, _, v) = api
+        .call(
+            "DELETE",
+            &format!("/api/mirror/{id}"),
+            Some("acme-admin"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["deleted"], true);
+    until("the mirror gone", || {
+        (!pods(&api.sim, "shop")
+            .iter()
+            .any(|p| p["metadata"]["name"] == id.as_str()))
+        .then_some(())
+    })
+    .await;
+
+    // globex lets write tokens apply fixes: ledger goes back to a tag that exists.
+    let ledger = api.pod_of("billing", "ledger", false).unwrap();
+    let (s, _, v) = api
+        .call(
+            "POST",
+            &format!("/api/diagnosis/{ledger}?namespace=billing"),
+            Some("globex-write"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, _, v) = api
+        .call(
+            "POST",
+            &format!("/api/fix/{ledger}/apply?namespace=billing"),
+            Some("globex-write"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["target"], "deployment/ledger");
+    let d = api
+        .sim
+        .cluster
+        .get(ids::deployments(), "billing", "ledger")
+        .unwrap();
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "registry.example.com/shop/web:2.3.1"
+    );
+    let (_, _, audit) = api
+        .call("GET", "/api/audit", Some("globex-admin"), None)
+        .await;
+    let applied = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "fix.apply")
+        .unwrap();
+    assert_eq!(applied["outcome"], "applied");
+    assert_eq!(applied["digest"].as_str().unwrap().len(), 64);
+}
+
+/// GETs `uri` until `ok` holds of the answer.
+async fn until_ok(
+    api: &Api,
+    uri: &str,
+    who: &str,
+    ok: impl Fn(&Value) -> bool,
+) -> (StatusCode, HeaderMap, Value) {
+    let mut last = None;
+    for _ in 0..400 {
+        let r = api.call("GET", uri, Some(who), None).await;
+        if r.0 == StatusCode::OK && ok(&r.2) {
+            return r;
+        }
+        last = Some(r);
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{uri} never satisfied the check: {last:?}");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_clear_answer_and_changes_nothing() {
+    let api = Api::start("input").await;
+    until("web ready", || api.pod_of("shop", "web", true)).await;
+    let deploy = "/api/mirror/deploy/shop:deployment%2Fweb";
+    let cases = [
+        (
+            json!({"ttl_seconds": 5}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "outside 30..3600",
+        ),
+        (
+            json!({"tll_seconds": 60}),
+            StatusCode::BAD_REQUEST,
+            "unknown field `tll_seconds`",
+        ),
+        (
+            json!({"patch": [{"op": "jump"}]}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "JSON Patch",
+        ),
+        (
+            json!({"manifest": {"kind": "Deployment"}}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "kind is \"Deployment\"",
+        ),
+        (
+            json!({"manifest": "kind: Pod\nspec: {containers: [{name: web, image: \"\"}]}\n"}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "image",
+        ),
+        (
+            json!({"scale_down": true, "manifest": 7}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "manifest must be",
+        ),
+    ];
+    for (body, status, says) in cases {
+        let (s, _, v) = api
+            .call("POST", deploy, Some("acme-admin"), Some(body.clone()))
+            .await;
+        assert_eq!(s, status, "{body}: {v}");
+        assert!(v["message"].as_str().unwrap().contains(says), "{body}: {v}");
+        assert!(v["error"].is_string());
+    }
+    // Nothing half-made: no mirror, web still has its replica.
+    assert!(
+        !pods(&api.sim, "shop")
+            .iter()
+            .any(|p| p["metadata"]["labels"]["podmirror.dev/mirror"] == "true")
+    );
+    let (s, _, v) = api
+        .call("POST", "/api/mirror/deploy/web", Some("acme-admin"), None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("namespace:name"));
+    let (s, _, v) = api
+        .call(
+            "POST",
+            "/api/mirror/deploy/shop:nosuch",
+            Some("acme-admin"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+
+    // A body over 1 MiB, JSON that does not parse, an unknown route.
+    let big = json!({"manifest": "x".repeat(1 << 20)});
+    let (s, _, v) = api
+        .call("POST", deploy, Some("acme-admin"), Some(big))
+        .await;
+    assert_eq!(s, StatusCode::PAYLOAD_TOO_LARGE, "{v}");
+    let req = Request::post(deploy)
+        .header(
+            "authorization",
+            format!("Bearer {}", api.tokens["acme-admin"]),
+        )
+        .body(axum::body::Body::from("{not json"))
+        .unwrap();
+    let resp = api.app.clone().oneshot(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::BAD_REQUEST);
+    let (s, _, v) = api
+        .call("GET", "/api/nothing", Some("acme-admin"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("no route GET /api/nothing")
+    );
+
+    // A YAML alias bomb: refused at once.
+    let mut bomb = String::from(
+        "a: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n",
+    );
+    for i in 1..10 {
+        let prev = (b'a' + i - 1) as char;
+        let cur = (b'a' + i) as char;
+        bomb.push_str(&format!("{cur}: &{cur} [*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev},*{prev}]\n"));
+    }
+    let started = std::time::Instant::now();
+    let (s, _, v) = api
+        .call(
+            "POST",
+            deploy,
+            Some("acme-admin"),
+            Some(json!({"manifest": bomb})),
+        )
+        .await;
+    let took = started.elapsed();
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("not YAML podmirror accepts"),
+        "{v}"
+    );
+    eprintln!("alias bomb refused in {took:?}");
+}
+
+#[tokio::test]
+async fn a_token_over_its_rate_gets_429_and_others_are_not_slowed() {
+    let api = Api::start("rate").await;
+    let mut limited = false;
+    for _ in 0..1100 {
+        let (s, _, v) = api
+            .call(
+                "GET",
+                "/api/admin/settings/mirror-ttl",
+                Some("acme-read"),
+                None,
+            )
+            .await;
+        if s == StatusCode::TOO_MANY_REQUESTS {
+            assert!(
+                v["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("more than 1000 requests in a minute"),
+                "{v}"
+            );
+            limited = true;
+            break;
+        }
+    }
+    assert!(limited);
+    assert_eq!(
+        api.call(
+            "GET",
+            "/api/admin/settings/mirror-ttl",
+            Some("acme-write"),
+            None
+        )
+        .await
+        .0,
+        StatusCode::OK
+    );
+}

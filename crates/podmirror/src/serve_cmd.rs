@@ -1,0 +1,225 @@
+//! `podmirror serve` (the backend), `podmirror token create|list|revoke`
+//! and `podmirror audit verify`: the work is in `podmirror-server` and
+//! `podmirror-store`; here are the flags and the words.
+
+use crate::mirror_cmd::{Format, Target, connect};
+use anyhow::Context as _;
+use podmirror_server::config::Config;
+use podmirror_store::{Role, Store};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// Where the backend's records are.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DatabaseArg {
+    /// sqlite://PATH, postgres://USER:PASSWORD@HOST:PORT/DB, or a file path
+    /// (default: the local store in $XDG_DATA_HOME/podmirror).
+    #[arg(long, env = "PODMIRROR_DATABASE")]
+    pub database: Option<String>,
+}
+
+impl DatabaseArg {
+    async fn open(&self) -> anyhow::Result<Store> {
+        Ok(match &self.database {
+            Some(url) => Store::connect(url).await?,
+            None => Store::open(&podmirror_store::default_path()).await?,
+        })
+    }
+}
+
+/// Options of `podmirror serve`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    #[command(flatten)]
+    pub database: DatabaseArg,
+    /// Orgs, their namespaces, fix policy and rate limit (YAML; default: one
+    /// org that sees every namespace).
+    #[arg(long, env = "PODMIRROR_SERVER_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Do not run the mirror reaper in this process.
+    #[arg(long)]
+    pub no_reaper: bool,
+    /// kubeconfig context to use (default: in-cluster, else the current one).
+    #[arg(long)]
+    pub context: Option<String>,
+}
+
+/// `podmirror serve`.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the config file {}", path.display()))?;
+            Config::parse(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?
+        }
+        None => Config::default(),
+    };
+    let addr: std::net::SocketAddr = args.listen.parse().with_context(|| {
+        format!(
+            "--listen {:?} is not an address; give HOST:PORT such as 127.0.0.1:8080",
+            args.listen
+        )
+    })?;
+    let store = args.database.open().await?;
+    let (client, _) = connect(&Target {
+        namespace: None,
+        context: args.context.clone(),
+    })
+    .await?;
+    let llm = podmirror_ai::LlmConfig::from_env()?;
+    let state = podmirror_server::AppState::new(store, client.clone(), config, llm);
+    let given = std::env::var("PODMIRROR_ADMIN_TOKEN")
+        .ok()
+        .filter(|t| !t.is_empty());
+    if let Some(token) = state
+        .bootstrap(given.as_deref())
+        .await
+        .map_err(|e| anyhow::anyhow!(e.message))?
+    {
+        eprintln!(
+            "podmirror serve: no tokens yet; the bootstrap admin token (shown once, keep it now):\n  {token}"
+        );
+    }
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("cannot listen on {addr}"))?;
+    let local = listener.local_addr()?;
+    if !args.no_reaper {
+        tokio::spawn(podmirror_kube::mirrors::reap_every(
+            client,
+            std::time::Duration::from_secs(10),
+        ));
+    }
+    eprintln!(
+        "podmirror serve: listening on http://{local} (the API under /api, its description at /api/openapi.json)"
+    );
+    axum::serve(listener, podmirror_server::router(Arc::clone(&state)))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .context("the server stopped")?;
+    Ok(())
+}
+
+/// `podmirror token …`.
+#[derive(clap::Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token (printed once; only its hash is kept).
+    Create {
+        /// Who it is for (unique).
+        #[arg(long)]
+        name: String,
+        /// read, write or admin.
+        #[arg(long, default_value = "read")]
+        role: String,
+        /// Its organisation (as the server's config names it).
+        #[arg(long, default_value = "default")]
+        org: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+    /// List tokens (never their secrets).
+    List {
+        #[command(flatten)]
+        database: DatabaseArg,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: Format,
+    },
+    /// Revoke a token by name.
+    Revoke {
+        /// Its name.
+        name: String,
+        #[command(flatten)]
+        database: DatabaseArg,
+    },
+}
+
+/// `podmirror token …`.
+pub async fn token(cmd: TokenCommand) -> anyhow::Result<u8> {
+    let now = jiff::Timestamp::now();
+    match cmd {
+        TokenCommand::Create {
+            name,
+            role,
+            org,
+            database,
+        } => {
+            let role = Role::parse(&role)?;
+            let store = database.open().await?;
+            let token = store.create_token(&name, role, &org, now).await?;
+            println!("{token}");
+            eprintln!(
+                "token {name:?} ({}, org {org}) created; it is shown only now",
+                role.as_str()
+            );
+            Ok(0)
+        }
+        TokenCommand::List { database, output } => {
+            let tokens = database.open().await?.tokens().await?;
+            let rows: Vec<serde_json::Value> = tokens
+                .iter()
+                .map(|t| {
+                    serde_json::json!({"name": t.name, "role": t.role.as_str(), "org": t.org,
+                        "created": t.created_at.to_string(),
+                        "revoked": t.revoked_at.map(|r| r.to_string())})
+                })
+                .collect();
+            match output {
+                Format::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+                Format::Yaml => print!(
+                    "{}",
+                    podmirror_core::render::yaml(&serde_json::Value::Array(rows))
+                ),
+                Format::Table => {
+                    println!(
+                        "{:<24} {:<6} {:<16} {:<22} REVOKED",
+                        "NAME", "ROLE", "ORG", "CREATED"
+                    );
+                    for t in &tokens {
+                        println!(
+                            "{:<24} {:<6} {:<16} {:<22} {}",
+                            t.name,
+                            t.role.as_str(),
+                            t.org,
+                            t.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                            t.revoked_at
+                                .map(|r| r.strftime("%Y-%m-%d %H:%M:%S").to_string())
+                                .unwrap_or_else(|| "-".into())
+                        );
+                    }
+                }
+            }
+            Ok(0)
+        }
+        TokenCommand::Revoke { name, database } => {
+            if database.open().await?.revoke_token(&name, now).await? {
+                println!("token {name:?} revoked");
+                Ok(0)
+            } else {
+                anyhow::bail!("no live token named {name:?}; `podmirror token list` shows them")
+            }
+        }
+    }
+}
+
+/// `podmirror audit verify`: 0 when the chain holds, 1 when it breaks.
+pub async fn audit_verify(database: DatabaseArg) -> anyhow::Result<u8> {
+    match database.open().await?.verify_audit().await? {
+        Ok(n) => {
+            println!("audit log verified: {n} entries, the chain is unbroken");
+            Ok(0)
+        }
+        Err(b) => {
+            println!(
+                "audit log BROKEN at entry {}: {} — it was changed outside podmirror",
+                b.seq, b.reason
+            );
+            Ok(1)
+        }
+    }
+}

@@ -737,3 +737,33 @@ async fn a_token_over_its_rate_gets_429_and_others_are_not_slowed() {
         StatusCode::OK
     );
 }
+
+#[tokio::test]
+async fn the_openapi_document_is_the_committed_one_and_lists_every_route() {
+    let doc = serde_json::to_string_pretty(&podmirror_server::openapi::document()).unwrap() + "\n";
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
+    if std::env::var_os("UPDATE_OPENAPI").is_some() {
+        std::fs::write(&path, &doc).unwrap();
+    }
+    let committed = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        committed == doc,
+        "docs/openapi.json differs from the code's document; UPDATE_OPENAPI=1 cargo nextest run -p podmirror-server openapi rewrites it"
+    );
+    // Every operation is routed (the fallback's "no route" never answers),
+    // and the router serves what the document says at /api/openapi.json.
+    let api = Api::start("openapi").await;
+    for op in podmirror_server::openapi::operations() {
+        let uri = op
+            .path
+            .replace("{pod_id}", "shop:x")
+            .replace("{pod}", "x")
+            .replace("{mirror_id}", "x");
+        let (s, _, v) = api.call(&op.method.to_uppercase(), &uri, Some("acme-admin"), None).await;
+        assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{} {uri}", op.method);
+        assert!(!v["message"].as_str().unwrap_or("").starts_with("no route"), "{} {uri}: {v}", op.method);
+    }
+    let (s, _, served) = api.call("GET", "/api/openapi.json", None, None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(serde_json::to_string_pretty(&served).unwrap() + "\n", doc);
+}

@@ -234,25 +234,40 @@ pub fn document() -> Value {
             status.to_string(),
             json!({"description": "OK", "content": {op.content_type: {"schema": answer(&mut g)}}}),
         );
-        let mut errors = vec![
-            ("400", "Bad request"),
-            ("404", "Not found, or not the caller's org's"),
-            ("422", "Invalid values"),
-            ("429", "Rate limited"),
-        ];
-        if op.role != "none" {
-            errors.push(("401", "No or unknown token"));
-            errors.push(("403", "The role does not allow it"));
-        }
-        if op.path.starts_with("/api/mirror")
+        let has_params = op.path.contains('{') || op.namespace_query;
+        let touches_cluster = op.path.starts_with("/api/mirror")
             || op.path.starts_with("/api/fix")
-            || op.method == "post"
-        {
-            errors.push(("502", "The Kubernetes API failed"));
-            errors.push(("503", "The Kubernetes API or the database is unavailable"));
+            || (op.path.starts_with("/api/diagnosis") && op.method == "post");
+        let mut errors = Vec::new();
+        if op.role != "none" {
+            errors.extend([
+                ("401", "No token, or an unknown or revoked one"),
+                ("403", "The role or the org's policy does not allow it"),
+                ("429", "The token's rate limit is spent"),
+            ]);
+        }
+        if has_params || op.request.is_some() {
+            errors.extend([
+                ("400", "The request does not parse"),
+                ("404", "Not found, or not the caller's org's"),
+                ("422", "Values outside what is accepted"),
+            ]);
         }
         if op.request.is_some() {
-            errors.push(("413", "Body too large"));
+            errors.push(("413", "The body is over 1 MiB"));
+        }
+        if touches_cluster {
+            errors.extend([
+                ("409", "A conflict in the cluster"),
+                ("502", "The Kubernetes API failed"),
+                (
+                    "503",
+                    "The Kubernetes API or the database is unavailable; try again",
+                ),
+            ]);
+        }
+        if op.path == "/readyz" {
+            errors.push(("503", "Not ready yet"));
         }
         for (code, what) in errors {
             responses.insert(

@@ -759,9 +759,15 @@ async fn the_openapi_document_is_the_committed_one_and_lists_every_route() {
             .replace("{pod_id}", "shop:x")
             .replace("{pod}", "x")
             .replace("{mirror_id}", "x");
-        let (s, _, v) = api.call(&op.method.to_uppercase(), &uri, Some("acme-admin"), None).await;
+        let (s, _, v) = api
+            .call(&op.method.to_uppercase(), &uri, Some("acme-admin"), None)
+            .await;
         assert_ne!(s, StatusCode::METHOD_NOT_ALLOWED, "{} {uri}", op.method);
-        assert!(!v["message"].as_str().unwrap_or("").starts_with("no route"), "{} {uri}: {v}", op.method);
+        assert!(
+            !v["message"].as_str().unwrap_or("").starts_with("no route"),
+            "{} {uri}: {v}",
+            op.method
+        );
     }
     let (s, _, served) = api.call("GET", "/api/openapi.json", None, None).await;
     assert_eq!(s, StatusCode::OK);

@@ -6,9 +6,9 @@
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::views::*;
-use crate::{AppState, Body, MAX_TTL, MIN_TTL};
+use crate::{AppState, Body, MAX_TTL, MIN_TTL, Q};
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use http::StatusCode;
@@ -301,7 +301,7 @@ pub async fn get_diagnosis(
     State(s): S,
     caller: Caller,
     Path(pod): Path<String>,
-    Query(q): Query<NamespaceQuery>,
+    Q(q): Q<NamespaceQuery>,
 ) -> Result<Json<DiagnosisView>, ApiError> {
     let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
     let saved = s
@@ -331,7 +331,7 @@ pub async fn post_diagnosis(
     State(s): S,
     caller: Caller,
     Path(pod): Path<String>,
-    Query(q): Query<NamespaceQuery>,
+    Q(q): Q<NamespaceQuery>,
 ) -> Result<Json<DiagnoseResult>, ApiError> {
     let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
     let target = format!("{ns}:{pod}");
@@ -408,7 +408,7 @@ pub async fn apply_fix(
     State(s): S,
     caller: Caller,
     Path(pod): Path<String>,
-    Query(q): Query<NamespaceQuery>,
+    Q(q): Q<NamespaceQuery>,
 ) -> Result<Json<Applied>, ApiError> {
     let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
     let target = format!("{ns}:{pod}");
@@ -823,7 +823,7 @@ pub async fn put_ttl(
 pub async fn audit_log(
     State(s): S,
     caller: Caller,
-    Query(q): Query<AuditQuery>,
+    Q(q): Q<AuditQuery>,
 ) -> Result<Json<Vec<AuditView>>, ApiError> {
     s.check(&caller, Role::Admin, "audit.read", "").await?;
     let limit = q.limit.unwrap_or(500).clamp(1, 5000);

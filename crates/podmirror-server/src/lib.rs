@@ -168,6 +168,24 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     }
 }
 
+/// A query string, with errors in the API's shape.
+pub struct Q<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for Q<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _: &S) -> Result<Q<T>, ApiError> {
+        axum::extract::Query::<T>::try_from_uri(&parts.uri)
+            .map(|q| Q(q.0))
+            .map_err(|e| {
+                ApiError::bad_request(format!(
+                    "the query string does not parse: {} (see /api/openapi.json)",
+                    e.body_text()
+                ))
+            })
+    }
+}
+
 /// A request id the caller sent, if it is a sane one, else a new one.
 fn request_id(req: &Request) -> String {
     req.headers()

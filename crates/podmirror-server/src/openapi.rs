@@ -234,7 +234,7 @@ pub fn document() -> Value {
             status.to_string(),
             json!({"description": "OK", "content": {op.content_type: {"schema": answer(&mut g)}}}),
         );
-        let has_params = op.path.contains('{') || op.namespace_query;
+        let has_params = op.path.contains('{') || op.namespace_query || op.path == "/api/audit";
         let touches_cluster = op.path.starts_with("/api/mirror")
             || op.path.starts_with("/api/fix")
             || (op.path.starts_with("/api/diagnosis") && op.method == "post");

@@ -46,6 +46,11 @@ impl Caller {
     /// for something that does not exist, so other orgs' objects are not
     /// disclosed.
     pub fn namespace<'a>(&self, ns: &'a str, what: &str) -> Result<&'a str, ApiError> {
+        if !crate::names::dns_label(ns) {
+            return Err(ApiError::bad_request(format!(
+                "namespace {ns:?} is not a namespace name (lower-case letters, digits and '-', at most 63)"
+            )));
+        }
         if self.org.sees(ns) {
             Ok(ns)
         } else {
@@ -93,6 +98,17 @@ impl FromRequestParts<Arc<AppState>> for Caller {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Caller, ApiError> {
+        // The auth layer has already authenticated routed requests.
+        if let Some(c) = parts.extensions.get::<Caller>() {
+            return Ok(c.clone());
+        }
+        Caller::authenticate(parts, state).await
+    }
+}
+
+impl Caller {
+    /// Authenticates a request: its bearer token, its org, its rate.
+    pub async fn authenticate(parts: &Parts, state: &AppState) -> Result<Caller, ApiError> {
         let request_id = parts
             .extensions
             .get::<RequestId>()

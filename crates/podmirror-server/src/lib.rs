@@ -12,6 +12,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 mod metrics;
+pub mod names;
 pub mod openapi;
 pub mod views;
 
@@ -225,6 +226,37 @@ async fn request_layer(mut req: Request, next: Next) -> Response {
     resp
 }
 
+/// Authenticates every routed request that needs a token and checks the
+/// role the operation table gives its route, before the body is read; a
+/// refusal is audited. The fix policy, which depends on the org, is the
+/// handler's.
+async fn auth_layer(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let op = req
+        .extensions()
+        .get::<MatchedPath>()
+        .and_then(|m| openapi::find(req.method(), m.as_str()));
+    let Some((op, needed)) = op.and_then(|o| o.least_role().map(|r| (o, r))) else {
+        return next.run(req).await;
+    };
+    let (mut parts, body) = req.into_parts();
+    let caller = match auth::Caller::authenticate(&parts, &s).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
+    };
+    if let Err(e) = caller.require(needed, op.action()) {
+        let outcome = format!("refused: {}", e.message);
+        if let Err(failed) = s
+            .audit(&caller, op.action(), parts.uri.path(), "", &outcome)
+            .await
+        {
+            return failed.into_response();
+        }
+        return e.into_response();
+    }
+    parts.extensions.insert(caller);
+    next.run(Request::from_parts(parts, body)).await
+}
+
 /// Counts requests per route for `/metrics`.
 async fn metrics_layer(State(s): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let route = req
@@ -333,6 +365,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(api::get_ttl).put(api::put_ttl),
         )
         .route("/api/audit", get(api::audit_log))
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth_layer,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             metrics_layer,

@@ -30,7 +30,7 @@ pub struct Operation {
     pub path: &'static str,
     /// What it does.
     pub summary: &'static str,
-    /// Who may call it (`none` for no token).
+    /// Who may call it (`none` for no token; `policy`: the org's fix policy).
     pub role: &'static str,
     /// Whether it takes `?namespace=`.
     pub namespace_query: bool,
@@ -43,6 +43,41 @@ pub struct Operation {
 }
 
 const JSON: &str = "application/json";
+
+impl Operation {
+    /// Its name in the audit log and in refusals.
+    pub fn action(&self) -> &'static str {
+        match (self.method, self.path) {
+            ("post", "/api/diagnosis/{pod}") => "diagnose",
+            ("post", "/api/fix/{pod}/apply") => "fix.apply",
+            ("post", "/api/mirror/preview/{pod_id}") => "mirror.preview",
+            ("post", "/api/mirror/deploy/{pod_id}") => "mirror.deploy",
+            ("delete", _) => "mirror.delete",
+            ("put", "/api/admin/settings/mirror-ttl") => "settings.mirror-ttl",
+            ("get", "/api/audit") => "audit.read",
+            _ => "read",
+        }
+    }
+
+    /// The least role that may call it; None when no token is needed.
+    pub fn least_role(&self) -> Option<podmirror_store::Role> {
+        match self.role {
+            "none" => None,
+            "write" => Some(podmirror_store::Role::Write),
+            "admin" => Some(podmirror_store::Role::Admin),
+            // "read", and "policy" (checked by the handler against the org).
+            _ => Some(podmirror_store::Role::Read),
+        }
+    }
+}
+
+static OPERATIONS: std::sync::LazyLock<Vec<Operation>> = std::sync::LazyLock::new(operations);
+
+/// The operation a routed request is for.
+pub fn find(method: &http::Method, path: &str) -> Option<&'static Operation> {
+    let m = method.as_str().to_ascii_lowercase();
+    OPERATIONS.iter().find(|o| o.method == m && o.path == path)
+}
 
 /// Every operation the router serves.
 pub fn operations() -> Vec<Operation> {
@@ -121,7 +156,7 @@ pub fn operations() -> Vec<Operation> {
                 "post",
                 "/api/fix/{pod}/apply",
                 "Apply the last diagnosis's fix to the pod's workload (org policy; default admin).",
-                "admin",
+                "policy",
                 (200, schema::<Applied>),
             )
         },

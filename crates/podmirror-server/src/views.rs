@@ -108,10 +108,13 @@ pub struct DeployRequest {
     pub _created_by: Option<serde::de::IgnoredAny>,
     /// A whole Pod manifest to run instead of the source's spec: a JSON
     /// object, or YAML text.
+    #[schemars(schema_with = "manifest_schema")]
     pub manifest: Option<Value>,
     /// JSON Patch operations on the pod's spec.
+    #[schemars(schema_with = "patch_schema")]
     pub patch: Option<Value>,
     /// Lifetime in seconds (30 to 3600; default: the mirror-ttl setting).
+    #[schemars(range(min = 30, max = 3600))]
     pub ttl_seconds: Option<u64>,
     /// Remove liveness, readiness and startup probes.
     #[serde(default)]
@@ -122,6 +125,17 @@ pub struct DeployRequest {
     /// Keep the source's labels (Services may send it traffic).
     #[serde(default)]
     pub keep_labels: bool,
+}
+
+fn manifest_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"anyOf": [{"type": "object"}, {"type": "string"}, {"type": "null"}]})
+}
+
+fn patch_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({"anyOf": [{"type": "null"}, {"type": "array", "items": {
+        "type": "object", "required": ["op", "path"],
+        "properties": {"op": {"enum": ["add", "remove", "replace", "move", "copy", "test"]},
+            "path": {"type": "string"}, "from": {"type": "string"}, "value": {}}}}]})
 }
 
 /// A mirror's manifest before it is deployed.
@@ -189,6 +203,7 @@ pub struct MirrorStatus {
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct MirrorTtl {
     /// Seconds a mirror lives unless its request says otherwise (30 to 3600).
+    #[schemars(range(min = 30, max = 3600))]
     pub ttl_seconds: u64,
 }
 

@@ -28,6 +28,9 @@ pub struct Logged {
     pub status: u16,
     /// The client's `User-Agent`, if any.
     pub user_agent: String,
+    /// Its `Impersonate-*` headers as `name: value` (a real API server acts
+    /// as that user when the caller may impersonate).
+    pub impersonate: Vec<String>,
 }
 
 /// The last [`KEEP`] requests.
@@ -37,7 +40,14 @@ pub struct RequestLog {
 }
 
 impl RequestLog {
-    fn push(&self, method: String, uri: String, status: u16, user_agent: String) {
+    fn push(
+        &self,
+        method: String,
+        uri: String,
+        status: u16,
+        user_agent: String,
+        impersonate: Vec<String>,
+    ) {
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let (seq, entries) = &mut *guard;
         *seq += 1;
@@ -50,6 +60,7 @@ impl RequestLog {
             uri,
             status,
             user_agent,
+            impersonate,
         });
     }
 
@@ -79,11 +90,18 @@ pub async fn record(State(sim): State<Sim>, req: Request, next: Next) -> Respons
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
+    let impersonate = req
+        .headers()
+        .iter()
+        .filter(|(n, _)| n.as_str().starts_with("impersonate-"))
+        .map(|(n, v)| format!("{n}: {}", v.to_str().unwrap_or("")))
+        .collect();
     let res = next.run(req).await;
     let status = res.status().as_u16();
     if !uri.starts_with("/podmirror.dev/requests") {
         tracing::info!(target: "podmirror_sim::requests", %method, %uri, status, %user_agent);
-        sim.requests.push(method, uri, status, user_agent);
+        sim.requests
+            .push(method, uri, status, user_agent, impersonate);
     }
     res
 }

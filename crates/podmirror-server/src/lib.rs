@@ -1,7 +1,8 @@
 //! The backend (`podmirror serve`): the REST API of DESIGN §4 with bearer
 //! tokens, roles and orgs ([`auth`]), live state from a pod watch
 //! ([`cache`]), the hash-chained audit log and settings of
-//! `podmirror-store`, an OpenAPI document generated from the code
+//! `podmirror-store`, a watcher that diagnoses pods as they start failing
+//! ([`watcher`]), an OpenAPI document generated from the code
 //! ([`openapi`]), `/healthz`, `/readyz`, `/metrics`, and a request id on
 //! every answer. Mirrors are deployed and fixes applied by the same service
 //! code the CLI runs (`podmirror-kube::deploy`, `::fixes`).
@@ -15,6 +16,7 @@ mod metrics;
 pub mod names;
 pub mod openapi;
 pub mod views;
+pub mod watcher;
 
 use crate::auth::{Limiter, RequestId};
 use crate::error::ApiError;
@@ -58,6 +60,8 @@ pub struct AppState {
     pub window: Duration,
     /// The API server's clock.
     pub clock: Mutex<podmirror_kube::clock::ServerClock>,
+    /// Whether this replica's reaper leads (set by the reaper's election).
+    pub reaper_leading: tokio::sync::watch::Sender<bool>,
     metrics: metrics::Metrics,
 }
 
@@ -80,6 +84,7 @@ impl AppState {
             llm,
             window: Duration::from_secs(15 * 60),
             clock: Mutex::new(Default::default()),
+            reaper_leading: tokio::sync::watch::Sender::new(false),
             metrics: Default::default(),
         });
         let weak = Arc::downgrade(&state);

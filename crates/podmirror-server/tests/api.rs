@@ -31,6 +31,7 @@ rate_limit_per_minute: 1000
 
 struct Api {
     app: Router,
+    state: Arc<AppState>,
     sim: Sim,
     store: Store,
     tokens: std::collections::HashMap<&'static str, String>,
@@ -121,6 +122,7 @@ impl Api {
         }
         let api = Api {
             app: router(state.clone()),
+            state: state.clone(),
             sim,
             store,
             tokens,
@@ -575,6 +577,38 @@ async fn until_ok(
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("{uri} never satisfied the check: {last:?}");
+}
+
+#[tokio::test]
+async fn a_pod_that_starts_failing_is_diagnosed_without_anyone_asking() {
+    let api = Api::start("watcher").await;
+    podmirror_server::watcher::start(
+        &api.state,
+        podmirror_server::watcher::Pacing {
+            debounce: Duration::from_millis(200),
+            per_minute: 30,
+        },
+    );
+    let pod = until("api failing", || api.pod_of("shop", "api", false)).await;
+    let (_, _, v) = until_ok(
+        &api,
+        &format!("/api/diagnosis/{pod}?namespace=shop"),
+        "acme-read",
+        |_| true,
+    )
+    .await;
+    assert_eq!(v["category"], "image-pull", "{v}");
+    let (_, _, failing) = api
+        .call("GET", "/api/pods/failing", Some("acme-read"), None)
+        .await;
+    let line = failing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pod"] == pod.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(line["diagnosis"]["category"], "image-pull", "{line}");
 }
 
 #[tokio::test]

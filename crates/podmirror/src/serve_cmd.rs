@@ -42,6 +42,9 @@ pub struct ServeArgs {
     /// Do not run the mirror reaper in this process.
     #[arg(long)]
     pub no_reaper: bool,
+    /// Namespace of the reaper's Lease (replicas elect one reaper with it).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "default")]
+    pub lease_namespace: String,
     /// kubeconfig context to use (default: in-cluster, else the current one).
     #[arg(long)]
     pub context: Option<String>,
@@ -71,6 +74,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .await?;
     let llm = podmirror_ai::LlmConfig::from_env()?;
     let state = podmirror_server::AppState::new(store, client.clone(), config, llm);
+    podmirror_server::watcher::start(&state, Default::default());
     let given = std::env::var("PODMIRROR_ADMIN_TOKEN")
         .ok()
         .filter(|t| !t.is_empty());
@@ -87,11 +91,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {addr}"))?;
     let local = listener.local_addr()?;
+    let mut reaper = None;
     if !args.no_reaper {
-        tokio::spawn(podmirror_kube::mirrors::reap_every(
-            client,
-            std::time::Duration::from_secs(10),
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "podmirror".into());
+        let identity = format!("{host}-{:06x}", fastrand::u32(..0x100_0000));
+        let election = podmirror_reaper::Election::new(&args.lease_namespace, &identity);
+        tokio::spawn(podmirror_reaper::run(
+            client.clone(),
+            election.clone(),
+            state.reaper_leading.clone(),
         ));
+        reaper = Some(election);
     }
     eprintln!(
         "podmirror serve: listening on http://{local} (the API under /api, its description at /api/openapi.json)"
@@ -102,6 +112,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         })
         .await
         .context("the server stopped")?;
+    // A clean stop hands the reaper's Lease over at once.
+    if let Some(e) = reaper {
+        let _ = podmirror_reaper::release(&client, &e).await;
+    }
     Ok(())
 }
 

@@ -1,0 +1,100 @@
+//! The diagnosis watcher: when a pod starts failing, diagnose it — once it
+//! has failed for `debounce` (a pod that is only starting up is left
+//! alone), at most `per_minute` diagnoses a minute, and again when its last
+//! diagnosis is older than half the window — so `GET /api/diagnosis/{pod}`
+//! and `podmirror fix` find a fresh diagnosis without anyone asking.
+
+use crate::AppState;
+use podmirror_core::diagnosis;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How the watcher paces itself.
+#[derive(Debug, Clone)]
+pub struct Pacing {
+    /// How long a pod must have been failing before it is diagnosed.
+    pub debounce: Duration,
+    /// Most diagnoses a minute.
+    pub per_minute: u32,
+}
+
+impl Default for Pacing {
+    fn default() -> Pacing {
+        Pacing {
+            debounce: Duration::from_secs(10),
+            per_minute: 30,
+        }
+    }
+}
+
+fn text<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+
+/// Starts the watcher; it stops when the state is dropped.
+pub fn start(state: &Arc<AppState>, pacing: Pacing) {
+    let weak = Arc::downgrade(state);
+    let mut changes = state.pods.changes();
+    tokio::spawn(async move {
+        // uid → (first seen failing, last diagnosed)
+        let mut seen: HashMap<String, (Instant, Option<Instant>)> = HashMap::new();
+        let mut spent: Vec<Instant> = Vec::new();
+        loop {
+            tokio::select! {
+                _ = changes.changed() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+            let Some(s) = weak.upgrade() else { return };
+            let now = Instant::now();
+            let mut failing = Vec::new();
+            for p in s.pods.pods() {
+                let mirror = p
+                    .pointer("/metadata/labels/podmirror.dev~1mirror")
+                    .is_some();
+                if mirror
+                    || diagnosis::healthy(&p)
+                    || p.pointer("/metadata/deletionTimestamp").is_some()
+                {
+                    continue;
+                }
+                let uid = text(&p, "/metadata/uid").to_string();
+                let entry = seen.entry(uid.clone()).or_insert((now, None));
+                let stale = entry.1.is_none_or(|t| now.duration_since(t) > s.window / 2);
+                if now.duration_since(entry.0) >= pacing.debounce && stale {
+                    failing.push((
+                        uid,
+                        text(&p, "/metadata/namespace").to_string(),
+                        text(&p, "/metadata/name").to_string(),
+                    ));
+                }
+            }
+            let live: std::collections::HashSet<String> = s
+                .pods
+                .typed()
+                .iter()
+                .filter_map(|p| p.metadata.uid.clone())
+                .collect();
+            seen.retain(|uid, _| live.contains(uid));
+            spent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+            for (uid, ns, name) in failing {
+                if spent.len() >= pacing.per_minute as usize {
+                    break;
+                }
+                spent.push(Instant::now());
+                match s.diagnose(&ns, &name).await {
+                    Ok(_) => {
+                        tracing::info!(namespace = %ns, pod = %name, "diagnosed a failing pod")
+                    }
+                    Err(e) => {
+                        tracing::warn!(namespace = %ns, pod = %name, error = %e.message, "could not diagnose a failing pod")
+                    }
+                }
+                if let Some(entry) = seen.get_mut(&uid) {
+                    entry.1 = Some(Instant::now());
+                }
+            }
+        }
+    });
+}

@@ -109,7 +109,7 @@ impl AppState {
             .await
             .map_err(ApiError::store)?
             .and_then(|v| v.parse().ok())
-            .unwrap_or(crate::DEFAULT_TTL))
+            .unwrap_or(self.config.mirror_ttl_seconds))
     }
 
     fn server_now(&self) -> jiff::Timestamp {
@@ -778,8 +778,8 @@ pub async fn put_ttl(
     let t = body.0.ttl_seconds;
     if !(MIN_TTL..=MAX_TTL).contains(&t) {
         let e = ApiError::invalid(format!(
-            "ttl_seconds {t} is outside {MIN_TTL}..{MAX_TTL} (seconds); the default is {}",
-            crate::DEFAULT_TTL
+            "ttl_seconds {t} is outside {MIN_TTL}..{MAX_TTL} (seconds); the configured default is {}",
+            s.config.mirror_ttl_seconds
         ));
         s.audit(
             &caller,

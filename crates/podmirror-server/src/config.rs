@@ -58,6 +58,9 @@ pub struct Config {
     /// Requests per minute each token may make (default 600).
     #[serde(default = "default_rate")]
     pub rate_limit_per_minute: u32,
+    /// The mirror TTL until an admin sets another (30–3600, default 180).
+    #[serde(default = "default_ttl")]
+    pub mirror_ttl_seconds: u64,
     /// The LLM section, read by `podmirror-ai`.
     #[serde(default)]
     pub llm: Option<serde::de::IgnoredAny>,
@@ -75,11 +78,16 @@ fn default_rate() -> u32 {
     600
 }
 
+fn default_ttl() -> u64 {
+    crate::DEFAULT_TTL
+}
+
 impl Default for Config {
     fn default() -> Config {
         Config {
             orgs: one_org(),
             rate_limit_per_minute: default_rate(),
+            mirror_ttl_seconds: default_ttl(),
             llm: None,
         }
     }
@@ -96,6 +104,14 @@ impl Config {
         names.sort();
         if let Some(w) = names.windows(2).find(|w| w[0] == w[1]) {
             return Err(format!("{file}: org {:?} is named twice", w[0]));
+        }
+        if !(crate::MIN_TTL..=crate::MAX_TTL).contains(&config.mirror_ttl_seconds) {
+            return Err(format!(
+                "{file}: mirror_ttl_seconds {} is outside {}..{}",
+                config.mirror_ttl_seconds,
+                crate::MIN_TTL,
+                crate::MAX_TTL
+            ));
         }
         if config.rate_limit_per_minute == 0 {
             return Err(format!("{file}: rate_limit_per_minute must be at least 1"));
@@ -137,6 +153,7 @@ mod tests {
             ("orgs:\n  - name: a\n  - name: a\n", "named twice"),
             ("orgs:\n  - name: a\n    fix_roles: [root]\n", "root"),
             ("orgz: []\n", "orgz"),
+            ("mirror_ttl_seconds: 5\n", "outside 30..3600"),
         ] {
             let e = Config::parse(text, "c.yaml").unwrap_err();
             assert!(e.starts_with("c.yaml") && e.contains(says), "{e}");

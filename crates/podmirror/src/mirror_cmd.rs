@@ -91,13 +91,22 @@ fn read_yaml(path: &PathBuf) -> anyhow::Result<Value> {
 
 /// A client for the chosen context and the namespace to use.
 pub async fn connect(t: &Target) -> anyhow::Result<(kube::Client, String)> {
-    let options = kube::config::KubeConfigOptions {
-        context: t.context.clone(),
-        ..Default::default()
+    // A named context comes from the kubeconfig; otherwise the kubeconfig's
+    // current context, or the pod's service account when run in a cluster.
+    let mut config = match &t.context {
+        Some(context) => {
+            let options = kube::config::KubeConfigOptions {
+                context: Some(context.clone()),
+                ..Default::default()
+            };
+            kube::Config::from_kubeconfig(&options)
+                .await
+                .context("cannot load the kubeconfig (set KUBECONFIG or --context)")?
+        }
+        None => kube::Config::infer().await.context(
+            "cannot find a cluster: no kubeconfig (set KUBECONFIG or --context) and not running in a pod",
+        )?,
     };
-    let mut config = kube::Config::from_kubeconfig(&options)
-        .await
-        .context("cannot load the kubeconfig (set KUBECONFIG or --context)")?;
     // Named in the API server's logs and audit records, as kubectl is.
     config.headers.push((
         http::header::USER_AGENT,

@@ -30,7 +30,7 @@ enum Command {
     /// Run the simulated Kubernetes cluster until Ctrl-C.
     Sim(SimArgs),
     /// The tour: a simulated cluster with a shop whose workloads fail in every way podmirror knows.
-    Demo(ClusterArgs),
+    Demo(DemoArgs),
     /// Print the mirror manifest for a pod (or deployment/NAME) and its diff against the source.
     Preview {
         /// The source: a pod name, or KIND/NAME of its workload.
@@ -135,6 +135,16 @@ enum AuditCommand {
         #[command(flatten)]
         database: serve_cmd::DatabaseArg,
     },
+}
+
+/// What `podmirror demo` takes.
+#[derive(clap::Args, Debug)]
+struct DemoArgs {
+    #[command(flatten)]
+    cluster: ClusterArgs,
+    /// Port on 127.0.0.1 for the backend's API (0 picks a free one).
+    #[arg(long, default_value_t = 8080)]
+    api_port: u16,
 }
 
 /// What every simulated cluster takes.
@@ -326,18 +336,40 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
     serve_until_ctrl_c(running).await
 }
 
-async fn run_demo(args: ClusterArgs) -> anyhow::Result<()> {
+async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
+    let args = &demo.cluster;
     let nodes = podmirror_sim::scenarios::nodes();
-    let running = start_cluster(&args, &nodes).await?;
+    let running = start_cluster(args, &nodes).await?;
     podmirror_sim::scenarios::seed(&running.sim)
         .await
         .context("seeding the demo workloads")?;
-    // The mirror reaper, as the backend runs it: expired mirrors go on time.
-    let reaper = tokio::spawn(podmirror_kube::mirrors::reap_every(
+    // The backend, on the local store: its watcher diagnoses the failing
+    // pods, its elected reaper deletes expired mirrors on time.
+    let store = podmirror_store::Store::open(&podmirror_store::default_path()).await?;
+    let backend = serve_cmd::Backend::start(
         running.sim.client(),
-        std::time::Duration::from_secs(10),
-    ));
-    running.sim.track(reaper);
+        store.clone(),
+        podmirror_server::config::Config::default(),
+        std::net::SocketAddr::from(([127, 0, 0, 1], demo.api_port)),
+        Some("default"),
+    )
+    .await
+    .context("starting the backend (--api-port picks another port)")?;
+    let token = match &backend.new_token {
+        Some(t) => t.clone(),
+        // Tokens from an earlier demo exist: one more for this run.
+        None => {
+            let name = format!("demo-{}", jiff::Timestamp::now().as_second());
+            store
+                .create_token(
+                    &name,
+                    podmirror_store::Role::Admin,
+                    "default",
+                    jiff::Timestamp::now(),
+                )
+                .await?
+        }
+    };
     print_started(&running, nodes.len());
     let ns = podmirror_sim::scenarios::NAMESPACE;
     println!();
@@ -361,7 +393,16 @@ async fn run_demo(args: ClusterArgs) -> anyhow::Result<()> {
     );
     println!("  podmirror status -A");
     println!();
-    serve_until_ctrl_c(running).await
+    println!("The backend (REST API, failing pods diagnosed as they fail, the mirror reaper):");
+    println!("  http://{}/api/openapi.json", backend.addr);
+    println!(
+        "  curl -H 'Authorization: Bearer {token}' http://{}/api/pods/failing",
+        backend.addr
+    );
+    println!();
+    let result = serve_until_ctrl_c(running).await;
+    backend.stop().await;
+    result
 }
 
 fn main() -> std::process::ExitCode {

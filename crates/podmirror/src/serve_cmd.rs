@@ -50,6 +50,84 @@ pub struct ServeArgs {
     pub context: Option<String>,
 }
 
+/// A running backend.
+pub struct Backend {
+    /// Where it listens.
+    pub addr: std::net::SocketAddr,
+    /// The bootstrap admin token, when this start made one.
+    pub new_token: Option<String>,
+    /// The server task (ends on `shutdown`).
+    pub task: tokio::task::JoinHandle<std::io::Result<()>>,
+    /// Tells the server to stop.
+    pub shutdown: tokio::sync::oneshot::Sender<()>,
+    client: kube::Client,
+    reaper: Option<podmirror_reaper::Election>,
+}
+
+impl Backend {
+    /// Starts the API, the diagnosis watcher and (unless `reaper` is None)
+    /// the elected reaper whose Lease lives in that namespace.
+    pub async fn start(
+        client: kube::Client,
+        store: Store,
+        config: Config,
+        listen: std::net::SocketAddr,
+        reaper: Option<&str>,
+    ) -> anyhow::Result<Backend> {
+        let llm = podmirror_ai::LlmConfig::from_env()?;
+        let state = podmirror_server::AppState::new(store, client.clone(), config, llm);
+        podmirror_server::watcher::start(&state, Default::default());
+        let given = std::env::var("PODMIRROR_ADMIN_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty());
+        let new_token = state
+            .bootstrap(given.as_deref())
+            .await
+            .map_err(|e| anyhow::anyhow!(e.message))?;
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let reaper = reaper.map(|ns| {
+            let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "podmirror".into());
+            let identity = format!("{host}-{:06x}", fastrand::u32(..0x100_0000));
+            let election = podmirror_reaper::Election::new(ns, &identity);
+            tokio::spawn(podmirror_reaper::run(
+                client.clone(),
+                election.clone(),
+                state.reaper_leading.clone(),
+            ));
+            election
+        });
+        let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+        let app = podmirror_server::router(Arc::clone(&state));
+        let task = tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stop.await;
+                })
+                .await
+        });
+        Ok(Backend {
+            addr,
+            new_token,
+            task,
+            shutdown,
+            client,
+            reaper,
+        })
+    }
+
+    /// Stops serving and hands the reaper's Lease over at once.
+    pub async fn stop(self) {
+        let _ = self.shutdown.send(());
+        let _ = self.task.await;
+        if let Some(e) = &self.reaper {
+            let _ = podmirror_reaper::release(&self.client, e).await;
+        }
+    }
+}
+
 /// `podmirror serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let config = match &args.config {
@@ -72,50 +150,24 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         context: args.context.clone(),
     })
     .await?;
-    let llm = podmirror_ai::LlmConfig::from_env()?;
-    let state = podmirror_server::AppState::new(store, client.clone(), config, llm);
-    podmirror_server::watcher::start(&state, Default::default());
-    let given = std::env::var("PODMIRROR_ADMIN_TOKEN")
-        .ok()
-        .filter(|t| !t.is_empty());
-    if let Some(token) = state
-        .bootstrap(given.as_deref())
-        .await
-        .map_err(|e| anyhow::anyhow!(e.message))?
-    {
+    let reaper = (!args.no_reaper).then_some(args.lease_namespace.as_str());
+    let mut backend = Backend::start(client, store, config, addr, reaper).await?;
+    if let Some(token) = &backend.new_token {
         eprintln!(
             "podmirror serve: no tokens yet; the bootstrap admin token (shown once, keep it now):\n  {token}"
         );
     }
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("cannot listen on {addr}"))?;
-    let local = listener.local_addr()?;
-    let mut reaper = None;
-    if !args.no_reaper {
-        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "podmirror".into());
-        let identity = format!("{host}-{:06x}", fastrand::u32(..0x100_0000));
-        let election = podmirror_reaper::Election::new(&args.lease_namespace, &identity);
-        tokio::spawn(podmirror_reaper::run(
-            client.clone(),
-            election.clone(),
-            state.reaper_leading.clone(),
-        ));
-        reaper = Some(election);
-    }
     eprintln!(
-        "podmirror serve: listening on http://{local} (the API under /api, its description at /api/openapi.json)"
+        "podmirror serve: listening on http://{} (the API under /api, its description at /api/openapi.json)",
+        backend.addr
     );
-    axum::serve(listener, podmirror_server::router(Arc::clone(&state)))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await
-        .context("the server stopped")?;
-    // A clean stop hands the reaper's Lease over at once.
-    if let Some(e) = reaper {
-        let _ = podmirror_reaper::release(&client, &e).await;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        r = &mut backend.task => {
+            r.context("the server task failed")?.context("the server stopped")?;
+        }
     }
+    backend.stop().await;
     Ok(())
 }
 

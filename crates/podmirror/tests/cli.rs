@@ -115,8 +115,18 @@ fn a_bad_catalog_is_refused_with_file_and_line() {
 fn demo_lists_its_failing_workloads() {
     let dir = scratch("demo_lists_its_failing_workloads");
     let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
-        .args(["demo", "--port", "0", "--time-scale", "20", "--kubeconfig"])
+        .args([
+            "demo",
+            "--port",
+            "0",
+            "--api-port",
+            "0",
+            "--time-scale",
+            "20",
+            "--kubeconfig",
+        ])
         .arg(dir.join("kc"))
+        .env("XDG_DATA_HOME", dir.join("data"))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -131,6 +141,8 @@ fn demo_lists_its_failing_workloads() {
     let _ = std::fs::remove_dir_all(&dir);
     let text = lines.join("\n");
     for want in [
+        "/api/openapi.json",
+        "Authorization: Bearer pm_",
         "OOMKilled",
         "image pull: bad tag",
         "unschedulable: untolerated taint",
@@ -177,6 +189,8 @@ impl Demo {
                 "demo",
                 "--port",
                 "0",
+                "--api-port",
+                "0",
                 "--time-scale",
                 "20",
                 "--seed",
@@ -184,6 +198,7 @@ impl Demo {
                 "--kubeconfig",
             ])
             .arg(&kubeconfig)
+            .env("XDG_DATA_HOME", dir.join("data"))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()

@@ -59,8 +59,8 @@ async fn send(llm: &LlmConfig, body: Value) -> Result<String, AiError> {
             body: text,
         });
     }
-    let v: Value = serde_json::from_slice(&bytes)
-        .map_err(|e| AiError::Protocol(format!("not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_slice(&bytes).map_err(|e| AiError::Protocol(format!("not JSON: {e}")))?;
     let pointer = match llm.protocol {
         Protocol::OpenAi => "/choices/0/message/content",
         Protocol::Ollama => "/message/content",

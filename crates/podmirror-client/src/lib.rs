@@ -161,9 +161,8 @@ impl Remote {
                 body.map(|b| b.to_string().into_bytes()),
             )
             .await?;
-        let v: Value = serde_json::from_slice(&bytes).unwrap_or_else(|_| {
-            Value::String(String::from_utf8_lossy(&bytes).into_owned())
-        });
+        let v: Value = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
         if status.is_success() {
             return Ok(v);
         }

@@ -22,6 +22,29 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// A unified diff of the source (less its runtime fields) and the
+    /// mirror, as `podmirror preview` shows it.
+    pub fn diff(&self, color: bool) -> String {
+        use podmirror_core::render;
+        let src = &self.source;
+        let source_yaml = render::yaml(&podmirror_core::cleanup::clean_pod(&src.pod));
+        let label = if src.from_template {
+            format!(
+                "{} pod template",
+                src.owner.as_deref().unwrap_or("workload")
+            )
+        } else {
+            format!("pod/{} (runtime fields removed)", src.name())
+        };
+        render::diff(
+            &source_yaml,
+            &render::yaml(&self.manifest),
+            &label,
+            "mirror",
+            color,
+        )
+    }
+
     /// The mirror's id (its name).
     pub fn id(&self) -> &str {
         self.manifest

@@ -27,16 +27,24 @@ use std::sync::Arc;
 
 type S = State<Arc<AppState>>;
 
-/// `?namespace=NS` (default `default`).
+/// `?namespace=NS` (default `default`), and for a fix `&dry_run=true`.
 #[derive(Debug, Deserialize)]
 pub struct NamespaceQuery {
     namespace: Option<String>,
+    #[serde(default)]
+    dry_run: bool,
 }
 
 impl NamespaceQuery {
     fn ns(&self) -> &str {
         self.namespace.as_deref().unwrap_or("default")
     }
+}
+
+/// `?settle=SECONDS` for a mirror's status.
+#[derive(Debug, Deserialize)]
+pub struct SettleQuery {
+    settle: Option<f64>,
 }
 
 /// `?after=SEQ&limit=N` for the audit log.
@@ -138,9 +146,13 @@ impl AppState {
     }
 
     fn status_of(&self, pod: &Value, info: &MirrorInfo) -> MirrorStatus {
+        self.status_settled(pod, info, SETTLE_SECONDS)
+    }
+
+    fn status_settled(&self, pod: &Value, info: &MirrorInfo, settle: f64) -> MirrorStatus {
         let now = self.server_now();
         let ready_for = ready_for(pod, now);
-        let v = verdict::judge(pod, ready_for, SETTLE_SECONDS);
+        let v = verdict::judge(pod, ready_for, settle);
         let detail = match &v {
             Verdict::Healthy => "all containers ready".to_string(),
             Verdict::Failing { reason, .. } => reason.clone(),
@@ -172,6 +184,28 @@ impl AppState {
             scaled_down: info.scaled_down.clone(),
             deleting: info.deleting,
             recent_events: None,
+        }
+    }
+}
+
+impl AppState {
+    /// Records a mirror's final verdict on the diagnosis whose fix it tests
+    /// (the `diagnosis-id` annotation: `namespace/pod@time`).
+    async fn record_verdict(&self, pod: &Value, status: &MirrorStatus) {
+        let id = text(pod, "/metadata/annotations/podmirror.dev~1diagnosis-id");
+        let Some((ns, rest)) = id.split_once('/') else {
+            return;
+        };
+        let Some((source, _)) = rest.split_once('@') else {
+            return;
+        };
+        if matches!(status.verdict.as_str(), "Healthy" | "Failing")
+            && let Err(e) = self
+                .store
+                .verify_id(ns, source, id, &status.id, &status.verdict)
+                .await
+        {
+            tracing::warn!(error = %e, mirror = %status.id, "could not record the verdict on the diagnosis");
         }
     }
 }
@@ -437,6 +471,16 @@ pub async fn apply_fix(
         }
     };
     let digest = sha256_hex(Value::Array(prepared.body.clone()).to_string().as_bytes());
+    if q.dry_run {
+        // What would change, for the caller to confirm; nothing is changed.
+        return Ok(Json(Applied {
+            target: prepared.target,
+            diagnosis_id: f.id,
+            kubectl_command: f.fix_command,
+            before: prepared.before,
+            after: prepared.after,
+        }));
+    }
     match fixes::apply(&s.client, &prepared).await {
         Ok(()) => {
             s.audit(
@@ -510,6 +554,15 @@ impl AppState {
             digest_of.push(m.to_string());
             changes.push(Change::manifest(m).map_err(|e| ApiError::invalid(e.to_string()))?);
         }
+        for arg in &req.set_image {
+            digest_of.push(format!("set-image {arg}"));
+            changes.push(Change::set_image(arg).map_err(|e| ApiError::invalid(e.to_string()))?);
+        }
+        for arg in &req.set_env {
+            // The value is not kept in the audit digest's clear text.
+            digest_of.push(format!("set-env {arg}"));
+            changes.push(Change::set_env(arg).map_err(|e| ApiError::invalid(e.to_string()))?);
+        }
         if let Some(p) = &req.patch {
             digest_of.push(p.to_string());
             changes.push(Change::patch(p.clone()).map_err(|e| ApiError::invalid(e.to_string()))?);
@@ -532,6 +585,7 @@ impl AppState {
             keep_labels: req.keep_labels,
             created_by: caller.name.clone(),
             org: caller.org.name.clone(),
+            diagnosis_id: req.diagnosis_id.clone(),
             ..Default::default()
         };
         let plan = deploy::plan(&self.client, ns, name, &changes, opts, req.scale_down).await?;
@@ -593,6 +647,16 @@ pub async fn deploy_mirror(
     };
     match deploy::deploy(&s.client, &plan).await {
         Ok(d) => {
+            // Read-your-writes: answer once the watch has the new mirror, so
+            // a status request right after this answer finds it.
+            let mut changes = s.pods.changes();
+            for _ in 0..40 {
+                if s.mirror(&caller, &d.info.id).is_ok() {
+                    break;
+                }
+                let wait = std::time::Duration::from_millis(50);
+                let _ = tokio::time::timeout(wait, changes.changed()).await;
+            }
             s.audit(
                 &caller,
                 "mirror.deploy",
@@ -623,9 +687,17 @@ pub async fn mirror_status(
     State(s): S,
     caller: Caller,
     Path(id): Path<String>,
+    Q(q): Q<SettleQuery>,
 ) -> Result<Json<MirrorStatus>, ApiError> {
     let (pod, info) = s.mirror(&caller, &id)?;
-    let mut status = s.status_of(&pod, &info);
+    let settle = q.settle.unwrap_or(SETTLE_SECONDS);
+    if !(0.0..=3600.0).contains(&settle) {
+        return Err(ApiError::invalid(format!(
+            "settle {settle} is outside 0..3600 (seconds)"
+        )));
+    }
+    let mut status = s.status_settled(&pod, &info, settle);
+    s.record_verdict(&pod, &status).await;
     let events: kube::Api<KubeEvent> = kube::Api::namespaced(s.client.clone(), &info.namespace);
     let params = kube::api::ListParams::default().fields(&format!("involvedObject.name={id}"));
     let list = events.list(&params).await.map_err(|e| {
@@ -732,7 +804,11 @@ pub async fn delete_mirror(
                 if deleted { "ok" } else { "ok: already gone" },
             )
             .await?;
-            Ok(Json(Deleted { id, deleted }))
+            Ok(Json(Deleted {
+                id,
+                namespace: info.namespace.clone(),
+                deleted,
+            }))
         }
         Err(e) => {
             let e = ApiError::from(e);

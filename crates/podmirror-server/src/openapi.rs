@@ -258,6 +258,16 @@ pub fn document() -> Value {
                 "schema": {"type": "string", "default": "default"}}),
             );
         }
+        if op.path == "/api/mirror/status/{mirror_id}" {
+            params.push(json!({"name": "settle", "in": "query", "required": false,
+                "description": "Seconds every container must stay ready without a restart to be Healthy.",
+                "schema": {"type": "number", "minimum": 0, "maximum": 3600, "default": 30}}));
+        }
+        if op.path == "/api/fix/{pod}/apply" {
+            params.push(json!({"name": "dry_run", "in": "query", "required": false,
+                "description": "Show what would change without changing it.",
+                "schema": {"type": "boolean", "default": false}}));
+        }
         if op.path == "/api/audit" {
             for name in ["after", "limit"] {
                 params.push(json!({"name": name, "in": "query", "required": false, "schema": {"type": "integer", "minimum": 0}}));

@@ -113,6 +113,14 @@ pub struct DeployRequest {
     /// JSON Patch operations on the pod's spec.
     #[schemars(schema_with = "patch_schema")]
     pub patch: Option<Value>,
+    /// Set a container's image: `CONTAINER=IMAGE` (`*` for all).
+    #[serde(default)]
+    pub set_image: Vec<String>,
+    /// Set an environment variable: `CONTAINER:KEY=VALUE`.
+    #[serde(default)]
+    pub set_env: Vec<String>,
+    /// The diagnosis whose fix this tests; the mirror's verdict is recorded on it.
+    pub diagnosis_id: Option<String>,
     /// Lifetime in seconds (30 to 3600; default: the mirror-ttl setting).
     #[schemars(range(min = 30, max = 3600))]
     pub ttl_seconds: Option<u64>,
@@ -227,6 +235,8 @@ pub struct Applied {
 pub struct Deleted {
     /// The mirror's id.
     pub id: String,
+    /// Its namespace.
+    pub namespace: String,
     /// False when it was already gone.
     pub deleted: bool,
 }

@@ -408,15 +408,34 @@ impl Store {
         mirror: &str,
         verdict: &str,
     ) -> Result<bool, StoreError> {
+        self.verify_id(
+            &finding.namespace,
+            &finding.pod,
+            &finding.id,
+            mirror,
+            verdict,
+        )
+        .await
+    }
+
+    /// [`Store::verify`] by the diagnosis's pod and id.
+    pub async fn verify_id(
+        &self,
+        namespace: &str,
+        pod: &str,
+        finding_id: &str,
+        mirror: &str,
+        verdict: &str,
+    ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "UPDATE diagnoses SET verified_mirror = $1, verified_verdict = $2
              WHERE namespace = $3 AND pod = $4 AND finding_id = $5",
         )
         .bind(mirror)
         .bind(verdict)
-        .bind(&finding.namespace)
-        .bind(&finding.pod)
-        .bind(&finding.id)
+        .bind(namespace)
+        .bind(pod)
+        .bind(finding_id)
         .execute(&self.pool)
         .await
         .map_err(query("record a verification"))?;

@@ -101,7 +101,7 @@ fn owner_text(f: &Finding) -> String {
     )
 }
 
-fn print_finding(f: &Finding) {
+pub(crate) fn print_finding(f: &Finding) {
     println!(
         "pod {}/{} ({}): {}, confidence {:.2}",
         f.namespace,
@@ -175,9 +175,19 @@ pub async fn all(
         );
     }
     keep(&findings).await;
+    print_all(&findings, &unexplained, format)?;
+    Ok(0)
+}
+
+/// Prints `diagnose --all`'s findings (a table, JSON or YAML).
+pub(crate) fn print_all(
+    findings: &[Finding],
+    unexplained: &[String],
+    format: Format,
+) -> anyhow::Result<()> {
     match format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
-        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&findings)?)),
+        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(findings)?)),
         Format::Table if findings.is_empty() && unexplained.is_empty() => {
             println!("No failing pods.")
         }
@@ -239,7 +249,7 @@ pub async fn all(
             unexplained.join(", ")
         );
     }
-    Ok(0)
+    Ok(())
 }
 
 /// Saves findings as their pods' last diagnoses (for `podmirror fix`); a

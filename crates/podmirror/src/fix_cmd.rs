@@ -73,6 +73,62 @@ pub async fn store() -> anyhow::Result<Store> {
     Ok(Store::open(&podmirror_store::default_path()).await?)
 }
 
+/// Prints a saved diagnosis's fix, whether a mirror verified it and how to apply it.
+pub(crate) fn show(saved: &podmirror_store::Saved, ns: &str, pod: &str, now: jiff::Timestamp) {
+    let f = &saved.finding;
+    let m = marks();
+    let age = now.duration_since(saved.saved_at).as_secs().max(0) as u64;
+    println!(
+        "{} Suggested Fix (from last diagnosis, {} ago, confidence {:.2}):",
+        m.idea,
+        ttl::human(age),
+        f.confidence_score
+    );
+    println!("- {:?}", f.suggested_fix);
+    if f.runnable {
+        println!("{} Suggested Patch:", m.tool);
+        println!("{}", f.fix_command);
+        match &saved.verified {
+            Some((mirror, verdict)) if verdict == "Healthy" => {
+                println!("{} Verified: mirror {mirror} was {verdict}", m.ok)
+            }
+            Some((mirror, verdict)) => println!(
+                "{} Mirror {mirror} was {verdict}: the fix did not work there",
+                m.warn
+            ),
+            None => println!(
+                "{} Not yet verified: podmirror test {pod} -n {ns} (it uses this fix)",
+                m.warn
+            ),
+        }
+        println!(
+            "{} Apply this fix with: podmirror fix {pod} -n {ns} --apply",
+            m.warn
+        );
+    } else {
+        println!(
+            "{} No automatic change: only a person can make this fix.",
+            m.warn
+        );
+    }
+}
+
+/// Asks `Proceed? (y/N)` on the terminal; Ok(true) only for y/yes. Without
+/// a terminal it refuses (the caller handles `--yes` first).
+pub(crate) fn confirm() -> anyhow::Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("refusing to apply without a terminal to ask on; pass --yes to confirm");
+    }
+    print!("Proceed? (y/N) ");
+    let _ = std::io::stdout().flush();
+    let mut answer = String::new();
+    let _ = std::io::stdin().read_line(&mut answer);
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
+}
+
 /// `podmirror fix POD [--apply]`. Returns the exit code.
 pub async fn fix(t: Target, pod: String, args: FixArgs) -> anyhow::Result<u8> {
     let max_age = duration(&args.max_age)?;
@@ -87,45 +143,11 @@ pub async fn fix(t: Target, pod: String, args: FixArgs) -> anyhow::Result<u8> {
         );
         return Ok(1);
     };
-    let f = &saved.finding;
-    let m = marks();
     if !args.apply {
-        let age = now.duration_since(saved.saved_at).as_secs().max(0) as u64;
-        println!(
-            "{} Suggested Fix (from last diagnosis, {} ago, confidence {:.2}):",
-            m.idea,
-            ttl::human(age),
-            f.confidence_score
-        );
-        println!("- {:?}", f.suggested_fix);
-        if f.runnable {
-            println!("{} Suggested Patch:", m.tool);
-            println!("{}", f.fix_command);
-            match &saved.verified {
-                Some((mirror, verdict)) if verdict == "Healthy" => {
-                    println!("{} Verified: mirror {mirror} was {verdict}", m.ok)
-                }
-                Some((mirror, verdict)) => println!(
-                    "{} Mirror {mirror} was {verdict}: the fix did not work there",
-                    m.warn
-                ),
-                None => println!(
-                    "{} Not yet verified: podmirror test {pod} -n {ns} (it uses this fix)",
-                    m.warn
-                ),
-            }
-            println!(
-                "{} Apply this fix with: podmirror fix {pod} -n {ns} --apply",
-                m.warn
-            );
-        } else {
-            println!(
-                "{} No automatic change: only a person can make this fix.",
-                m.warn
-            );
-        }
+        show(&saved, &ns, &pod, now);
         return Ok(0);
     }
+    let f = &saved.finding;
     apply(&client, &t, &store, f, args.yes).await
 }
 
@@ -173,17 +195,16 @@ async fn apply(
         outcome,
     };
     if !yes {
-        if !std::io::stdin().is_terminal() {
-            store
-                .audit(&record("refused: no terminal to ask on".into()))
-                .await?;
-            bail!("refusing to apply without a terminal to ask on; pass --yes to confirm");
-        }
-        print!("Proceed? (y/N) ");
-        let _ = std::io::stdout().flush();
-        let mut answer = String::new();
-        let _ = std::io::stdin().read_line(&mut answer);
-        if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
+        let proceed = match confirm() {
+            Ok(p) => p,
+            Err(e) => {
+                store
+                    .audit(&record("refused: no terminal to ask on".into()))
+                    .await?;
+                return Err(e);
+            }
+        };
+        if !proceed {
             store.audit(&record("declined".into())).await?;
             println!("Nothing applied.");
             return Ok(1);

@@ -5,6 +5,7 @@ mod diagnose_cmd;
 mod edit;
 mod fix_cmd;
 mod mirror_cmd;
+mod remote_cmd;
 mod serve_cmd;
 
 use anyhow::Context;
@@ -23,6 +24,8 @@ static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    #[command(flatten)]
+    remote: remote_cmd::RemoteArgs,
 }
 
 #[derive(Subcommand, Debug)]
@@ -435,6 +438,56 @@ fn main() -> std::process::ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        // Through the backend: the commands that have a remote form.
+        let remote = match cli.remote.remote() {
+            Ok(r) => r,
+            Err(e) => return Err(e),
+        };
+        if let Some(r) = &remote {
+            match &cli.command {
+                Command::Diagnose {
+                    pod,
+                    all,
+                    all_namespaces,
+                    target,
+                    output,
+                    ..
+                } => {
+                    return match pod.as_deref().filter(|_| !all) {
+                        Some(pod) => remote_cmd::diagnose_one(r, target, pod, *output).await,
+                        None => remote_cmd::diagnose_all(r, target, *all_namespaces, *output).await,
+                    };
+                }
+                Command::Fix { pod, target, fix } => {
+                    return remote_cmd::fix(r, target, pod, fix).await;
+                }
+                Command::Preview {
+                    pod,
+                    target,
+                    changes,
+                } => return remote_cmd::preview(r, target, pod, changes).await,
+                Command::Test {
+                    pod,
+                    target,
+                    changes,
+                    test,
+                } => return remote_cmd::test(r, target, pod, changes, test).await,
+                Command::Status {
+                    target,
+                    all_namespaces,
+                    output,
+                } => return remote_cmd::status(r, target, *all_namespaces, *output).await,
+                Command::Delete { mirror_id, .. } => {
+                    return remote_cmd::delete(r, mirror_id).await;
+                }
+                Command::Extend { .. } | Command::Gc { .. } => {
+                    return Err(anyhow::anyhow!(
+                        "extend and gc work against the cluster, not through --server (the backend's reaper runs gc)"
+                    ));
+                }
+                _ => {}
+            }
+        }
         match cli.command {
             Command::Sim(args) => run_sim(args).await.map(|()| 0),
             Command::Demo(args) => run_demo(args).await.map(|()| 0),

@@ -82,7 +82,7 @@ impl ChangeArgs {
     }
 }
 
-fn read_yaml(path: &PathBuf) -> anyhow::Result<Value> {
+pub(crate) fn read_yaml(path: &PathBuf) -> anyhow::Result<Value> {
     let text =
         std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_saphyr::from_str::<Value>(&text)
@@ -187,24 +187,9 @@ async fn build(
 pub async fn preview(t: Target, pod: String, args: ChangeArgs) -> anyhow::Result<()> {
     let (client, ns) = connect(&t).await?;
     let (plan, _) = build(&client, &ns, &pod, &args).await?;
-    let src = &plan.source;
-    let mirror_yaml = render::yaml(&plan.manifest);
-    print!("{mirror_yaml}");
-    // Compared with the source less its runtime noise, so the diff shows the mirror's changes.
-    let source_yaml = render::yaml(&podmirror_core::cleanup::clean_pod(&src.pod));
-    let label = if src.from_template {
-        format!(
-            "{} pod template",
-            src.owner.as_deref().unwrap_or("workload")
-        )
-    } else {
-        format!("pod/{} (runtime fields removed)", src.name())
-    };
+    print!("{}", render::yaml(&plan.manifest));
     println!("---");
-    print!(
-        "{}",
-        render::diff(&source_yaml, &mirror_yaml, &label, "mirror", color())
-    );
+    print!("{}", plan.diff(color()));
     if args.keep_labels {
         eprintln!(
             "warning: --keep-labels: Services selecting the source's labels will also send traffic to the mirror"
@@ -590,40 +575,46 @@ pub async fn status(t: Target, all: bool, format: Format) -> anyhow::Result<()> 
                     ]
                 })
                 .collect();
-            let head = [
-                "ORIGINAL TARGET",
-                "NAMESPACE",
-                "MIRROR POD",
-                "SCALE DOWN?",
-                "PHASE",
-                "EXPIRES IN",
-            ];
-            let widths: Vec<usize> = (0..6)
-                .map(|c| {
-                    rows.iter()
-                        .map(|r| r[c].len())
-                        .chain([head[c].len()])
-                        .max()
-                        .unwrap_or(0)
-                })
-                .collect();
-            let line = |cells: Vec<&str>| {
-                cells
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, w)| format!("{c:<w$}"))
-                    .collect::<Vec<_>>()
-                    .join("   ")
-                    .trim_end()
-                    .to_string()
-            };
-            println!("{}", line(head.to_vec()));
-            for r in &rows {
-                println!("{}", line(r.iter().map(String::as_str).collect()));
-            }
+            print_status_table(&rows);
         }
     }
     Ok(())
+}
+
+/// The `podmirror status` table: target, namespace, mirror, scale-down mark,
+/// phase, time left.
+pub(crate) fn print_status_table(rows: &[[String; 6]]) {
+    let head = [
+        "ORIGINAL TARGET",
+        "NAMESPACE",
+        "MIRROR POD",
+        "SCALE DOWN?",
+        "PHASE",
+        "EXPIRES IN",
+    ];
+    let widths: Vec<usize> = (0..6)
+        .map(|c| {
+            rows.iter()
+                .map(|r| r[c].len())
+                .chain([head[c].len()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("   ")
+            .trim_end()
+            .to_string()
+    };
+    println!("{}", line(head.to_vec()));
+    for r in rows {
+        println!("{}", line(r.iter().map(String::as_str).collect()));
+    }
 }
 
 /// `podmirror delete MIRROR_ID`.

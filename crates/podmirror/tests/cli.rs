@@ -1062,3 +1062,138 @@ fn serve_survives_schemathesis_and_never_logs_a_token() {
     assert_eq!(code, 0, "{out}");
     assert!(out.starts_with("audit log verified:"), "{out}");
 }
+
+#[test]
+fn the_cli_through_the_backend_prints_what_it_prints_locally() {
+    let demo = Demo::start("remote");
+    let admin = format!("pm_ci0admin_{}", "7a".repeat(24));
+    let server = Server::start(&demo, &[("PODMIRROR_ADMIN_TOKEN", admin.as_str())]);
+    let db = demo.dir.join("serve.db");
+    let (_, reader, _) = demo.run(&[
+        "token",
+        "create",
+        "--name",
+        "viewer",
+        "--role",
+        "read",
+        "--database",
+        db.to_str().unwrap(),
+    ]);
+    let reader = reader.trim().to_string();
+    let as_admin = [
+        ("PODMIRROR_SERVER", server.url.as_str()),
+        ("PODMIRROR_TOKEN", admin.as_str()),
+    ];
+    let as_reader = [
+        ("PODMIRROR_SERVER", server.url.as_str()),
+        ("PODMIRROR_TOKEN", reader.as_str()),
+    ];
+    let api = (0..60)
+        .find_map(|_| {
+            let (_, out, _) =
+                demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json", "--no-llm"]);
+            let found: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+            let api = found
+                .iter()
+                .find(|f| f["owner"]["name"] == "api" && f["category"] == "image-pull")
+                .map(|f| f["pod"].as_str().unwrap().to_string());
+            if api.is_none() {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            api
+        })
+        .expect("api's image-pull failure");
+
+    // diagnose: the same words.
+    let (_, local, _) = demo.run(&["diagnose", &api, "-n", "shop", "--no-llm"]);
+    let (code, remote, err) = demo.run_with(&["diagnose", &api, "-n", "shop"], &as_admin, "");
+    assert_eq!(code, 0, "{err}");
+    let head = |s: &str| s.lines().take(3).map(str::to_string).collect::<Vec<_>>();
+    assert_eq!(head(&remote), head(&local));
+    // fix: the same block (after the age line).
+    let (_, local, _) = demo.run(&["fix", &api, "-n", "shop"]);
+    let (code, remote, _) = demo.run_with(&["fix", &api, "-n", "shop"], &as_reader, "");
+    assert_eq!(code, 0);
+    let tail = |s: &str| {
+        s.lines()
+            .skip(1)
+            .take(3)
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(tail(&remote), tail(&local));
+    // A read token may not apply: the policy's words.
+    let (code, out, _) = demo.run_with(
+        &["fix", &api, "-n", "shop", "--apply", "--yes"],
+        &as_reader,
+        "",
+    );
+    assert_eq!(code, 1);
+    assert_eq!(
+        out.trim(),
+        "🚫 Fix application is disabled for your role. Contact your platform admin."
+    );
+
+    // test → status → delete, through the backend.
+    let (code, out, err) = demo.run_with(
+        &[
+            "test",
+            "deployment/web",
+            "-n",
+            "shop",
+            "--set-image",
+            "web=registry.example.com/shop/web:2.3.0",
+            "--settle",
+            "2",
+            "--wait-verdict",
+        ],
+        &as_admin,
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("verdict: Healthy — mirror web-mirror-"),
+        "{out}"
+    );
+    let id = out
+        .split_whitespace()
+        .find(|w| w.starts_with("web-mirror-"))
+        .unwrap()
+        .to_string();
+    let (_, remote, _) = demo.run_with(&["status", "-n", "shop"], &as_reader, "");
+    let (_, local, _) = demo.run(&["status", "-n", "shop"]);
+    let cells = |s: &str| {
+        s.lines().find(|l| l.contains(&id)).map(|l| {
+            l.split_whitespace()
+                .take(3)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+    };
+    assert!(remote.starts_with("ORIGINAL TARGET"), "{remote}");
+    assert_eq!(cells(&remote), cells(&local));
+    let (code, _, err) = demo.run_with(&["delete", &id], &as_reader, "");
+    assert_eq!(code, 2);
+    assert!(err.contains("mirror.delete needs the admin role"), "{err}");
+    let (code, out, _) = demo.run_with(&["delete", &id], &as_admin, "");
+    assert_eq!(code, 0);
+    assert_eq!(
+        out.trim(),
+        format!("mirror {id} deleted from namespace shop")
+    );
+
+    // A wrong token or a missing one: said so.
+    let (code, _, err) = demo.run_with(
+        &["status", "-n", "shop"],
+        &[
+            ("PODMIRROR_SERVER", server.url.as_str()),
+            ("PODMIRROR_TOKEN", "pm_nope_nope"),
+        ],
+        "",
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("the token is unknown or revoked"), "{err}");
+    let (code, _, err) = demo.run_with(&["status", "--server", &server.url], &[], "");
+    assert_eq!(code, 2);
+    assert!(err.contains("--server needs a token"), "{err}");
+}

@@ -100,3 +100,59 @@ async fn of_two_replicas_racing_for_a_stale_lease_one_wins_and_a_release_frees_i
         .unwrap();
     assert!(step(&client, &election("a"), later).await.unwrap());
 }
+
+#[tokio::test]
+async fn a_server_killed_between_scale_down_and_create_is_repaired_by_the_restarted_reaper() {
+    let sim = sim();
+    let opts = WriteOptions::manager("test");
+    sim.cluster
+        .create(
+            ids::namespaces(),
+            "",
+            json!({"metadata": {"name": "shop"}}),
+            &opts,
+        )
+        .unwrap();
+    sim.cluster
+        .create(
+            ids::deployments(),
+            "shop",
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
+                    "template": {"metadata": {"labels": {"app": "web"}},
+                        "spec": {"containers": [{"name": "web", "image": "registry.example.com/shop/web:2.3.1"}]}}}}),
+            &opts,
+        )
+        .unwrap();
+    let client = sim.client();
+    // The server scaled web down for its mirror, then died (kill -9) before
+    // creating the mirror.
+    podmirror_kube::scaledown::scale_down(&client, "shop", "web", "web-mirror-never")
+        .await
+        .unwrap();
+    let replicas = |sim: &Sim| {
+        sim.cluster.get(ids::deployments(), "shop", "web").unwrap()["spec"]["replicas"].clone()
+    };
+    assert_eq!(replicas(&sim), 0);
+    // It restarts after the orphan grace: its reaper leads and restores.
+    let then = (jiff::Timestamp::now() - jiff::SignedDuration::from_secs(120)).to_string();
+    sim.cluster
+        .patch(
+            ids::leases(),
+            "shop",
+            "podmirror-scaledown-web",
+            None,
+            podmirror_sim::patch::PatchType::Merge,
+            &json!({"spec": {"acquireTime": then}}),
+            &opts,
+        )
+        .unwrap();
+    let (tx, _leading) = watch::channel(false);
+    let task = tokio::spawn(run(sim.client(), election("restarted"), tx));
+    let started = Instant::now();
+    while replicas(&sim) != 3 {
+        assert!(started.elapsed() < Duration::from_secs(10), "not restored");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    task.abort();
+}

@@ -807,3 +807,159 @@ async fn the_openapi_document_is_the_committed_one_and_lists_every_route() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(serde_json::to_string_pretty(&served).unwrap() + "\n", doc);
 }
+
+#[tokio::test]
+async fn with_the_cluster_failing_5_percent_of_requests_answers_say_so_and_nothing_is_half_made() {
+    let api = Api::start("faults").await;
+    until("web ready", || api.pod_of("shop", "web", true)).await;
+    api.sim.faults.set(podmirror_sim::faults::FaultConfig {
+        latency: Duration::from_millis(5),
+        error_rate: 0.05,
+        error_code: 503,
+        ..Default::default()
+    });
+    let mut created = std::collections::BTreeSet::new();
+    let mut failed = 0;
+    for i in 0..40 {
+        // Every fourth asks for a scale-down too (one at a time: deleted after).
+        let scale_down = i % 4 == 0;
+        let (s, _, v) = api
+            .call(
+                "POST",
+                "/api/mirror/deploy/shop:deployment%2Fweb",
+                Some("acme-admin"),
+                Some(json!({"ttl_seconds": 600, "scale_down": scale_down})),
+            )
+            .await;
+        match s {
+            StatusCode::CREATED => {
+                let id = v["id"].as_str().unwrap().to_string();
+                if scale_down {
+                    // Deleted at once (retrying through the faults).
+                    for _ in 0..20 {
+                        let (s, _, _) = api
+                            .call(
+                                "DELETE",
+                                &format!("/api/mirror/{id}"),
+                                Some("acme-admin"),
+                                None,
+                            )
+                            .await;
+                        if s == StatusCode::OK {
+                            break;
+                        }
+                    }
+                } else {
+                    created.insert(id);
+                }
+            }
+            StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::CONFLICT => {
+                failed += 1;
+                assert!(v["message"].as_str().is_some_and(|m| !m.is_empty()), "{v}");
+                assert!(v["error"].is_string(), "{v}");
+            }
+            other => panic!("deploy {i}: {other} {v}"),
+        }
+    }
+    api.sim.faults.set(Default::default());
+    eprintln!("{} created, {failed} refused by the faults", created.len());
+    // Every mirror in the cluster is one the API said it created; the
+    // Deployment has its replica back (no scale-down was left behind).
+    let mirrors: std::collections::BTreeSet<String> = pods(&api.sim, "shop")
+        .iter()
+        .filter(|p| {
+            p["metadata"]["labels"]["podmirror.dev/mirror"] == "true"
+                && p["metadata"]["deletionTimestamp"].is_null()
+        })
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(mirrors, created);
+    let web = api
+        .sim
+        .cluster
+        .get(ids::deployments(), "shop", "web")
+        .unwrap();
+    assert_eq!(web["spec"]["replicas"], 1, "{web}");
+    assert!(
+        web["metadata"]["annotations"]["podmirror.dev/scaled-down-by"].is_null(),
+        "{web}"
+    );
+}
+
+#[tokio::test]
+async fn two_servers_on_one_database_share_tokens_and_audit_and_one_reaps() {
+    let sim = Sim::new();
+    sim.cluster
+        .create(
+            ids::namespaces(),
+            "",
+            json!({"metadata": {"name": "podmirror"}}),
+            &WriteOptions::manager("t"),
+        )
+        .unwrap();
+    // Postgres when the test command started one, else one SQLite file.
+    let url = match std::env::var("PODMIRROR_TEST_POSTGRES") {
+        Ok(admin) if !admin.is_empty() => {
+            sqlx::any::install_default_drivers();
+            let pool = sqlx::AnyPool::connect(&admin).await.unwrap();
+            let db = format!("pm_{}_two_servers", std::process::id());
+            for sql in [
+                format!("DROP DATABASE IF EXISTS {db}"),
+                format!("CREATE DATABASE {db}"),
+            ] {
+                sqlx::query(&sql).execute(&pool).await.unwrap();
+            }
+            format!("{}/{db}", admin.rsplit_once('/').unwrap().0)
+        }
+        _ => {
+            let dir = std::env::temp_dir().join(format!("podmirror-two-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            dir.join("pm.db").display().to_string()
+        }
+    };
+    let mut apps = Vec::new();
+    let mut leading = Vec::new();
+    for i in 0..2 {
+        let store = Store::connect(&url).await.unwrap();
+        let state = AppState::new(store, sim.client(), Config::default(), None);
+        let election = podmirror_reaper::Election {
+            lease_duration: Duration::from_secs(2),
+            renew_every: Duration::from_millis(200),
+            ..podmirror_reaper::Election::new("podmirror", &format!("server-{i}"))
+        };
+        tokio::spawn(podmirror_reaper::run(
+            sim.client(),
+            election,
+            state.reaper_leading.clone(),
+        ));
+        leading.push(state.reaper_leading.subscribe());
+        apps.push(router(state));
+    }
+    // A token made through one is known to the other; their audits chain as one.
+    let store = Store::connect(&url).await.unwrap();
+    let token = store
+        .create_token("ops", Role::Admin, "default", jiff::Timestamp::now())
+        .await
+        .unwrap();
+    for (i, app) in apps.iter().enumerate() {
+        for t in [60 + i as u64, 90 + i as u64] {
+            let req = Request::put("/api/admin/settings/mirror-ttl")
+                .header("authorization", format!("Bearer {token}"))
+                .body(axum::body::Body::from(
+                    json!({"ttl_seconds": t}).to_string(),
+                ))
+                .unwrap();
+            assert_eq!(
+                app.clone().oneshot(req).await.unwrap().status(),
+                StatusCode::OK
+            );
+        }
+    }
+    assert_eq!(store.verify_audit().await.unwrap(), Ok(4));
+    // One reaper leads.
+    let mut first = leading[0].clone();
+    let _ = tokio::time::timeout(Duration::from_secs(5), first.wait_for(|l| *l)).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    let leaders = leading.iter().filter(|l| *l.borrow()).count();
+    assert_eq!(leaders, 1);
+}

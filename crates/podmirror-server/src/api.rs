@@ -129,10 +129,10 @@ impl AppState {
     }
 
     /// A mirror of the caller's org, from the cache.
-    fn mirror(&self, caller: &Caller, id: &str) -> Result<(Value, MirrorInfo), ApiError> {
+    fn mirror(&self, caller: &Caller, id: &str) -> Result<(Arc<Value>, MirrorInfo), ApiError> {
         crate::names::object_name(id, "mirror id")?;
         self.pods
-            .pods()
+            .mirrors()
             .into_iter()
             .filter(|p| {
                 text(p, "/metadata/name") == id && caller.org.sees(text(p, "/metadata/namespace"))
@@ -267,6 +267,11 @@ fn reason(p: &Value) -> String {
 /// GET /api/pods/failing
 pub async fn failing_pods(State(s): S, caller: Caller) -> Result<Json<Vec<FailingPod>>, ApiError> {
     let now = jiff::Timestamp::now();
+    let mut recent = s
+        .store
+        .recent(s.window, now)
+        .await
+        .map_err(ApiError::store)?;
     let mut out = Vec::new();
     for p in s.pods.pods() {
         let ns = text(&p, "/metadata/namespace");
@@ -278,11 +283,7 @@ pub async fn failing_pods(State(s): S, caller: Caller) -> Result<Json<Vec<Failin
             continue;
         }
         let name = text(&p, "/metadata/name");
-        let saved = s
-            .store
-            .last(ns, name, s.window, now)
-            .await
-            .map_err(ApiError::store)?;
+        let saved = recent.remove(&(ns.to_string(), name.to_string()));
         let owner = p
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)
@@ -829,7 +830,7 @@ pub async fn delete_mirror(
 pub async fn active_mirrors(State(s): S, caller: Caller) -> Json<Vec<MirrorStatus>> {
     let mut out: Vec<MirrorStatus> = s
         .pods
-        .pods()
+        .mirrors()
         .iter()
         .filter(|p| caller.org.sees(text(p, "/metadata/namespace")))
         .filter_map(|p| MirrorInfo::from_pod(p).map(|i| s.status_of(p, &i)))

@@ -63,6 +63,42 @@ impl Caller {
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
+/// Tokens the store recognised in the last few seconds, by the SHA-256 of
+/// the token (the secret itself is not kept), so a busy client does not cost
+/// a database read per request. A revocation takes effect within [`Self::TTL`].
+#[derive(Debug, Default)]
+pub struct KnownTokens {
+    map: Mutex<HashMap<String, (podmirror_store::TokenInfo, Instant)>>,
+}
+
+impl KnownTokens {
+    /// How long a recognised token is trusted without asking the store again.
+    pub const TTL: std::time::Duration = std::time::Duration::from_secs(5);
+
+    fn get(&self, token: &str) -> Option<podmirror_store::TokenInfo> {
+        let key = podmirror_store::sha256_hex(token.as_bytes());
+        let map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        map.get(&key)
+            .filter(|(_, at)| at.elapsed() < Self::TTL)
+            .map(|(info, _)| info.clone())
+    }
+
+    fn put(&self, token: &str, info: podmirror_store::TokenInfo) {
+        let key = podmirror_store::sha256_hex(token.as_bytes());
+        let mut map = self
+            .map
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() > 10_000 {
+            map.retain(|_, (_, at)| at.elapsed() < Self::TTL);
+        }
+        map.insert(key, (info, Instant::now()));
+    }
+}
+
 /// Token buckets, one per token name.
 #[derive(Debug, Default)]
 pub struct Limiter {
@@ -129,16 +165,23 @@ impl Caller {
                 "send Authorization: Bearer TOKEN; an admin makes tokens with `podmirror token create`",
             ));
         };
-        let info = state
-            .store
-            .authenticate(token)
-            .await
-            .map_err(ApiError::store)?
-            .ok_or_else(|| {
-                ApiError::unauthorized(
-                    "the token is unknown or revoked; ask an admin for a new one",
-                )
-            })?;
+        let info = match state.known_tokens.get(token) {
+            Some(info) => info,
+            None => {
+                let info = state
+                    .store
+                    .authenticate(token)
+                    .await
+                    .map_err(ApiError::store)?
+                    .ok_or_else(|| {
+                        ApiError::unauthorized(
+                            "the token is unknown or revoked; ask an admin for a new one",
+                        )
+                    })?;
+                state.known_tokens.put(token, info.clone());
+                info
+            }
+        };
         let Some(org) = state.config.org(&info.org).cloned() else {
             return Err(ApiError::forbidden(format!(
                 "token {:?} belongs to org {:?}, which the server's config does not list; ask an admin to add it",

@@ -54,6 +54,8 @@ pub struct AppState {
     pub pods: cache::PodCache,
     /// Per-token rate limits.
     pub limiter: Limiter,
+    /// Tokens recognised lately.
+    pub known_tokens: auth::KnownTokens,
     /// The optional LLM for diagnoses.
     pub llm: Option<podmirror_ai::LlmConfig>,
     /// How old a diagnosis may be and still be served.
@@ -81,6 +83,7 @@ impl AppState {
             config,
             pods,
             limiter: Limiter::default(),
+            known_tokens: Default::default(),
             llm,
             window: Duration::from_secs(15 * 60),
             clock: Mutex::new(Default::default()),
@@ -301,22 +304,12 @@ async fn readyz(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
-    let pods = s.pods.typed();
-    let mirrors = pods
-        .iter()
-        .filter(|p| {
-            p.metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(podmirror_core::contract::LABEL_MIRROR))
-                .is_some_and(|v| v == "true")
-        })
-        .count();
+    let (pods, mirrors) = (s.pods.len(), s.pods.mirror_count());
     let body = s.metrics.render(&[
         (
             "podmirror_pods_watched",
             "Pods in the watch cache.",
-            pods.len() as f64,
+            pods as f64,
         ),
         (
             "podmirror_mirrors_active",
@@ -332,7 +325,13 @@ async fn metrics_text(State(s): State<Arc<AppState>>) -> Response {
 }
 
 async fn openapi_json() -> Response {
-    axum::Json(openapi::document()).into_response()
+    static DOCUMENT: std::sync::LazyLock<String> =
+        std::sync::LazyLock::new(|| openapi::document().to_string());
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        DOCUMENT.as_str(),
+    )
+        .into_response()
 }
 
 async fn no_route(req: Request) -> ApiError {

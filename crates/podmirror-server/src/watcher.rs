@@ -72,9 +72,9 @@ pub fn start(state: &Arc<AppState>, pacing: Pacing) {
             }
             let live: std::collections::HashSet<String> = s
                 .pods
-                .typed()
+                .pods()
                 .iter()
-                .filter_map(|p| p.metadata.uid.clone())
+                .map(|p| text(p, "/metadata/uid").to_string())
                 .collect();
             seen.retain(|uid, _| live.contains(uid));
             spent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));

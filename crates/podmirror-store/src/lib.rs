@@ -399,6 +399,39 @@ impl Store {
         }))
     }
 
+    /// Every diagnosis saved within `max_age` of `now`, by (namespace, pod).
+    pub async fn recent(
+        &self,
+        max_age: std::time::Duration,
+        now: Timestamp,
+    ) -> Result<std::collections::HashMap<(String, String), Saved>, StoreError> {
+        let oldest = now.as_millisecond() - max_age.as_millis() as i64;
+        let rows = sqlx::query(
+            "SELECT namespace, pod, saved_at_ms, finding, verified_mirror, verified_verdict FROM diagnoses
+             WHERE saved_at_ms >= $1",
+        )
+        .bind(oldest)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(query("read the recent diagnoses"))?;
+        let mut out = std::collections::HashMap::new();
+        for row in rows {
+            let finding: Finding = serde_json::from_str(&row.get::<String, _>("finding"))
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let mirror: Option<String> = row.get("verified_mirror");
+            let verdict: Option<String> = row.get("verified_verdict");
+            out.insert(
+                (row.get("namespace"), row.get("pod")),
+                Saved {
+                    finding,
+                    saved_at: at_ms(row.get("saved_at_ms")),
+                    verified: mirror.zip(verdict),
+                },
+            );
+        }
+        Ok(out)
+    }
+
     /// Records that `mirror` tested the fix of diagnosis `finding_id` and
     /// reached `verdict`. Returns false when that diagnosis is no longer the
     /// pod's last (a newer one replaced it meanwhile) or there is none.

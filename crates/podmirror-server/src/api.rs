@@ -14,7 +14,6 @@ use futures::Stream;
 use http::StatusCode;
 use k8s_openapi::api::core::v1::Event as KubeEvent;
 use podmirror_core::changes::Change;
-use podmirror_core::contract::LABEL_MIRROR;
 use podmirror_core::diagnosis;
 use podmirror_core::mirror::{MirrorInfo, MirrorOptions};
 use podmirror_core::ttl::Ttl;
@@ -58,14 +57,6 @@ fn text<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
-fn is_mirror(p: &Value) -> bool {
-    p.pointer(&format!(
-        "/metadata/labels/{}",
-        LABEL_MIRROR.replace('/', "~1")
-    ))
-    .and_then(Value::as_str)
-        == Some("true")
-}
 
 /// `namespace:name` → (namespace, name).
 fn split_pod_id(id: &str) -> Result<(&str, &str), ApiError> {
@@ -134,10 +125,8 @@ impl AppState {
         self.pods
             .mirrors()
             .into_iter()
-            .filter(|p| {
-                text(p, "/metadata/name") == id && caller.org.sees(text(p, "/metadata/namespace"))
-            })
-            .find_map(|p| MirrorInfo::from_pod(&p).map(|i| (p, i)))
+            .find(|m| m.info.id == id && caller.org.sees(&m.info.namespace))
+            .map(|m| (m.pod.clone(), m.info.clone()))
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "no mirror {id:?}; GET /api/mirror/active lists them"
@@ -146,11 +135,20 @@ impl AppState {
     }
 
     fn status_of(&self, pod: &Value, info: &MirrorInfo) -> MirrorStatus {
-        self.status_settled(pod, info, SETTLE_SECONDS)
+        self.status_at(pod, info, SETTLE_SECONDS, self.server_now())
     }
 
     fn status_settled(&self, pod: &Value, info: &MirrorInfo, settle: f64) -> MirrorStatus {
-        let now = self.server_now();
+        self.status_at(pod, info, settle, self.server_now())
+    }
+
+    fn status_at(
+        &self,
+        pod: &Value,
+        info: &MirrorInfo,
+        settle: f64,
+        now: jiff::Timestamp,
+    ) -> MirrorStatus {
         let ready_for = ready_for(pod, now);
         let v = verdict::judge(pod, ready_for, settle);
         let detail = match &v {
@@ -226,44 +224,6 @@ fn ready_for(pod: &Value, now: jiff::Timestamp) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// The first reason Kubernetes gives for a pod not being healthy.
-fn reason(p: &Value) -> String {
-    for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
-        for c in p
-            .pointer(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for state in [
-                "/state/waiting/reason",
-                "/state/terminated/reason",
-                "/lastState/terminated/reason",
-            ] {
-                let r = text(c, state);
-                if !r.is_empty() && c["ready"] != true {
-                    return r.to_string();
-                }
-            }
-        }
-    }
-    let scheduled = p
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
-    if let Some(c) = scheduled {
-        return text(c, "/reason").to_string();
-    }
-    let r = text(p, "/status/reason");
-    if r.is_empty() {
-        "NotReady".into()
-    } else {
-        r.into()
-    }
-}
-
 /// GET /api/pods/failing
 pub async fn failing_pods(State(s): S, caller: Caller) -> Result<Json<Vec<FailingPod>>, ApiError> {
     let now = jiff::Timestamp::now();
@@ -274,35 +234,18 @@ pub async fn failing_pods(State(s): S, caller: Caller) -> Result<Json<Vec<Failin
         .map_err(ApiError::store)?;
     let mut out = Vec::new();
     for p in s.pods.pods() {
-        let ns = text(&p, "/metadata/namespace");
-        if is_mirror(&p)
-            || !caller.org.sees(ns)
-            || diagnosis::healthy(&p)
-            || p.pointer("/metadata/deletionTimestamp").is_some()
-        {
+        if p.mirror || p.healthy || p.deleting || !caller.org.sees(&p.namespace) {
             continue;
         }
-        let name = text(&p, "/metadata/name");
-        let saved = recent.remove(&(ns.to_string(), name.to_string()));
-        let owner = p
-            .pointer("/metadata/ownerReferences")
-            .and_then(Value::as_array)
-            .and_then(|o| o.iter().find(|r| r["controller"] == true))
-            .map(|r| format!("{}/{}", text(r, "/kind"), text(r, "/name")));
+        let saved = recent.remove(&(p.namespace.clone(), p.name.clone()));
         out.push(FailingPod {
-            namespace: ns.to_string(),
-            pod: name.to_string(),
-            pod_id: format!("{ns}:{name}"),
-            phase: text(&p, "/status/phase").to_string(),
-            reason: reason(&p),
-            restarts: p
-                .pointer("/status/containerStatuses")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-                .sum(),
-            owner,
+            namespace: p.namespace.clone(),
+            pod: p.name.clone(),
+            pod_id: format!("{}:{}", p.namespace, p.name),
+            phase: p.phase.clone(),
+            reason: p.reason.clone(),
+            restarts: p.restarts,
+            owner: p.owner.clone(),
             diagnosis: saved.map(|d| DiagnosisSummary {
                 category: d.finding.category.as_str().into(),
                 diagnosis: d.finding.diagnosis,
@@ -377,7 +320,7 @@ impl AppState {
         else {
             return Err(ApiError::not_found(format!("pod {ns}/{pod} not found")));
         };
-        if is_mirror(p) {
+        if crate::cache::is_mirror(p) {
             return Err(ApiError::invalid(format!(
                 "{pod} is a mirror; mirrors are not diagnosed"
             )));
@@ -828,12 +771,13 @@ pub async fn delete_mirror(
 
 /// GET /api/mirror/active
 pub async fn active_mirrors(State(s): S, caller: Caller) -> Json<Vec<MirrorStatus>> {
+    let now = s.server_now();
     let mut out: Vec<MirrorStatus> = s
         .pods
         .mirrors()
         .iter()
-        .filter(|p| caller.org.sees(text(p, "/metadata/namespace")))
-        .filter_map(|p| MirrorInfo::from_pod(p).map(|i| s.status_of(p, &i)))
+        .filter(|m| caller.org.sees(&m.info.namespace))
+        .map(|m| s.status_at(&m.pod, &m.info, SETTLE_SECONDS, now))
         .collect();
     out.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
     Json(out)

@@ -1,12 +1,14 @@
-//! Live cluster state from a watch, not polling: every pod, kept as pruned
-//! JSON (no managedFields, no annotations but podmirror's, a spec cut to
-//! what the status and verdict read), converted once per change rather than
-//! per request, with the mirrors indexed apart; and a counter that moves on
-//! every change so streams wake up.
+//! Live cluster state from a watch, not polling: a small summary of every
+//! pod (what the failing-pod list and the diagnosis watcher read), and each
+//! mirror as pruned JSON (no managedFields, no annotations but podmirror's, a
+//! spec cut to what the status reads) with its [`MirrorInfo`] read once per
+//! change rather than per request; and a counter that moves on every change
+//! so streams wake up.
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Pod;
 use kube::runtime::{WatchStreamExt, watcher};
+use podmirror_core::mirror::MirrorInfo;
 use serde_json::{Map, Value};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,22 +17,61 @@ use tokio::sync::watch;
 
 type Key = (String, String);
 
+/// What the server keeps of every pod.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PodSummary {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// uid.
+    pub uid: String,
+    /// status.phase.
+    pub phase: String,
+    /// The first reason Kubernetes gives for it not being healthy.
+    pub reason: String,
+    /// Container restarts.
+    pub restarts: i64,
+    /// Its controller, `Kind/name`.
+    pub owner: Option<String>,
+    /// Running and ready, or done.
+    pub healthy: bool,
+    /// Being deleted.
+    pub deleting: bool,
+    /// A podmirror mirror.
+    pub mirror: bool,
+}
+
+/// A mirror as the cache keeps it.
+#[derive(Debug, Clone)]
+pub struct MirrorEntry {
+    /// The pod, pruned.
+    pub pod: Arc<Value>,
+    /// Read as a mirror.
+    pub info: MirrorInfo,
+}
+
+type Entry = (Arc<PodSummary>, Option<Arc<MirrorEntry>>);
+
 #[derive(Default)]
 struct Pods {
-    all: HashMap<Key, Arc<Value>>,
-    mirrors: HashMap<Key, Arc<Value>>,
+    all: HashMap<Key, Arc<PodSummary>>,
+    mirrors: HashMap<Key, Arc<MirrorEntry>>,
     /// The relist in progress after a watch restart.
-    relist: Option<HashMap<Key, Arc<Value>>>,
+    relist: Option<HashMap<Key, Entry>>,
 }
 
 impl Pods {
-    fn insert(&mut self, key: Key, pod: Arc<Value>) {
-        if is_mirror(&pod) {
-            self.mirrors.insert(key.clone(), pod.clone());
-        } else {
-            self.mirrors.remove(&key);
+    fn insert(&mut self, key: Key, (summary, mirror): Entry) {
+        match mirror {
+            Some(m) => {
+                self.mirrors.insert(key.clone(), m);
+            }
+            None => {
+                self.mirrors.remove(&key);
+            }
         }
-        self.all.insert(key, pod);
+        self.all.insert(key, summary);
     }
 
     fn remove(&mut self, key: &Key) {
@@ -54,8 +95,88 @@ pub struct PodCache {
     changes: watch::Receiver<u64>,
 }
 
+fn text<'a>(v: &'a Value, p: &str) -> &'a str {
+    v.pointer(p).and_then(Value::as_str).unwrap_or("")
+}
+
+/// The first reason Kubernetes gives for a pod not being healthy.
+fn reason(p: &Value) -> String {
+    for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
+        for c in p
+            .pointer(list)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            for state in [
+                "/state/waiting/reason",
+                "/state/terminated/reason",
+                "/lastState/terminated/reason",
+            ] {
+                let r = text(c, state);
+                if !r.is_empty() && c["ready"] != true {
+                    return r.to_string();
+                }
+            }
+        }
+    }
+    let scheduled = p
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
+    if let Some(c) = scheduled {
+        return text(c, "/reason").to_string();
+    }
+    let r = text(p, "/status/reason");
+    if r.is_empty() {
+        "NotReady".into()
+    } else {
+        r.into()
+    }
+}
+
+/// The summary of a pod, and the mirror entry when it is one.
+fn entry(pod: &Pod) -> Option<(Key, Entry)> {
+    let (key, v) = prune(pod)?;
+    let summary = PodSummary {
+        namespace: key.0.clone(),
+        name: key.1.clone(),
+        uid: text(&v, "/metadata/uid").to_string(),
+        phase: text(&v, "/status/phase").to_string(),
+        reason: reason(&v),
+        restarts: v
+            .pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+            .sum(),
+        owner: v
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .and_then(|o| o.iter().find(|r| r["controller"] == true))
+            .map(|r| format!("{}/{}", text(r, "/kind"), text(r, "/name"))),
+        healthy: podmirror_core::diagnosis::healthy(&v),
+        deleting: v.pointer("/metadata/deletionTimestamp").is_some(),
+        mirror: is_mirror(&v),
+    };
+    let mirror = if summary.mirror {
+        MirrorInfo::from_pod(&v).map(|info| {
+            Arc::new(MirrorEntry {
+                pod: Arc::new(v),
+                info,
+            })
+        })
+    } else {
+        None
+    };
+    Some((key, (Arc::new(summary), mirror)))
+}
+
 /// The parts of a pod the server reads.
-fn prune(pod: &Pod) -> Option<(Key, Arc<Value>)> {
+fn prune(pod: &Pod) -> Option<(Key, Value)> {
     let mut v = serde_json::to_value(pod).ok()?;
     let md = v.get_mut("metadata")?.as_object_mut()?;
     md.remove("managedFields");
@@ -92,7 +213,7 @@ fn prune(pod: &Pod) -> Option<(Key, Arc<Value>)> {
         }
         *spec = kept;
     }
-    Some((key, Arc::new(v)))
+    Some((key, v))
 }
 
 fn key_of(pod: &Pod) -> Option<Key> {
@@ -119,11 +240,13 @@ impl PodCache {
                     }
                 };
                 {
-                    let mut p = store.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut p = store
+                        .write()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
                     match event {
                         watcher::Event::Apply(pod) => {
-                            if let Some((k, v)) = prune(&pod) {
-                                p.insert(k, v);
+                            if let Some((k, e)) = entry(&pod) {
+                                p.insert(k, e);
                             }
                         }
                         watcher::Event::Delete(pod) => {
@@ -133,16 +256,16 @@ impl PodCache {
                         }
                         watcher::Event::Init => p.relist = Some(HashMap::new()),
                         watcher::Event::InitApply(pod) => {
-                            if let (Some((k, v)), Some(relist)) = (prune(&pod), p.relist.as_mut()) {
-                                relist.insert(k, v);
+                            if let (Some((k, e)), Some(relist)) = (entry(&pod), p.relist.as_mut()) {
+                                relist.insert(k, e);
                             }
                         }
                         watcher::Event::InitDone => {
                             let fresh = p.relist.take().unwrap_or_default();
                             p.all.clear();
                             p.mirrors.clear();
-                            for (k, v) in fresh {
-                                p.insert(k, v);
+                            for (k, e) in fresh {
+                                p.insert(k, e);
                             }
                             flag.store(true, Ordering::Release);
                         }
@@ -159,7 +282,9 @@ impl PodCache {
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Pods> {
-        self.pods.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.pods
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Whether the first list has arrived.
@@ -167,22 +292,14 @@ impl PodCache {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Every pod.
-    pub fn pods(&self) -> Vec<Arc<Value>> {
+    /// Every pod's summary.
+    pub fn pods(&self) -> Vec<Arc<PodSummary>> {
         self.read().all.values().cloned().collect()
     }
 
     /// The mirrors.
-    pub fn mirrors(&self) -> Vec<Arc<Value>> {
+    pub fn mirrors(&self) -> Vec<Arc<MirrorEntry>> {
         self.read().mirrors.values().cloned().collect()
-    }
-
-    /// One pod.
-    pub fn get(&self, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        self.read()
-            .all
-            .get(&(namespace.to_string(), name.to_string()))
-            .cloned()
     }
 
     /// How many pods are watched.

@@ -5,8 +5,6 @@
 //! and `podmirror fix` find a fresh diagnosis without anyone asking.
 
 use crate::AppState;
-use podmirror_core::diagnosis;
-use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,9 +27,6 @@ impl Default for Pacing {
     }
 }
 
-fn text<'a>(v: &'a Value, p: &str) -> &'a str {
-    v.pointer(p).and_then(Value::as_str).unwrap_or("")
-}
 
 /// Starts the watcher; it stops when the state is dropped.
 pub fn start(state: &Arc<AppState>, pacing: Pacing) {
@@ -49,34 +44,20 @@ pub fn start(state: &Arc<AppState>, pacing: Pacing) {
             let Some(s) = weak.upgrade() else { return };
             let now = Instant::now();
             let mut failing = Vec::new();
-            for p in s.pods.pods() {
-                let mirror = p
-                    .pointer("/metadata/labels/podmirror.dev~1mirror")
-                    .is_some();
-                if mirror
-                    || diagnosis::healthy(&p)
-                    || p.pointer("/metadata/deletionTimestamp").is_some()
-                {
+            let pods = s.pods.pods();
+            for p in &pods {
+                if p.mirror || p.healthy || p.deleting {
                     continue;
                 }
-                let uid = text(&p, "/metadata/uid").to_string();
-                let entry = seen.entry(uid.clone()).or_insert((now, None));
+                let entry = seen.entry(p.uid.clone()).or_insert((now, None));
                 let stale = entry.1.is_none_or(|t| now.duration_since(t) > s.window / 2);
                 if now.duration_since(entry.0) >= pacing.debounce && stale {
-                    failing.push((
-                        uid,
-                        text(&p, "/metadata/namespace").to_string(),
-                        text(&p, "/metadata/name").to_string(),
-                    ));
+                    failing.push((p.uid.clone(), p.namespace.clone(), p.name.clone()));
                 }
             }
-            let live: std::collections::HashSet<String> = s
-                .pods
-                .pods()
-                .iter()
-                .map(|p| text(p, "/metadata/uid").to_string())
-                .collect();
-            seen.retain(|uid, _| live.contains(uid));
+            let live: std::collections::HashSet<&str> =
+                pods.iter().map(|p| p.uid.as_str()).collect();
+            seen.retain(|uid, _| live.contains(uid.as_str()));
             spent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
             for (uid, ns, name) in failing {
                 if spent.len() >= pacing.per_minute as usize {

@@ -39,12 +39,21 @@ async fn list<K: crate::source::NamespacedKind>(
     ns: Option<&str>,
     what: &str,
 ) -> Result<Vec<Value>, KubeError> {
+    list_with::<K>(client, ns, what, &ListParams::default()).await
+}
+
+async fn list_with<K: crate::source::NamespacedKind>(
+    client: &kube::Client,
+    ns: Option<&str>,
+    what: &str,
+    params: &ListParams,
+) -> Result<Vec<Value>, KubeError> {
     let api: Api<K> = match ns {
         Some(ns) => Api::namespaced(client.clone(), ns),
         None => Api::all(client.clone()),
     };
     let items = api
-        .list(&ListParams::default())
+        .list(params)
         .await
         .map_err(|e| KubeError::from_kube(format!("list {what}"), e))?
         .items;
@@ -75,8 +84,31 @@ fn keys_of(v: &Value, field: &str) -> Vec<String> {
 impl Snapshot {
     /// Reads a namespace (`None`: all of them).
     pub async fn take(client: &kube::Client, ns: Option<&str>) -> Result<Snapshot, KubeError> {
+        Self::take_with(client, ns, None).await
+    }
+
+    /// Reads what one pod's diagnosis needs: the pod and its events only
+    /// (field selectors), the rest of its namespace as [`Snapshot::take`]
+    /// does — so a namespace of thousands of pods costs no more.
+    pub async fn take_pod(
+        client: &kube::Client,
+        ns: &str,
+        pod: &str,
+    ) -> Result<Snapshot, KubeError> {
+        Self::take_with(client, Some(ns), Some(pod)).await
+    }
+
+    async fn take_with(
+        client: &kube::Client,
+        ns: Option<&str>,
+        only: Option<&str>,
+    ) -> Result<Snapshot, KubeError> {
+        let selected = |field: &str| match only {
+            Some(name) => ListParams::default().fields(&format!("{field}={name}")),
+            None => ListParams::default(),
+        };
         let now = crate::clock::server_now(client).await.ok();
-        let pods = list::<Pod>(client, ns, "pods")
+        let pods = list_with::<Pod>(client, ns, "pods", &selected("metadata.name"))
             .await?
             .into_iter()
             .filter(|p| {
@@ -88,7 +120,7 @@ impl Snapshot {
             })
             .collect();
         let mut events = Vec::new();
-        for e in list::<Event>(client, ns, "events").await? {
+        for e in list_with::<Event>(client, ns, "events", &selected("involvedObject.name")).await? {
             let involved = (
                 text(&e, "/involvedObject/namespace"),
                 text(&e, "/involvedObject/name"),
@@ -114,7 +146,7 @@ impl Snapshot {
             Some(ns) => Api::namespaced(client.clone(), ns),
             None => Api::all(client.clone()),
         };
-        if let Ok(list) = new_api.list(&ListParams::default()).await {
+        if let Ok(list) = new_api.list(&selected("regarding.name")).await {
             for e in list
                 .items
                 .into_iter()

@@ -57,7 +57,6 @@ fn text<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
-
 /// `namespace:name` → (namespace, name).
 fn split_pod_id(id: &str) -> Result<(&str, &str), ApiError> {
     match id.split_once(':') {
@@ -312,7 +311,7 @@ pub async fn post_diagnosis(
 impl AppState {
     /// Diagnoses one pod now and keeps the finding.
     pub(crate) async fn diagnose(&self, ns: &str, pod: &str) -> Result<DiagnoseResult, ApiError> {
-        let snapshot = podmirror_kube::gather::Snapshot::take(&self.client, Some(ns)).await?;
+        let snapshot = podmirror_kube::gather::Snapshot::take_pod(&self.client, ns, pod).await?;
         let Some(p) = snapshot
             .pods
             .iter()

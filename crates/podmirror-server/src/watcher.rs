@@ -27,7 +27,6 @@ impl Default for Pacing {
     }
 }
 
-
 /// Starts the watcher; it stops when the state is dropped.
 pub fn start(state: &Arc<AppState>, pacing: Pacing) {
     let weak = Arc::downgrade(state);

@@ -44,7 +44,7 @@ pub async fn one(t: Target, pod: String, format: Format, use_llm: bool) -> anyho
     let llm = llm(use_llm)?;
     let (client, ns) = connect(&t).await?;
     let name = pod.strip_prefix("pod/").unwrap_or(&pod).to_string();
-    let snapshot = Snapshot::take(&client, Some(&ns)).await?;
+    let snapshot = Snapshot::take_pod(&client, &ns, &name).await?;
     let Some(p) = snapshot
         .pods
         .iter()

@@ -253,6 +253,33 @@ async fn tokens_are_required_and_roles_get_exactly_what_design_allows() {
         let (s, _, v) = api.call(method, uri, Some("acme-read"), body).await;
         assert_eq!(s, StatusCode::FORBIDDEN, "{method} {uri}: {v}");
     }
+    // Every operation the table gives a higher role than the token's: 403,
+    // whatever the body — for read against write and admin operations, for
+    // write against admin ones.
+    for (who, role) in [("acme-read", Role::Read), ("acme-write", Role::Write)] {
+        for op in podmirror_server::openapi::operations() {
+            let Some(needed) = op.least_role() else {
+                continue;
+            };
+            if needed <= role {
+                continue;
+            }
+            let uri = op
+                .path
+                .replace("{pod_id}", &format!("shop:{api_pod}"))
+                .replace("{pod}", &api_pod)
+                .replace("{mirror_id}", "web-mirror-abcde");
+            let (s, _, v) = api
+                .call(
+                    &op.method.to_uppercase(),
+                    &uri,
+                    Some(who),
+                    Some(json!({"ttl_seconds": 60})),
+                )
+                .await;
+            assert_eq!(s, StatusCode::FORBIDDEN, "{who} {} {uri}: {v}", op.method);
+        }
+    }
     // write: diagnoses; may not apply fixes (acme's policy: admin only), nor deploy.
     let (s, _, v) = api.call("POST", &diag, Some("acme-write"), None).await;
     assert_eq!(s, StatusCode::OK, "{v}");

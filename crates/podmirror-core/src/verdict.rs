@@ -51,6 +51,16 @@ impl Verdict {
     }
 }
 
+/// Restarts of the pod's containers, summed.
+pub fn restarts(pod: &Value) -> i64 {
+    pod.pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
+        .sum()
+}
+
 /// Judges `pod`. `ready_for` is how long (seconds) every container has been
 /// ready without a restart, as the caller observed; `settle` the seconds
 /// that must pass before Healthy.

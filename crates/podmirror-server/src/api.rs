@@ -99,6 +99,24 @@ impl AppState {
             .map_err(ApiError::store)
     }
 
+    /// The pod's last diagnosis within the window, or 404 saying how to get one.
+    async fn last_diagnosis(
+        &self,
+        ns: &str,
+        pod: &str,
+    ) -> Result<podmirror_store::Saved, ApiError> {
+        self.store
+            .last(ns, pod, self.window, jiff::Timestamp::now())
+            .await
+            .map_err(ApiError::store)?
+            .ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no diagnosis of pod {ns}/{pod} in the last {} min; POST /api/diagnosis/{pod}?namespace={ns} makes one",
+                    self.window.as_secs() / 60
+                ))
+            })
+    }
+
     /// The mirror TTL setting.
     pub(crate) async fn mirror_ttl(&self) -> Result<u64, ApiError> {
         Ok(self
@@ -155,13 +173,7 @@ impl AppState {
             Verdict::Failing { reason, .. } => reason.clone(),
             Verdict::Pending { why } => why.clone(),
         };
-        let restarts = pod
-            .pointer("/status/containerStatuses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-            .sum();
+        let restarts = verdict::restarts(pod);
         let remaining = info
             .expires
             .map(|e| e.duration_since(now).as_secs().max(0))
@@ -266,17 +278,7 @@ pub async fn get_diagnosis(
 ) -> Result<Json<DiagnosisView>, ApiError> {
     crate::names::object_name(&pod, "pod")?;
     let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
-    let saved = s
-        .store
-        .last(ns, &pod, s.window, jiff::Timestamp::now())
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no diagnosis of pod {ns}/{pod} in the last {} min; POST /api/diagnosis/{pod}?namespace={ns} makes one",
-                s.window.as_secs() / 60
-            ))
-        })?;
+    let saved = s.last_diagnosis(ns, &pod).await?;
     let can_apply_fix = saved.finding.runnable && caller.org.may_apply_fixes(caller.role);
     Ok(Json(DiagnosisView {
         saved_at: saved.saved_at.to_string(),
@@ -386,17 +388,7 @@ pub async fn apply_fix(
         .await?;
         return Err(ApiError::forbidden(FIX_REFUSED));
     }
-    let saved = s
-        .store
-        .last(ns, &pod, s.window, jiff::Timestamp::now())
-        .await
-        .map_err(ApiError::store)?
-        .ok_or_else(|| {
-            ApiError::not_found(format!(
-                "no diagnosis of pod {ns}/{pod} in the last {} min to apply; POST /api/diagnosis/{pod}?namespace={ns} first",
-                s.window.as_secs() / 60
-            ))
-        })?;
+    let saved = s.last_diagnosis(ns, &pod).await?;
     let f = saved.finding;
     let prepared = match fixes::prepare(&s.client, &f).await {
         Ok(p) => p,
@@ -840,7 +832,7 @@ pub async fn audit_log(
         after = last.seq;
         out.extend(
             page.into_iter()
-                .filter(|e| e.org == caller.org.name)
+                .filter(|e| e.entry.org == caller.org.name)
                 .map(AuditView::from),
         );
         if out.len() as i64 >= limit {

@@ -146,13 +146,7 @@ fn entry(pod: &Pod) -> Option<(Key, Entry)> {
         uid: text(&v, "/metadata/uid").to_string(),
         phase: text(&v, "/status/phase").to_string(),
         reason: reason(&v),
-        restarts: v
-            .pointer("/status/containerStatuses")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-            .sum(),
+        restarts: podmirror_core::verdict::restarts(&v),
         owner: v
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)

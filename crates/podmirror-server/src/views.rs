@@ -272,17 +272,18 @@ pub struct AuditView {
 
 impl From<podmirror_store::AuditEntry> for AuditView {
     fn from(e: podmirror_store::AuditEntry) -> AuditView {
+        let w = e.entry;
         AuditView {
             seq: e.seq,
             at: e.at.to_string(),
-            who: e.who,
-            role: e.role,
-            org: e.org,
-            action: e.action,
-            target: e.target,
-            request_id: e.request_id,
-            digest: e.digest,
-            outcome: e.outcome,
+            who: w.who,
+            role: w.role,
+            org: w.org,
+            action: w.action,
+            target: w.target,
+            request_id: w.request_id,
+            digest: w.digest,
+            outcome: w.outcome,
             prev_hash: e.prev_hash,
             hash: e.hash,
         }

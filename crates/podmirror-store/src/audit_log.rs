@@ -16,37 +16,24 @@ const HEAD: &str = "audit.head";
 /// The hash the first row follows.
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// One entry: who did what to what, and how it ended.
+/// One entry as stored: its place, time and hashes around what was done.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AuditEntry {
     /// Position in the log, from 1.
     pub seq: i64,
     /// When (RFC 3339).
     pub at: Timestamp,
-    /// The token's name.
-    pub who: String,
-    /// Its role.
-    pub role: String,
-    /// Its org.
-    pub org: String,
-    /// `mirror.deploy`, `fix.apply`, `settings.mirror-ttl`, …
-    pub action: String,
-    /// What it acted on (`shop:api-7c9f`, a mirror id, a setting).
-    pub target: String,
-    /// The request id (also the `x-request-id` response header).
-    pub request_id: String,
-    /// SHA-256 of the patch or manifest sent, if any.
-    pub digest: String,
-    /// `ok`, `refused: …`, `failed: …`.
-    pub outcome: String,
+    /// Who did what to what, and how it ended.
+    #[serde(flatten)]
+    pub entry: NewEntry,
     /// The previous entry's hash.
     pub prev_hash: String,
     /// This entry's hash.
     pub hash: String,
 }
 
-/// An entry to append (the log adds seq, time and hashes).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Who did what to what, and how it ended (the log adds seq, time and hashes).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct NewEntry {
     /// The token's name.
     pub who: String,
@@ -150,14 +137,7 @@ impl Store {
                 return Ok(AuditEntry {
                     seq,
                     at: at_ms(at),
-                    who: e.who.clone(),
-                    role: e.role.clone(),
-                    org: e.org.clone(),
-                    action: e.action.clone(),
-                    target: e.target.clone(),
-                    request_id: e.request_id.clone(),
-                    digest: e.digest.clone(),
-                    outcome: e.outcome.clone(),
+                    entry: e.clone(),
                     prev_hash,
                     hash,
                 });
@@ -184,14 +164,16 @@ impl Store {
             .map(|r| AuditEntry {
                 seq: r.get("seq"),
                 at: at_ms(r.get("at_ms")),
-                who: r.get("who"),
-                role: r.get("role"),
-                org: r.get("org"),
-                action: r.get("action"),
-                target: r.get("target"),
-                request_id: r.get("request_id"),
-                digest: r.get("digest"),
-                outcome: r.get("outcome"),
+                entry: NewEntry {
+                    who: r.get("who"),
+                    role: r.get("role"),
+                    org: r.get("org"),
+                    action: r.get("action"),
+                    target: r.get("target"),
+                    request_id: r.get("request_id"),
+                    digest: r.get("digest"),
+                    outcome: r.get("outcome"),
+                },
                 prev_hash: r.get("prev_hash"),
                 hash: r.get("hash"),
             })
@@ -233,17 +215,7 @@ impl Store {
                         reason: "it does not follow the entry before it".into(),
                     }));
                 }
-                let fields = NewEntry {
-                    who: e.who.clone(),
-                    role: e.role.clone(),
-                    org: e.org.clone(),
-                    action: e.action.clone(),
-                    target: e.target.clone(),
-                    request_id: e.request_id.clone(),
-                    digest: e.digest.clone(),
-                    outcome: e.outcome.clone(),
-                };
-                if entry_hash(&e.prev_hash, e.seq, e.at.as_millisecond(), &fields) != e.hash {
+                if entry_hash(&e.prev_hash, e.seq, e.at.as_millisecond(), &e.entry) != e.hash {
                     return Ok(Err(Break {
                         seq: e.seq,
                         reason: "its content does not match its hash (edited)".into(),

@@ -435,13 +435,7 @@ fn status_line(pod: &Value, v: &Verdict) -> String {
         .pointer("/status/phase")
         .and_then(Value::as_str)
         .unwrap_or("Pending");
-    let restarts: i64 = pod
-        .pointer("/status/containerStatuses")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c.get("restartCount").and_then(Value::as_i64))
-        .sum();
+    let restarts = verdict::restarts(pod);
     let detail = match v {
         Verdict::Pending { why } => why.clone(),
         Verdict::Failing { reason, .. } => reason.clone(),

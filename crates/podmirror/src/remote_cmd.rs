@@ -63,7 +63,7 @@ fn refused() -> String {
     } else {
         "[refused]"
     };
-    format!("{mark} Fix application is disabled for your role. Contact your platform admin.")
+    format!("{mark} {FIX_REFUSED}")
 }
 
 const FIX_REFUSED: &str = "Fix application is disabled for your role. Contact your platform admin.";

@@ -214,6 +214,26 @@ impl Demo {
         }
     }
 
+    /// The name of the demo's api pod once `diagnose` calls it an image-pull
+    /// failure (it takes a few simulated seconds to show).
+    fn api_pull_failure(&self) -> String {
+        (0..60)
+            .find_map(|_| {
+                let (_, out, _) =
+                    self.run(&["diagnose", "--all", "-n", "shop", "-o", "json", "--no-llm"]);
+                let found: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
+                let api = found
+                    .iter()
+                    .find(|f| f["owner"]["name"] == "api" && f["category"] == "image-pull")
+                    .map(|f| f["pod"].as_str().unwrap().to_string());
+                if api.is_none() {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                }
+                api
+            })
+            .expect("api's image-pull failure")
+    }
+
     /// Runs `podmirror ARGS` against the demo; (exit code, stdout, stderr).
     fn run(&self, args: &[&str]) -> (i32, String, String) {
         self.run_with(args, &[], "")
@@ -854,21 +874,7 @@ fn fake_llm(content: &'static str) -> (String, std::sync::Arc<std::sync::Mutex<V
 #[test]
 fn diagnose_uses_a_configured_llm_when_its_answer_checks_out_and_says_why_when_not() {
     let demo = Demo::start("diagnose_llm");
-    let pod = (0..60)
-        .find_map(|_| {
-            let (_, out, _) =
-                demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json", "--no-llm"]);
-            let found: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
-            let api = found
-                .iter()
-                .find(|f| f["owner"]["name"] == "api" && f["category"] == "image-pull")
-                .map(|f| f["pod"].as_str().unwrap().to_string());
-            if api.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-            api
-        })
-        .expect("api's image-pull failure");
+    let pod = demo.api_pull_failure();
     let good = r#"{"category":"image-pull","diagnosis":"Tag 1.5.0 of shop/api was never pushed.","suggested_fix":"Use 1.4.1.","evidence":["ErrImagePull"],"patch":[{"op":"replace","path":"/containers/0/image","value":"registry.example.com/shop/api:1.4.1"}],"confidence":0.8}"#;
     let (url, bodies) = fake_llm(good);
     let llm_env = [
@@ -1088,21 +1094,7 @@ fn the_cli_through_the_backend_prints_what_it_prints_locally() {
         ("PODMIRROR_SERVER", server.url.as_str()),
         ("PODMIRROR_TOKEN", reader.as_str()),
     ];
-    let api = (0..60)
-        .find_map(|_| {
-            let (_, out, _) =
-                demo.run(&["diagnose", "--all", "-n", "shop", "-o", "json", "--no-llm"]);
-            let found: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap_or_default();
-            let api = found
-                .iter()
-                .find(|f| f["owner"]["name"] == "api" && f["category"] == "image-pull")
-                .map(|f| f["pod"].as_str().unwrap().to_string());
-            if api.is_none() {
-                std::thread::sleep(std::time::Duration::from_millis(500));
-            }
-            api
-        })
-        .expect("api's image-pull failure");
+    let api = demo.api_pull_failure();
 
     // diagnose: the same words.
     let (_, local, _) = demo.run(&["diagnose", &api, "-n", "shop", "--no-llm"]);

@@ -459,7 +459,7 @@ fn manifest_of(v: &Value) -> Result<Value, ApiError> {
             let mut budget = serde_saphyr::Budget::default();
             budget.max_aliases = 100;
             budget.max_anchors = 100;
-            budget.max_nodes = 20_000;
+            budget.max_nodes = 5_000;
             budget.max_depth = 64;
             budget.max_total_scalar_bytes = 1 << 20;
             options.budget = Some(budget);

@@ -958,23 +958,31 @@ impl Server {
 
     /// One HTTP/1.1 request; (status, body).
     fn call(&self, method: &str, path: &str, token: &str, headers: &str) -> (u16, String) {
-        use std::io::{Read, Write};
-        let addr = self.url.trim_start_matches("http://");
-        let mut s = std::net::TcpStream::connect(addr).unwrap();
-        write!(
-            s,
-            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\n{headers}content-length: 0\r\nconnection: close\r\n\r\n"
-        )
-        .unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        let status = out[9..12].parse().unwrap();
-        let body = out
-            .split_once("\r\n\r\n")
-            .map(|x| x.1.to_string())
-            .unwrap_or_default();
-        (status, body)
+        let auth = format!("authorization: Bearer {token}\r\n{headers}");
+        http(&self.url, method, path, &auth, "")
     }
+}
+
+/// One HTTP/1.1 request to `base` with extra header lines and a JSON body;
+/// (status, body).
+fn http(base: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
 }
 
 impl Drop for Server {
@@ -1188,4 +1196,87 @@ fn the_cli_through_the_backend_prints_what_it_prints_locally() {
     let (code, _, err) = demo.run_with(&["status", "--server", &server.url], &[], "");
     assert_eq!(code, 2);
     assert!(err.contains("--server needs a token"), "{err}");
+}
+
+#[test]
+fn a_server_killed_between_scale_down_and_create_is_repaired_by_the_next_one() {
+    let demo = Demo::start("kill9");
+    let admin = format!("pm_ci0admin_{}", "3c".repeat(24));
+    let env = [("PODMIRROR_ADMIN_TOKEN", admin.as_str())];
+    let mut first = Server::start(&demo, &env);
+    let kc = std::fs::read_to_string(&demo.kubeconfig).unwrap();
+    let sim = kc
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("server: "))
+        .unwrap()
+        .to_string();
+    let replicas = || {
+        let (_, body) = http(
+            &sim,
+            "GET",
+            "/apis/apps/v1/namespaces/shop/deployments/web",
+            "",
+            "",
+        );
+        serde_json::from_str::<serde_json::Value>(&body).unwrap()["spec"]["replicas"].clone()
+    };
+    assert_eq!(replicas(), 1);
+    // Every cluster request takes 1.5 s, so the deploy's steps can be told apart.
+    let (status, _) = http(
+        &sim,
+        "PUT",
+        "/podmirror.dev/faults",
+        "",
+        r#"{"latencyMillis":1500}"#,
+    );
+    assert_eq!(status, 200);
+    let url = first.url.clone();
+    let token = admin.clone();
+    let deploy = std::thread::spawn(move || {
+        http(
+            &url,
+            "POST",
+            "/api/mirror/deploy/shop:deployment%2Fweb",
+            &format!("authorization: Bearer {token}\r\n"),
+            r#"{"scale_down": true}"#,
+        )
+    });
+    // kill -9 once the Deployment is scaled down, before the mirror exists.
+    let mut scaled = false;
+    for _ in 0..200 {
+        if replicas() == 0 {
+            scaled = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(scaled, "the deploy never scaled web down");
+    first.child.kill().unwrap();
+    let _ = first.child.wait();
+    let _ = deploy.join();
+    http(&sim, "PUT", "/podmirror.dev/faults", "", "{}");
+    let (_, pods) = http(
+        &sim,
+        "GET",
+        "/api/v1/namespaces/shop/pods?labelSelector=podmirror.dev%2Fmirror%3Dtrue",
+        "",
+        "",
+    );
+    assert!(
+        !pods.contains("web-mirror-"),
+        "the mirror was created after all: {pods}"
+    );
+    assert_eq!(replicas(), 0);
+    // The next server's reaper takes the Lease when the dead one's expires and
+    // restores the Deployment once the orphan grace (30 s) has passed.
+    let _second = Server::start(&demo, &env);
+    let started = std::time::Instant::now();
+    while replicas() != 1 {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(90),
+            "web was not restored"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    eprintln!("restored {:?} after the restart", started.elapsed());
 }

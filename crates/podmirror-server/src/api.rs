@@ -38,6 +38,13 @@ impl NamespaceQuery {
     fn ns(&self) -> &str {
         self.namespace.as_deref().unwrap_or("default")
     }
+
+    /// The namespace of `pod` for the caller: both names checked, and 404
+    /// when the caller's org does not see the namespace.
+    fn pod_namespace(&self, caller: &Caller, pod: &str) -> Result<&str, ApiError> {
+        crate::names::object_name(pod, "pod")?;
+        caller.namespace(self.ns(), &format!("pod {}/{pod}", self.ns()))
+    }
 }
 
 /// `?settle=SECONDS` for a mirror's status.
@@ -140,23 +147,13 @@ impl AppState {
     fn mirror(&self, caller: &Caller, id: &str) -> Result<(Arc<Value>, MirrorInfo), ApiError> {
         crate::names::object_name(id, "mirror id")?;
         self.pods
-            .mirrors()
-            .into_iter()
-            .find(|m| m.info.id == id && caller.org.sees(&m.info.namespace))
+            .find_mirror(|m| m.info.id == id && caller.org.sees(&m.info.namespace))
             .map(|m| (m.pod.clone(), m.info.clone()))
             .ok_or_else(|| {
                 ApiError::not_found(format!(
                     "no mirror {id:?}; GET /api/mirror/active lists them"
                 ))
             })
-    }
-
-    fn status_of(&self, pod: &Value, info: &MirrorInfo) -> MirrorStatus {
-        self.status_at(pod, info, SETTLE_SECONDS, self.server_now())
-    }
-
-    fn status_settled(&self, pod: &Value, info: &MirrorInfo, settle: f64) -> MirrorStatus {
-        self.status_at(pod, info, settle, self.server_now())
     }
 
     fn status_at(
@@ -276,8 +273,7 @@ pub async fn get_diagnosis(
     Path(pod): Path<String>,
     Q(q): Q<NamespaceQuery>,
 ) -> Result<Json<DiagnosisView>, ApiError> {
-    crate::names::object_name(&pod, "pod")?;
-    let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
+    let ns = q.pod_namespace(&caller, &pod)?;
     let saved = s.last_diagnosis(ns, &pod).await?;
     let can_apply_fix = saved.finding.runnable && caller.org.may_apply_fixes(caller.role);
     Ok(Json(DiagnosisView {
@@ -297,8 +293,7 @@ pub async fn post_diagnosis(
     Path(pod): Path<String>,
     Q(q): Q<NamespaceQuery>,
 ) -> Result<Json<DiagnoseResult>, ApiError> {
-    crate::names::object_name(&pod, "pod")?;
-    let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
+    let ns = q.pod_namespace(&caller, &pod)?;
     let target = format!("{ns}:{pod}");
     let result = s.diagnose(ns, &pod).await;
     let outcome = match &result {
@@ -374,8 +369,7 @@ pub async fn apply_fix(
     Path(pod): Path<String>,
     Q(q): Q<NamespaceQuery>,
 ) -> Result<Json<Applied>, ApiError> {
-    crate::names::object_name(&pod, "pod")?;
-    let ns = caller.namespace(q.ns(), &format!("pod {}/{pod}", q.ns()))?;
+    let ns = q.pod_namespace(&caller, &pod)?;
     let target = format!("{ns}:{pod}");
     if !caller.org.may_apply_fixes(caller.role) {
         s.audit(
@@ -600,7 +594,10 @@ pub async fn deploy_mirror(
                 "ok",
             )
             .await?;
-            Ok((StatusCode::CREATED, Json(s.status_of(&d.pod, &d.info))))
+            Ok((
+                StatusCode::CREATED,
+                Json(s.status_at(&d.pod, &d.info, SETTLE_SECONDS, s.server_now())),
+            ))
         }
         Err(e) => {
             let e = ApiError::from(e);
@@ -631,7 +628,7 @@ pub async fn mirror_status(
             "settle {settle} is outside 0..3600 (seconds)"
         )));
     }
-    let mut status = s.status_settled(&pod, &info, settle);
+    let mut status = s.status_at(&pod, &info, settle, s.server_now());
     s.record_verdict(&pod, &status).await;
     let events: kube::Api<KubeEvent> = kube::Api::namespaced(s.client.clone(), &info.namespace);
     let params = kube::api::ListParams::default().fields(&format!("involvedObject.name={id}"));
@@ -678,7 +675,7 @@ pub async fn mirror_events(
         loop {
             match s.mirror(&caller, &id) {
                 Ok((pod, info)) => {
-                    let status = s.status_of(&pod, &info);
+                    let status = s.status_at(&pod, &info, SETTLE_SECONDS, s.server_now());
                     let data = serde_json::to_string(&status).unwrap_or_default();
                     if tx
                         .send(Event::default().event("status").data(data))
@@ -817,7 +814,7 @@ pub async fn audit_log(
     State(s): S,
     caller: Caller,
     Q(q): Q<AuditQuery>,
-) -> Result<Json<Vec<AuditView>>, ApiError> {
+) -> Result<Json<Vec<podmirror_store::AuditEntry>>, ApiError> {
     let limit = q.limit.unwrap_or(500).clamp(1, 5000);
     let mut after = q.after.unwrap_or(0);
     let mut out = Vec::new();
@@ -830,11 +827,7 @@ pub async fn audit_log(
             .map_err(ApiError::store)?;
         let Some(last) = page.last() else { break };
         after = last.seq;
-        out.extend(
-            page.into_iter()
-                .filter(|e| e.entry.org == caller.org.name)
-                .map(AuditView::from),
-        );
+        out.extend(page.into_iter().filter(|e| e.entry.org == caller.org.name));
         if out.len() as i64 >= limit {
             out.truncate(limit as usize);
             break;

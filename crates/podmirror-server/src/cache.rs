@@ -296,6 +296,12 @@ impl PodCache {
         self.read().mirrors.values().cloned().collect()
     }
 
+    /// The first mirror that `matches`, found under the lock (a status
+    /// request or an event-stream tick does not copy the whole index).
+    pub fn find_mirror(&self, matches: impl Fn(&MirrorEntry) -> bool) -> Option<Arc<MirrorEntry>> {
+        self.read().mirrors.values().find(|m| matches(m)).cloned()
+    }
+
     /// How many pods are watched.
     pub fn len(&self) -> usize {
         self.read().all.len()

@@ -233,7 +233,7 @@ pub fn operations() -> Vec<Operation> {
             "/api/audit",
             "The audit log of the caller's org (`?after=SEQ&limit=N`).",
             "admin",
-            (200, list::<AuditView>),
+            (200, list::<podmirror_store::AuditEntry>),
         ),
     ]
 }

@@ -17,11 +17,12 @@ const HEAD: &str = "audit.head";
 const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 /// One entry as stored: its place, time and hashes around what was done.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct AuditEntry {
     /// Position in the log, from 1.
     pub seq: i64,
     /// When (RFC 3339).
+    #[schemars(with = "String")]
     pub at: Timestamp,
     /// Who did what to what, and how it ended.
     #[serde(flatten)]
@@ -33,7 +34,7 @@ pub struct AuditEntry {
 }
 
 /// Who did what to what, and how it ended (the log adds seq, time and hashes).
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct NewEntry {
     /// The token's name.
     pub who: String,
@@ -41,15 +42,15 @@ pub struct NewEntry {
     pub role: String,
     /// Its org.
     pub org: String,
-    /// What was asked.
+    /// `mirror.deploy`, `fix.apply`, `settings.mirror-ttl`, `diagnose`, …
     pub action: String,
-    /// On what.
+    /// What it acted on.
     pub target: String,
-    /// The request id.
+    /// The request id (the `x-request-id` header of the answer).
     pub request_id: String,
-    /// SHA-256 of the patch or manifest, if any.
+    /// SHA-256 of the manifest or patch sent, if any.
     pub digest: String,
-    /// How it ended.
+    /// `ok`, `applied`, `refused: …`, `failed: …`.
     pub outcome: String,
 }
 

@@ -88,7 +88,42 @@ fn check_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
+/// `pm_<id>_<secret>` → (id, secret).
+fn split_token(token: &str) -> Option<(&str, &str)> {
+    token
+        .strip_prefix("pm_")
+        .and_then(|rest| rest.split_once('_'))
+}
+
 impl Store {
+    /// Stores a token's id and the hash of its secret; false when one of
+    /// that name (or id) exists.
+    #[allow(clippy::too_many_arguments)]
+    async fn insert_token(
+        &self,
+        id: &str,
+        secret: &str,
+        name: &str,
+        role: Role,
+        org: &str,
+        now: Timestamp,
+        action: &'static str,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+        )
+        .bind(id)
+        .bind(name)
+        .bind(hex(&hash(secret)))
+        .bind(role.as_str())
+        .bind(org)
+        .bind(now.as_millisecond())
+        .execute(&self.pool)
+        .await
+        .map_err(query(action))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Makes a token; returns the whole token, which is shown only this once.
     pub async fn create_token(
         &self,
@@ -103,19 +138,10 @@ impl Store {
         })?;
         let id = random_hex(6)?;
         let secret = random_hex(24)?;
-        let done = sqlx::query(
-            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (name) DO NOTHING",
-        )
-        .bind(&id)
-        .bind(name)
-        .bind(hex(&hash(&secret)))
-        .bind(role.as_str())
-        .bind(org)
-        .bind(now.as_millisecond())
-        .execute(&self.pool)
-        .await
-        .map_err(query("create a token"))?;
-        if done.rows_affected() == 0 {
+        let created = self
+            .insert_token(&id, &secret, name, role, org, now, "create a token")
+            .await?;
+        if !created {
             return Err(StoreError::Invalid(format!(
                 "a token named {name:?} exists; revoke it first or pick another name"
             )));
@@ -125,10 +151,7 @@ impl Store {
 
     /// The live token a caller presented, or None (unknown, malformed or revoked).
     pub async fn authenticate(&self, presented: &str) -> Result<Option<TokenInfo>, StoreError> {
-        let Some((id, secret)) = presented
-            .strip_prefix("pm_")
-            .and_then(|rest| rest.split_once('_'))
-        else {
+        let Some((id, secret)) = split_token(presented) else {
             return Ok(None);
         };
         let row = sqlx::query(
@@ -192,27 +215,15 @@ impl Store {
         org: &str,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let Some((id, secret)) = token
-            .strip_prefix("pm_")
-            .and_then(|rest| rest.split_once('_'))
-            .filter(|(id, secret)| !id.is_empty() && secret.len() >= 32)
+        let Some((id, secret)) =
+            split_token(token).filter(|(id, secret)| !id.is_empty() && secret.len() >= 32)
         else {
             return Err(StoreError::Invalid(
                 "the admin token must look like pm_<id>_<secret> with a secret of 32 or more characters; make one with `podmirror token create`, or leave PODMIRROR_ADMIN_TOKEN unset to get one printed".into(),
             ));
         };
-        sqlx::query(
-            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-        )
-        .bind(id)
-        .bind(name)
-        .bind(hex(&hash(secret)))
-        .bind(role.as_str())
-        .bind(org)
-        .bind(now.as_millisecond())
-        .execute(&self.pool)
-        .await
-        .map_err(query("store the admin token"))?;
+        self.insert_token(id, secret, name, role, org, now, "store the admin token")
+            .await?;
         Ok(())
     }
 }

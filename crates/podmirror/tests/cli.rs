@@ -173,6 +173,14 @@ fn node_flags_are_checked() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The `web-mirror-…` id a command printed.
+fn web_mirror_id(out: &str) -> String {
+    out.split_whitespace()
+        .find(|w| w.starts_with("web-mirror-"))
+        .unwrap_or_else(|| panic!("no mirror id in: {out}"))
+        .to_string()
+}
+
 /// A `podmirror demo` at 20× speed on a free port; killed on drop.
 struct Demo {
     child: std::process::Child,
@@ -390,11 +398,7 @@ fn mirror_commands_preview_test_status_delete_and_gc() {
         out.contains("deployment web scaled down from 1 to 0 replicas"),
         "{out}"
     );
-    let id = out
-        .split_whitespace()
-        .find(|w| w.starts_with("web-mirror-"))
-        .unwrap()
-        .to_string();
+    let id = web_mirror_id(&out);
     let (_, out, _) = demo.run(&["status", "-n", "shop"]);
     let row = out.lines().find(|l| l.contains(&id)).unwrap();
     assert!(row.contains(" * "), "{out}");
@@ -1155,11 +1159,7 @@ fn the_cli_through_the_backend_prints_what_it_prints_locally() {
         out.contains("verdict: Healthy — mirror web-mirror-"),
         "{out}"
     );
-    let id = out
-        .split_whitespace()
-        .find(|w| w.starts_with("web-mirror-"))
-        .unwrap()
-        .to_string();
+    let id = web_mirror_id(&out);
     let (_, remote, _) = demo.run_with(&["status", "-n", "shop"], &as_reader, "");
     let (_, local, _) = demo.run(&["status", "-n", "shop"]);
     let cells = |s: &str| {

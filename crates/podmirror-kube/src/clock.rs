@@ -13,6 +13,7 @@ pub async fn server_now(client: &kube::Client) -> Result<Timestamp, KubeError> {
             action: "read the server clock".into(),
             message: e.to_string(),
             code: 0,
+            causes: Vec::new(),
         })?;
     let res = client
         .send(req.map(kube::client::Body::from))
@@ -26,11 +27,13 @@ pub async fn server_now(client: &kube::Client) -> Result<Timestamp, KubeError> {
             action: "read the server clock".into(),
             message: "the response has no Date header".into(),
             code: 0,
+            causes: Vec::new(),
         })?;
     parse_http_date(date).ok_or_else(|| KubeError::Api {
         action: "read the server clock".into(),
         message: format!("unreadable Date header {date:?}"),
         code: 0,
+        causes: Vec::new(),
     })
 }
 

@@ -143,6 +143,7 @@ pub async fn deploy(client: &kube::Client, plan: &Plan) -> Result<Deployed, Kube
         action: "create the mirror".into(),
         message: "the created pod does not read as a mirror".into(),
         code: 500,
+        causes: Vec::new(),
     })?;
     Ok(Deployed { pod, info, scaled })
 }

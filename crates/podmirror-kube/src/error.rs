@@ -52,6 +52,9 @@ pub enum KubeError {
         message: String,
         /// HTTP status code.
         code: u16,
+        /// The fields it refused and why (`spec.containers[0].image`,
+        /// "Required value"), when it named them.
+        causes: Vec<FieldCause>,
     },
     /// A bad mirror request (TTL, changes, manifest).
     #[error(transparent)]
@@ -66,6 +69,15 @@ pub enum KubeError {
     },
 }
 
+/// One field the API server refused.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FieldCause {
+    /// Its path, as the API server writes it; empty when it named none.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
 impl KubeError {
     /// Wraps a kube error met while doing `action`.
     pub fn from_kube(action: impl Into<String>, e: kube::Error) -> KubeError {
@@ -74,6 +86,15 @@ impl KubeError {
                 action: action.into(),
                 message: s.message.clone(),
                 code: s.code,
+                causes: s
+                    .details
+                    .iter()
+                    .flat_map(|d| &d.causes)
+                    .map(|c| FieldCause {
+                        field: c.field.clone(),
+                        message: c.message.clone(),
+                    })
+                    .collect(),
             },
             other => KubeError::Transport {
                 action: action.into(),

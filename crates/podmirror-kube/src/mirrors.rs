@@ -195,6 +195,7 @@ pub async fn extend(
                     action: format!("extend mirror {}", info.id),
                     message: format!("unreadable answer: {e}"),
                     code: 0,
+                    causes: Vec::new(),
                 })?;
                 return MirrorInfo::from_pod(&pod)
                     .ok_or_else(|| KubeError::NoMirror(info.id.clone()));
@@ -217,6 +218,7 @@ pub async fn extend(
         action: format!("extend mirror {}", info.id),
         message: "it kept changing while being extended; run the command again".into(),
         code: 409,
+        causes: Vec::new(),
     })
 }
 

@@ -38,6 +38,7 @@ where
             "it kept changing while podmirror wrote it ({ATTEMPTS} conflicts); run the command again"
         ),
         code: 409,
+        causes: Vec::new(),
     })
 }
 

@@ -80,6 +80,7 @@ pub async fn scale_down(
         action: action.clone(),
         message: e.to_string(),
         code: 0,
+        causes: Vec::new(),
     })?;
     match leases
         .get_opt(&lease_name)
@@ -95,6 +96,7 @@ pub async fn scale_down(
                         action: action.clone(),
                         message: format!("another mirror took deployment {deployment} at the same moment; try again"),
                         code: 409,
+                        causes: Vec::new(),
                     },
                     other => KubeError::from_kube(&action, other),
                 })?;

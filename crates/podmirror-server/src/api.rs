@@ -12,7 +12,6 @@ use axum::extract::{Path, State};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures::Stream;
 use http::StatusCode;
-use k8s_openapi::api::core::v1::Event as KubeEvent;
 use podmirror_core::changes::Change;
 use podmirror_core::diagnosis;
 use podmirror_core::mirror::{MirrorInfo, MirrorOptions};
@@ -135,7 +134,7 @@ impl AppState {
             .unwrap_or(self.config.mirror_ttl_seconds))
     }
 
-    fn server_now(&self) -> jiff::Timestamp {
+    pub(crate) fn server_now(&self) -> jiff::Timestamp {
         self.clock
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -156,7 +155,9 @@ impl AppState {
             })
     }
 
-    fn status_at(
+    /// A mirror's status at `now` (the API server's clock), without its
+    /// events and the failing container's logs, which cost a request each.
+    pub(crate) fn status_at(
         &self,
         pod: &Value,
         info: &MirrorInfo,
@@ -171,6 +172,21 @@ impl AppState {
             Verdict::Pending { why } => why.clone(),
         };
         let restarts = verdict::restarts(pod);
+        let failure = match &v {
+            Verdict::Failing {
+                container,
+                reason,
+                message,
+                exit_code,
+            } => Some(MirrorFailure {
+                container: container.clone(),
+                reason: reason.clone(),
+                message: message.clone(),
+                exit_code: *exit_code,
+                last_logs: Vec::new(),
+            }),
+            _ => None,
+        };
         let remaining = info
             .expires
             .map(|e| e.duration_since(now).as_secs().max(0))
@@ -189,6 +205,10 @@ impl AppState {
             created_by: info.created_by.clone(),
             scaled_down: info.scaled_down.clone(),
             deleting: info.deleting,
+            now: now.to_string(),
+            settle_seconds: settle,
+            containers: crate::pods::containers(pod),
+            failure,
             recent_events: None,
         }
     }
@@ -212,12 +232,14 @@ impl AppState {
                 .await
         {
             tracing::warn!(error = %e, mirror = %status.id, "could not record the verdict on the diagnosis");
+        } else if matches!(status.verdict.as_str(), "Healthy" | "Failing") {
+            self.diagnoses.send_modify(|n| *n += 1);
         }
     }
 }
 
 /// Seconds every container must stay ready without a restart to be Healthy.
-const SETTLE_SECONDS: f64 = 30.0;
+pub(crate) const SETTLE_SECONDS: f64 = 30.0;
 
 /// How long the pod has been Ready, from its Ready condition (server clock).
 fn ready_for(pod: &Value, now: jiff::Timestamp) -> f64 {
@@ -234,36 +256,7 @@ fn ready_for(pod: &Value, now: jiff::Timestamp) -> f64 {
 
 /// GET /api/pods/failing
 pub async fn failing_pods(State(s): S, caller: Caller) -> Result<Json<Vec<FailingPod>>, ApiError> {
-    let now = jiff::Timestamp::now();
-    let mut recent = s
-        .store
-        .recent(s.window, now)
-        .await
-        .map_err(ApiError::store)?;
-    let mut out = Vec::new();
-    for p in s.pods.pods() {
-        if p.mirror || p.healthy || p.deleting || !caller.org.sees(&p.namespace) {
-            continue;
-        }
-        let saved = recent.remove(&(p.namespace.clone(), p.name.clone()));
-        out.push(FailingPod {
-            namespace: p.namespace.clone(),
-            pod: p.name.clone(),
-            pod_id: format!("{}:{}", p.namespace, p.name),
-            phase: p.phase.clone(),
-            reason: p.reason.clone(),
-            restarts: p.restarts,
-            owner: p.owner.clone(),
-            diagnosis: saved.map(|d| DiagnosisSummary {
-                category: d.finding.category.as_str().into(),
-                diagnosis: d.finding.diagnosis,
-                confidence_score: d.finding.confidence_score,
-                source: d.finding.source,
-            }),
-        });
-    }
-    out.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
-    Ok(Json(out))
+    s.failing_list(&caller).await.map(Json)
 }
 
 /// GET /api/diagnosis/{pod}?namespace=NS
@@ -335,6 +328,7 @@ impl AppState {
                 .save(f, jiff::Timestamp::now())
                 .await
                 .map_err(ApiError::store)?;
+            self.diagnoses.send_modify(|n| *n += 1);
         }
         let healthy = diagnosis::healthy(p);
         let message = match (&finding, healthy) {
@@ -630,40 +624,44 @@ pub async fn mirror_status(
     }
     let mut status = s.status_at(&pod, &info, settle, s.server_now());
     s.record_verdict(&pod, &status).await;
-    let events: kube::Api<KubeEvent> = kube::Api::namespaced(s.client.clone(), &info.namespace);
-    let params = kube::api::ListParams::default().fields(&format!("involvedObject.name={id}"));
-    let list = events.list(&params).await.map_err(|e| {
-        ApiError::from(podmirror_kube::KubeError::from_kube(
-            "list the mirror's events",
-            e,
-        ))
-    })?;
-    let mut items: Vec<_> = list.items;
-    items.sort_by_key(|e| {
-        e.last_timestamp
-            .clone()
-            .map(|t| t.0)
-            .or(e.event_time.clone().map(|t| t.0))
-    });
-    status.recent_events = Some(
-        items
-            .iter()
-            .rev()
-            .take(10)
-            .rev()
-            .map(|e| EventView {
-                kind: e.type_.clone().unwrap_or_default(),
-                reason: e.reason.clone().unwrap_or_default(),
-                message: e.message.clone().unwrap_or_default(),
-                count: i64::from(e.count.unwrap_or(1)),
-            })
-            .collect(),
-    );
+    s.add_failure_logs(&info, &mut status).await;
+    let events = crate::pods::events_of(&s.client, &info.namespace, &id).await?;
+    let skip = events.len().saturating_sub(10);
+    status.recent_events = Some(events.into_iter().skip(skip).collect());
     Ok(Json(status))
 }
 
-/// GET /api/mirror/status/{mirror_id}/events — the status whenever the
-/// mirror changes, and once a second for the countdown; `deleted` at the end.
+impl AppState {
+    /// The failing container's last log lines (of its previous run when it
+    /// restarted) on a Failing status; left empty when they cannot be read.
+    async fn add_failure_logs(&self, info: &MirrorInfo, status: &mut MirrorStatus) {
+        let Some(f) = status.failure.as_mut() else {
+            return;
+        };
+        if f.container.is_empty() {
+            return;
+        }
+        let restarted = status
+            .containers
+            .iter()
+            .any(|c| c.name == f.container && c.restarts > 0);
+        let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+            kube::Api::namespaced(self.client.clone(), &info.namespace);
+        let params = kube::api::LogParams {
+            container: Some(f.container.clone()),
+            previous: restarted,
+            tail_lines: Some(20),
+            ..Default::default()
+        };
+        if let Ok(text) = pods.logs(&info.id, &params).await {
+            f.last_logs = text.lines().map(str::to_string).collect();
+        }
+    }
+}
+
+/// GET /api/mirror/status/{mirror_id}/events — `status` whenever the
+/// mirror changes and once a second for the countdown, `events` when its
+/// events change (read at most every 2 s), `deleted` at the end.
 pub async fn mirror_events(
     State(s): S,
     caller: Caller,
@@ -672,10 +670,34 @@ pub async fn mirror_events(
     s.mirror(&caller, &id)?;
     let mut changes = s.pods.changes();
     let stream = async_stream(move |tx| async move {
+        let mut events_read: Option<std::time::Instant> = None;
+        let mut last_events: Option<Vec<EventView>> = None;
+        // The failing container's logs, read once per (container, restarts).
+        let mut logs: Option<((String, i64), Vec<String>)> = None;
         loop {
             match s.mirror(&caller, &id) {
                 Ok((pod, info)) => {
-                    let status = s.status_at(&pod, &info, SETTLE_SECONDS, s.server_now());
+                    let mut status = s.status_at(&pod, &info, SETTLE_SECONDS, s.server_now());
+                    s.record_verdict(&pod, &status).await;
+                    if let Some(f) = &status.failure {
+                        let key = (f.container.clone(), status.restarts);
+                        match &logs {
+                            Some((k, lines)) if *k == key => {
+                                if let Some(f) = status.failure.as_mut() {
+                                    f.last_logs = lines.clone();
+                                }
+                            }
+                            _ => {
+                                s.add_failure_logs(&info, &mut status).await;
+                                let lines = status
+                                    .failure
+                                    .as_ref()
+                                    .map(|f| f.last_logs.clone())
+                                    .unwrap_or_default();
+                                logs = Some((key, lines));
+                            }
+                        }
+                    }
                     let data = serde_json::to_string(&status).unwrap_or_default();
                     if tx
                         .send(Event::default().event("status").data(data))
@@ -683,6 +705,24 @@ pub async fn mirror_events(
                         .is_err()
                     {
                         return;
+                    }
+                    if events_read.is_none_or(|t| t.elapsed() >= std::time::Duration::from_secs(2))
+                    {
+                        events_read = Some(std::time::Instant::now());
+                        if let Ok(events) =
+                            crate::pods::events_of(&s.client, &info.namespace, &id).await
+                            && last_events.as_ref() != Some(&events)
+                        {
+                            let data = serde_json::json!({ "events": events }).to_string();
+                            last_events = Some(events);
+                            if tx
+                                .send(Event::default().event("events").data(data))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
                     }
                 }
                 Err(_) => {
@@ -706,7 +746,9 @@ pub async fn mirror_events(
 }
 
 /// A stream fed by a task through a channel.
-fn async_stream<F, Fut>(f: F) -> impl Stream<Item = Result<Event, std::convert::Infallible>>
+pub(crate) fn async_stream<F, Fut>(
+    f: F,
+) -> impl Stream<Item = Result<Event, std::convert::Infallible>>
 where
     F: FnOnce(tokio::sync::mpsc::Sender<Event>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
@@ -759,16 +801,51 @@ pub async fn delete_mirror(
 
 /// GET /api/mirror/active
 pub async fn active_mirrors(State(s): S, caller: Caller) -> Json<Vec<MirrorStatus>> {
-    let now = s.server_now();
-    let mut out: Vec<MirrorStatus> = s
-        .pods
-        .mirrors()
-        .iter()
-        .filter(|m| caller.org.sees(&m.info.namespace))
-        .map(|m| s.status_at(&m.pod, &m.info, SETTLE_SECONDS, now))
-        .collect();
-    out.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
-    Json(out)
+    Json(s.active_list(&caller))
+}
+
+/// POST /api/mirror/{mirror_id}/extend
+pub async fn extend_mirror(
+    State(s): S,
+    caller: Caller,
+    Path(id): Path<String>,
+    body: Body<ExtendRequest>,
+) -> Result<Json<MirrorStatus>, ApiError> {
+    let (_, info) = s.mirror(&caller, &id)?;
+    let by = body.0.by_seconds;
+    let result = match format!("{by}s").parse::<Ttl>() {
+        Ok(ttl) if (1..=MAX_TTL).contains(&by) => mirrors::extend(&s.client, &info, ttl)
+            .await
+            .map_err(ApiError::from),
+        _ => Err(ApiError::invalid(format!(
+            "by_seconds {by} is outside 1..{MAX_TTL}"
+        ))),
+    };
+    match result {
+        Ok(extended) => {
+            s.audit(&caller, "mirror.extend", &format!("{id} +{by}s"), "", "ok")
+                .await?;
+            // The watch may not have the new TTL yet: answer from the write.
+            let (pod, _) = s.mirror(&caller, &id)?;
+            Ok(Json(s.status_at(
+                &pod,
+                &extended,
+                SETTLE_SECONDS,
+                s.server_now(),
+            )))
+        }
+        Err(e) => {
+            s.audit(
+                &caller,
+                "mirror.extend",
+                &format!("{id} +{by}s"),
+                "",
+                &format!("failed: {}", e.message),
+            )
+            .await?;
+            Err(e)
+        }
+    }
 }
 
 /// GET /api/admin/settings/mirror-ttl
@@ -834,4 +911,22 @@ pub async fn audit_log(
         }
     }
     Ok(Json(out))
+}
+
+/// GET /api/audit/verify — the whole chain, as `podmirror audit verify`.
+pub async fn audit_verify(State(s): S, _caller: Caller) -> Result<Json<AuditVerify>, ApiError> {
+    Ok(Json(
+        match s.store.verify_audit().await.map_err(ApiError::store)? {
+            Ok(n) => AuditVerify {
+                ok: true,
+                entries: n,
+                message: None,
+            },
+            Err(b) => AuditVerify {
+                ok: false,
+                entries: b.seq - 1,
+                message: Some(format!("entry {}: {}", b.seq, b.reason)),
+            },
+        },
+    ))
 }

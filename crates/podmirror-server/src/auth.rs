@@ -24,6 +24,8 @@ pub struct Caller {
     pub org: Org,
     /// This request's id.
     pub request_id: String,
+    /// When its token stops being accepted, if it ever does.
+    pub expires_at: Option<jiff::Timestamp>,
 }
 
 impl Caller {
@@ -150,17 +152,7 @@ impl Caller {
             .get::<RequestId>()
             .map(|r| r.0.clone())
             .unwrap_or_default();
-        let header = parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let Some(token) = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
-        else {
+        let Some(token) = bearer(&parts.headers) else {
             return Err(ApiError::unauthorized(
                 "send Authorization: Bearer TOKEN; an admin makes tokens with `podmirror token create`",
             ));
@@ -182,6 +174,9 @@ impl Caller {
                 info
             }
         };
+        // Checked on every request, cached entries too: expiry is not a
+        // revocation that may wait for the cache.
+        not_expired(&info)?;
         let Some(org) = state.config.org(&info.org).cloned() else {
             return Err(ApiError::forbidden(format!(
                 "token {:?} belongs to org {:?}, which the server's config does not list; ask an admin to add it",
@@ -206,8 +201,44 @@ impl Caller {
             role: info.role,
             org,
             request_id,
+            expires_at: info.expires_at,
         })
     }
+}
+
+/// The bearer token of a request's `Authorization` header.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    let header = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())?;
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+}
+
+fn not_expired(info: &podmirror_store::TokenInfo) -> Result<(), ApiError> {
+    match info.expires_at {
+        Some(end) if info.expired(jiff::Timestamp::now()) => Err(ApiError::unauthorized(format!(
+            "token {:?} expired at {end}; ask an admin for a new one",
+            info.name
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Whether a token an open stream was started with still counts: asks the
+/// store (not the cache), so a revocation ends the stream within its
+/// next check. 401 when revoked or expired.
+pub async fn still_valid(state: &AppState, token: &str) -> Result<(), ApiError> {
+    let info = state
+        .store
+        .authenticate(token)
+        .await
+        .map_err(ApiError::store)?
+        .ok_or_else(|| ApiError::unauthorized("the token was revoked; sign in with another one"))?;
+    not_expired(&info)
 }
 
 #[cfg(test)]

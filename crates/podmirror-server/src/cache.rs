@@ -30,8 +30,18 @@ pub struct PodSummary {
     pub phase: String,
     /// The first reason Kubernetes gives for it not being healthy.
     pub reason: String,
+    /// Every distinct reason, in the order of [`reasons`].
+    pub reasons: Vec<String>,
     /// Container restarts.
     pub restarts: i64,
+    /// When a container's previous run ended (its last restart).
+    pub last_restart_at: Option<String>,
+    /// Containers ready now.
+    pub ready: i64,
+    /// Containers, not counting init containers.
+    pub containers: i64,
+    /// metadata.creationTimestamp.
+    pub created_at: Option<String>,
     /// Its controller, `Kind/name`.
     pub owner: Option<String>,
     /// Running and ready, or done.
@@ -99,54 +109,98 @@ fn text<'a>(v: &'a Value, p: &str) -> &'a str {
     v.pointer(p).and_then(Value::as_str).unwrap_or("")
 }
 
-/// The first reason Kubernetes gives for a pod not being healthy.
-fn reason(p: &Value) -> String {
-    for list in ["/status/initContainerStatuses", "/status/containerStatuses"] {
-        for c in p
-            .pointer(list)
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
-            for state in [
-                "/state/waiting/reason",
-                "/state/terminated/reason",
-                "/lastState/terminated/reason",
-            ] {
-                let r = text(c, state);
-                if !r.is_empty() && c["ready"] != true {
-                    return r.to_string();
-                }
-            }
+fn statuses(p: &Value) -> impl Iterator<Item = &Value> {
+    ["/status/initContainerStatuses", "/status/containerStatuses"]
+        .into_iter()
+        .flat_map(|list| {
+            p.pointer(list)
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+        })
+}
+
+/// The reasons Kubernetes gives for a pod not being healthy, each once:
+/// what its unready containers wait on or ended with (the current state
+/// before the last run, so `CrashLoopBackOff` comes before `OOMKilled`),
+/// then an unschedulable condition, then the pod's own reason;
+/// `NotReady` when none is given.
+pub fn reasons(p: &Value) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut add = |r: &str| {
+        if !r.is_empty() && !out.iter().any(|o| o == r) {
+            out.push(r.to_string());
+        }
+    };
+    for c in statuses(p) {
+        if c["ready"] == true {
+            continue;
+        }
+        for state in [
+            "/state/waiting/reason",
+            "/state/terminated/reason",
+            "/lastState/terminated/reason",
+        ] {
+            add(text(c, state));
         }
     }
-    let scheduled = p
+    for c in p
         .pointer("/status/conditions")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
-        .find(|c| c["type"] == "PodScheduled" && c["status"] == "False");
-    if let Some(c) = scheduled {
-        return text(c, "/reason").to_string();
+        .filter(|c| c["type"] == "PodScheduled" && c["status"] == "False")
+    {
+        add(text(c, "/reason"));
     }
-    let r = text(p, "/status/reason");
-    if r.is_empty() {
-        "NotReady".into()
-    } else {
-        r.into()
+    add(text(p, "/status/reason"));
+    if out.is_empty() {
+        out.push("NotReady".into());
     }
+    out
+}
+
+/// When the latest previous run of any container ended.
+fn last_restart_at(p: &Value) -> Option<String> {
+    statuses(p)
+        .filter(|c| c["restartCount"].as_i64().unwrap_or(0) > 0)
+        .filter_map(|c| {
+            c.pointer("/lastState/terminated/finishedAt")
+                .and_then(Value::as_str)
+        })
+        .filter_map(|t| t.parse::<jiff::Timestamp>().ok())
+        .max()
+        .map(|t| t.to_string())
 }
 
 /// The summary of a pod, and the mirror entry when it is one.
 fn entry(pod: &Pod) -> Option<(Key, Entry)> {
     let (key, v) = prune(pod)?;
+    let reasons = reasons(&v);
+    let main = || {
+        v.pointer("/status/containerStatuses")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+    };
     let summary = PodSummary {
         namespace: key.0.clone(),
         name: key.1.clone(),
         uid: text(&v, "/metadata/uid").to_string(),
         phase: text(&v, "/status/phase").to_string(),
-        reason: reason(&v),
+        reason: reasons[0].clone(),
+        reasons,
         restarts: podmirror_core::verdict::restarts(&v),
+        last_restart_at: last_restart_at(&v),
+        ready: main().filter(|c| c["ready"] == true).count() as i64,
+        containers: v
+            .pointer("/spec/containers")
+            .and_then(Value::as_array)
+            .map_or(0, |c| c.len() as i64),
+        created_at: v
+            .pointer("/metadata/creationTimestamp")
+            .and_then(Value::as_str)
+            .map(str::to_string),
         owner: v
             .pointer("/metadata/ownerReferences")
             .and_then(Value::as_array)

@@ -64,6 +64,10 @@ pub struct Config {
     /// The LLM section, read by `podmirror-ai`.
     #[serde(default)]
     pub llm: Option<serde::de::IgnoredAny>,
+    /// The cluster's name as the dashboard shows it (default: the
+    /// kubeconfig context, or `in-cluster`).
+    #[serde(default)]
+    pub cluster_name: Option<String>,
 }
 
 fn one_org() -> Vec<Org> {
@@ -89,6 +93,7 @@ impl Default for Config {
             rate_limit_per_minute: default_rate(),
             mirror_ttl_seconds: default_ttl(),
             llm: None,
+            cluster_name: None,
         }
     }
 }

@@ -16,6 +16,8 @@ pub struct ApiError {
     pub error: &'static str,
     /// For people.
     pub message: String,
+    /// The fields the cluster refused, when it named them.
+    pub causes: Vec<crate::views::Cause>,
 }
 
 impl ApiError {
@@ -25,6 +27,7 @@ impl ApiError {
             status,
             error,
             message: message.into(),
+            causes: Vec::new(),
         }
     }
 
@@ -77,7 +80,17 @@ impl ApiError {
 impl From<KubeError> for ApiError {
     fn from(e: KubeError) -> ApiError {
         let message = e.to_string();
-        match &e {
+        let causes = match &e {
+            KubeError::Api { causes, .. } => causes
+                .iter()
+                .map(|c| crate::views::Cause {
+                    field: c.field.clone(),
+                    message: c.message.clone(),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        let mut out = match &e {
             KubeError::NotFound { .. } | KubeError::NoMirror(_) => Self::not_found(message),
             KubeError::Target(_) | KubeError::NotADeployment(_) | KubeError::Core(_) => {
                 Self::invalid(message)
@@ -107,7 +120,9 @@ impl From<KubeError> for ApiError {
                 "cluster_unreachable",
                 format!("{message}; try again"),
             ),
-        }
+        };
+        out.causes = causes;
+        out
     }
 }
 
@@ -115,7 +130,11 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut r = (
             self.status,
-            Json(json!({"error": self.error, "message": self.message})),
+            Json(if self.causes.is_empty() {
+                json!({"error": self.error, "message": self.message})
+            } else {
+                json!({"error": self.error, "message": self.message, "causes": self.causes})
+            }),
         )
             .into_response();
         if self.status == StatusCode::UNAUTHORIZED {

@@ -8,13 +8,16 @@
 //! code the CLI runs (`podmirror-kube::deploy`, `::fixes`).
 
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod cache;
 pub mod config;
 pub mod error;
+pub mod live;
 mod metrics;
 pub mod names;
 pub mod openapi;
+pub mod pods;
 pub mod views;
 pub mod watcher;
 
@@ -64,6 +67,9 @@ pub struct AppState {
     pub clock: Mutex<podmirror_kube::clock::ServerClock>,
     /// Whether this replica's reaper leads (set by the reaper's election).
     pub reaper_leading: tokio::sync::watch::Sender<bool>,
+    /// Moves whenever this server keeps a diagnosis or a verdict, so the
+    /// live lists show it at once.
+    pub diagnoses: tokio::sync::watch::Sender<u64>,
     metrics: metrics::Metrics,
 }
 
@@ -88,6 +94,7 @@ impl AppState {
             window: Duration::from_secs(15 * 60),
             clock: Mutex::new(Default::default()),
             reaper_leading: tokio::sync::watch::Sender::new(false),
+            diagnoses: tokio::sync::watch::Sender::new(0),
             metrics: Default::default(),
         });
         let weak = Arc::downgrade(&state);
@@ -334,12 +341,23 @@ async fn openapi_json() -> Response {
         .into_response()
 }
 
-async fn no_route(req: Request) -> ApiError {
+/// The dashboard's files for GET and HEAD outside `/api`, else 404 in the
+/// API's shape.
+async fn no_route(req: Request) -> Response {
+    let path = req.uri().path();
+    let head = req.method() == http::Method::HEAD;
+    if (head || req.method() == http::Method::GET)
+        && !path.starts_with("/api/")
+        && let Some(r) = assets::serve(path, req.headers(), head)
+    {
+        return r;
+    }
     ApiError::not_found(format!(
-        "no route {} {}; /api/openapi.json lists them",
+        "no route {} {}; /api/openapi.json lists the API's routes, and / serves the dashboard",
         req.method(),
-        req.uri().path()
+        path
     ))
+    .into_response()
 }
 
 /// The whole API.
@@ -349,7 +367,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/api/openapi.json", get(openapi_json))
+        .route("/api/auth/me", get(pods::me))
         .route("/api/pods/failing", get(api::failing_pods))
+        .route("/api/pods/failing/events", get(live::failing_events))
+        .route("/api/pods/{pod_id}", get(pods::pod_detail))
+        .route("/api/pods/{pod_id}/logs", get(pods::pod_logs))
         .route(
             "/api/diagnosis/{pod}",
             get(api::get_diagnosis).post(api::post_diagnosis),
@@ -363,12 +385,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(api::mirror_events),
         )
         .route("/api/mirror/{mirror_id}", delete(api::delete_mirror))
+        .route("/api/mirror/{mirror_id}/extend", post(api::extend_mirror))
         .route("/api/mirror/active", get(api::active_mirrors))
+        .route("/api/mirror/active/events", get(live::active_events))
         .route(
             "/api/admin/settings/mirror-ttl",
             get(api::get_ttl).put(api::put_ttl),
         )
         .route("/api/audit", get(api::audit_log))
+        .route("/api/audit/verify", get(api::audit_verify))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth_layer,

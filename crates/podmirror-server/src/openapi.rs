@@ -53,6 +53,7 @@ impl Operation {
             ("post", "/api/mirror/preview/{pod_id}") => "mirror.preview",
             ("post", "/api/mirror/deploy/{pod_id}") => "mirror.deploy",
             ("delete", _) => "mirror.delete",
+            ("post", "/api/mirror/{mirror_id}/extend") => "mirror.extend",
             ("put", "/api/admin/settings/mirror-ttl") => "settings.mirror-ttl",
             ("get", "/api/audit") => "audit.read",
             _ => "read",
@@ -125,10 +126,41 @@ pub fn operations() -> Vec<Operation> {
         ),
         op(
             "get",
+            "/api/auth/me",
+            "The caller: token name, role, org, and what the role may do.",
+            "read",
+            (200, schema::<Me>),
+        ),
+        op(
+            "get",
             "/api/pods/failing",
-            "Pods of the caller's org that are not healthy, with their last diagnosis.",
+            "Pods of the caller's org that are not healthy, with their last diagnosis and live mirrors.",
             "read",
             (200, list::<FailingPod>),
+        ),
+        Operation {
+            content_type: "text/event-stream",
+            ..op(
+                "get",
+                "/api/pods/failing/events",
+                "Server-sent events: `snapshot` {now, pods: [FailingPod]} first, then `update` {now, upsert: [FailingPod], remove: [pod_id]} on each change; `unauthorized` when the token stops counting.",
+                "read",
+                (200, text),
+            )
+        },
+        op(
+            "get",
+            "/api/pods/{pod_id}",
+            "A pod's containers, events and YAML (managedFields removed); pod_id is namespace:name.",
+            "read",
+            (200, schema::<PodDetail>),
+        ),
+        op(
+            "get",
+            "/api/pods/{pod_id}/logs",
+            "The last log lines of a container (`?container=NAME&previous=true&tail=N`).",
+            "read",
+            (200, schema::<PodLogs>),
         ),
         Operation {
             namespace_query: true,
@@ -204,6 +236,16 @@ pub fn operations() -> Vec<Operation> {
             "admin",
             (200, schema::<Deleted>),
         ),
+        Operation {
+            request: Some(schema::<ExtendRequest>),
+            ..op(
+                "post",
+                "/api/mirror/{mirror_id}/extend",
+                "Make a mirror live longer (its TTL grows by by_seconds, at most 3600 s from now).",
+                "admin",
+                (200, schema::<MirrorStatus>),
+            )
+        },
         op(
             "get",
             "/api/mirror/active",
@@ -211,6 +253,16 @@ pub fn operations() -> Vec<Operation> {
             "read",
             (200, list::<MirrorStatus>),
         ),
+        Operation {
+            content_type: "text/event-stream",
+            ..op(
+                "get",
+                "/api/mirror/active/events",
+                "Server-sent events: `mirrors` {now, mirrors: [MirrorStatus]} at once and on each change; `unauthorized` when the token stops counting.",
+                "read",
+                (200, text),
+            )
+        },
         op(
             "get",
             "/api/admin/settings/mirror-ttl",
@@ -234,6 +286,13 @@ pub fn operations() -> Vec<Operation> {
             "The audit log of the caller's org (`?after=SEQ&limit=N`).",
             "admin",
             (200, list::<podmirror_store::AuditEntry>),
+        ),
+        op(
+            "get",
+            "/api/audit/verify",
+            "Whether the audit log's hash chain holds, as `podmirror audit verify` reports it.",
+            "admin",
+            (200, schema::<AuditVerify>),
         ),
     ]
 }
@@ -267,6 +326,18 @@ pub fn document() -> Value {
             params.push(json!({"name": "dry_run", "in": "query", "required": false,
                 "description": "Show what would change without changing it.",
                 "schema": {"type": "boolean", "default": false}}));
+        }
+        if op.path == "/api/pods/{pod_id}/logs" {
+            params.push(
+                json!({"name": "container", "in": "query", "required": false,
+                "description": "The container (default: the first that is not an init container).",
+                "schema": {"type": "string"}}),
+            );
+            params.push(json!({"name": "previous", "in": "query", "required": false,
+                "description": "The previous run's lines.",
+                "schema": {"type": "boolean", "default": false}}));
+            params.push(json!({"name": "tail", "in": "query", "required": false,
+                "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 200}}));
         }
         if op.path == "/api/audit" {
             for name in ["after", "limit"] {

@@ -13,10 +13,51 @@ pub struct ErrorBody {
     pub error: String,
     /// What was wrong and what to do.
     pub message: String,
+    /// The fields the cluster refused, when it named them (a dry run's
+    /// validation errors), so a form can show each at its field.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub causes: Vec<Cause>,
+}
+
+/// One refused field.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct Cause {
+    /// The field's path as the API server writes it
+    /// (`spec.containers[0].image`); empty when it named none.
+    pub field: String,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+/// The caller, for a page that hides what it may not do (the API still
+/// checks every request).
+#[derive(Debug, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Me {
+    /// The token's name.
+    pub name: String,
+    /// `read`, `write` or `admin`.
+    pub role: String,
+    /// The token's org.
+    pub org: String,
+    /// Whether the org's policy lets this role apply fixes.
+    pub can_apply_fix: bool,
+    /// Whether the role may deploy, extend and delete mirrors.
+    pub can_deploy: bool,
+    /// The cluster the server talks to (its API server's address).
+    pub cluster: String,
+    /// When the token stops being accepted (RFC 3339), if it ever does.
+    pub expires_at: Option<String>,
+    /// The namespaces the org sees; empty when it sees all.
+    pub namespaces: Vec<String>,
+    /// The shortest mirror TTL a deploy accepts, in seconds.
+    pub min_ttl_seconds: u64,
+    /// The longest.
+    pub max_ttl_seconds: u64,
 }
 
 /// A failing pod, from the watch cache, with its last diagnosis if any.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct FailingPod {
     /// Namespace.
     pub namespace: String,
@@ -28,16 +69,96 @@ pub struct FailingPod {
     pub phase: String,
     /// The first reason Kubernetes gives (`CrashLoopBackOff`, `Unschedulable`, …).
     pub reason: String,
+    /// Every distinct reason its containers and conditions give, in order.
+    pub reasons: Vec<String>,
     /// Container restarts.
     pub restarts: i64,
+    /// When a container last restarted (the end of its previous run, RFC 3339).
+    pub last_restart_at: Option<String>,
+    /// Containers ready now.
+    pub ready: i64,
+    /// Containers (not counting init containers).
+    pub containers: i64,
+    /// metadata.creationTimestamp (RFC 3339).
+    pub created_at: Option<String>,
     /// The owning controller (`ReplicaSet/api-7c9f`), if any.
     pub owner: Option<String>,
     /// The last diagnosis within the window, if any.
     pub diagnosis: Option<DiagnosisSummary>,
+    /// The mirrors of this pod that are alive.
+    pub mirrors: Vec<MirrorRef>,
+}
+
+/// A mirror of a failing pod, for its chip.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct MirrorRef {
+    /// The mirror's id.
+    pub id: String,
+    /// status.phase.
+    pub phase: String,
+    /// `Healthy`, `Failing` or `Pending`.
+    pub verdict: String,
+    /// When the reaper deletes it (RFC 3339, the API server's clock).
+    pub expires_at: Option<String>,
+}
+
+/// One container of a pod, as its status says.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
+pub struct ContainerView {
+    /// Its name.
+    pub name: String,
+    /// An init container (sidecars included).
+    pub init: bool,
+    /// Its image.
+    pub image: String,
+    /// `waiting`, `running`, `terminated` or `unknown`.
+    pub state: String,
+    /// The state's reason (`CrashLoopBackOff`, `OOMKilled`, …).
+    pub reason: Option<String>,
+    /// The state's message.
+    pub message: Option<String>,
+    /// The exit code, when terminated now, else of the last run.
+    pub exit_code: Option<i64>,
+    /// Ready now.
+    pub ready: bool,
+    /// Restarts.
+    pub restarts: i64,
+}
+
+/// A pod in detail: its containers, events and YAML.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PodDetail {
+    /// Namespace.
+    pub namespace: String,
+    /// Name.
+    pub pod: String,
+    /// `namespace:name`.
+    pub pod_id: String,
+    /// status.phase.
+    pub phase: String,
+    /// The node it runs on, if scheduled.
+    pub node: Option<String>,
+    /// Init containers first, then the others.
+    pub containers: Vec<ContainerView>,
+    /// Its events, oldest first.
+    pub events: Vec<EventView>,
+    /// The pod as YAML, without managedFields.
+    pub yaml: String,
+}
+
+/// Log lines of one container.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct PodLogs {
+    /// The container.
+    pub container: String,
+    /// Whether these are the previous run's lines.
+    pub previous: bool,
+    /// The last lines, oldest first (secrets the diagnosis would redact are not removed: admins and readers of the namespace see what `kubectl logs` shows).
+    pub lines: Vec<String>,
 }
 
 /// A diagnosis in one line.
-#[derive(Debug, Serialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct DiagnosisSummary {
     /// The failure class.
     pub category: String,
@@ -159,8 +280,8 @@ pub struct Preview {
     pub diff: String,
 }
 
-/// An event about a mirror.
-#[derive(Debug, Serialize, JsonSchema)]
+/// An event about a pod or mirror.
+#[derive(Debug, Clone, PartialEq, Serialize, JsonSchema)]
 pub struct EventView {
     /// `Normal` or `Warning`.
     #[serde(rename = "type")]
@@ -171,6 +292,8 @@ pub struct EventView {
     pub message: String,
     /// How many times.
     pub count: i64,
+    /// When it was last seen (RFC 3339), if known.
+    pub last_seen: Option<String>,
 }
 
 /// A mirror's state.
@@ -202,9 +325,53 @@ pub struct MirrorStatus {
     pub scaled_down: Option<String>,
     /// Whether it is being deleted.
     pub deleting: bool,
+    /// The API server's time of this answer (RFC 3339): a countdown runs
+    /// on this clock, not the browser's.
+    pub now: String,
+    /// Seconds every container must stay ready without a restart for Healthy.
+    pub settle_seconds: f64,
+    /// Each container's state.
+    pub containers: Vec<ContainerView>,
+    /// Why it fails, when the verdict is Failing.
+    pub failure: Option<MirrorFailure>,
     /// Its latest events, newest last (status only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub recent_events: Option<Vec<EventView>>,
+}
+
+/// Why a mirror fails.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct MirrorFailure {
+    /// The container that fails (empty for the pod as a whole).
+    pub container: String,
+    /// `CrashLoopBackOff`, `OOMKilled`, `ImagePullBackOff`, …
+    pub reason: String,
+    /// Kubernetes' message, if any.
+    pub message: String,
+    /// The exit code of its last run, if it ran.
+    pub exit_code: Option<i64>,
+    /// The last lines it logged (of the previous run when it restarted).
+    pub last_logs: Vec<String>,
+}
+
+/// How much longer a mirror should live.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExtendRequest {
+    /// Seconds to add (at most to the longest TTL, 3600 s, from now).
+    #[schemars(range(min = 1, max = 3600))]
+    pub by_seconds: u64,
+}
+
+/// The audit chain's state, as `podmirror audit verify` reports it.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct AuditVerify {
+    /// True when every entry links to the one before it.
+    pub ok: bool,
+    /// How many entries were checked.
+    pub entries: i64,
+    /// What is wrong, when not ok.
+    pub message: Option<String>,
 }
 
 /// The mirror TTL setting.

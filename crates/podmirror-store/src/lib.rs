@@ -146,6 +146,7 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
             )",
         ],
     ),
+    (3, &["ALTER TABLE tokens ADD COLUMN expires_at_ms BIGINT"]),
 ];
 
 /// Which database a store is on.
@@ -739,6 +740,30 @@ mod tests {
         assert!(!store.revoke_token("alice", now).await.unwrap());
         assert!(store.authenticate(&alice).await.unwrap().is_none());
         assert_eq!(store.tokens().await.unwrap()[0].revoked_at, Some(now));
+        // A token with an end: found with it, expired from then on; an end
+        // in the past is refused.
+        let end = now + jiff::SignedDuration::from_secs(60);
+        let bob = store
+            .create_token_until("bob", Role::Read, "acme", now, Some(end))
+            .await
+            .unwrap();
+        let who = store.authenticate(&bob).await.unwrap().unwrap();
+        assert_eq!(who.expires_at, Some(end));
+        assert!(!who.expired(now));
+        assert!(who.expired(end));
+        let e = store
+            .create_token_until("carol", Role::Read, "acme", end, Some(now))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("not in the future"), "{e}");
+        assert!(
+            store
+                .tokens()
+                .await
+                .unwrap()
+                .iter()
+                .all(|t| t.name != "carol")
+        );
     }
 
     #[tokio::test]

@@ -55,6 +55,15 @@ pub struct TokenInfo {
     pub created_at: Timestamp,
     /// When it was revoked, if it was.
     pub revoked_at: Option<Timestamp>,
+    /// When it stops being accepted, if it ever does.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl TokenInfo {
+    /// Whether it has expired at `now`.
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
 }
 
 fn hash(secret: &str) -> Vec<u8> {
@@ -107,10 +116,11 @@ impl Store {
         role: Role,
         org: &str,
         now: Timestamp,
+        expires: Option<Timestamp>,
         action: &'static str,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+            "INSERT INTO tokens (id, name, secret_sha256, role, org, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING",
         )
         .bind(id)
         .bind(name)
@@ -118,13 +128,15 @@ impl Store {
         .bind(role.as_str())
         .bind(org)
         .bind(now.as_millisecond())
+        .bind(expires.map(|e| e.as_millisecond()))
         .execute(&self.pool)
         .await
         .map_err(query(action))?;
         Ok(done.rows_affected() == 1)
     }
 
-    /// Makes a token; returns the whole token, which is shown only this once.
+    /// Makes a token that never expires; returns the whole token, which is
+    /// shown only this once.
     pub async fn create_token(
         &self,
         name: &str,
@@ -132,6 +144,25 @@ impl Store {
         org: &str,
         now: Timestamp,
     ) -> Result<String, StoreError> {
+        self.create_token_until(name, role, org, now, None).await
+    }
+
+    /// Makes a token accepted until `expires` (for ever when None).
+    pub async fn create_token_until(
+        &self,
+        name: &str,
+        role: Role,
+        org: &str,
+        now: Timestamp,
+        expires: Option<Timestamp>,
+    ) -> Result<String, StoreError> {
+        if let Some(e) = expires
+            && e <= now
+        {
+            return Err(StoreError::Invalid(format!(
+                "the token would expire at {e}, which is not in the future"
+            )));
+        }
         check_name(name)?;
         check_name(org).map_err(|_| {
             StoreError::Invalid(format!("org {org:?}: use letters, digits, '.', '_' or '-'"))
@@ -139,7 +170,16 @@ impl Store {
         let id = random_hex(6)?;
         let secret = random_hex(24)?;
         let created = self
-            .insert_token(&id, &secret, name, role, org, now, "create a token")
+            .insert_token(
+                &id,
+                &secret,
+                name,
+                role,
+                org,
+                now,
+                expires,
+                "create a token",
+            )
             .await?;
         if !created {
             return Err(StoreError::Invalid(format!(
@@ -149,13 +189,15 @@ impl Store {
         Ok(format!("pm_{id}_{secret}"))
     }
 
-    /// The live token a caller presented, or None (unknown, malformed or revoked).
+    /// The token a caller presented, or None (unknown, malformed or
+    /// revoked). An expired token is returned with its `expires_at`: the
+    /// caller refuses it with a message that says so.
     pub async fn authenticate(&self, presented: &str) -> Result<Option<TokenInfo>, StoreError> {
         let Some((id, secret)) = split_token(presented) else {
             return Ok(None);
         };
         let row = sqlx::query(
-            "SELECT name, secret_sha256, role, org, created_at_ms, revoked_at_ms FROM tokens WHERE id = $1",
+            "SELECT name, secret_sha256, role, org, created_at_ms, revoked_at_ms, expires_at_ms FROM tokens WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(&self.pool)
@@ -175,7 +217,7 @@ impl Store {
     /// Every token, oldest first.
     pub async fn tokens(&self) -> Result<Vec<TokenInfo>, StoreError> {
         let rows = sqlx::query(
-            "SELECT name, role, org, created_at_ms, revoked_at_ms FROM tokens ORDER BY created_at_ms, name",
+            "SELECT name, role, org, created_at_ms, revoked_at_ms, expires_at_ms FROM tokens ORDER BY created_at_ms, name",
         )
         .fetch_all(&self.pool)
         .await
@@ -222,8 +264,17 @@ impl Store {
                 "the admin token must look like pm_<id>_<secret> with a secret of 32 or more characters; make one with `podmirror token create`, or leave PODMIRROR_ADMIN_TOKEN unset to get one printed".into(),
             ));
         };
-        self.insert_token(id, secret, name, role, org, now, "store the admin token")
-            .await?;
+        self.insert_token(
+            id,
+            secret,
+            name,
+            role,
+            org,
+            now,
+            None,
+            "store the admin token",
+        )
+        .await?;
         Ok(())
     }
 }
@@ -235,5 +286,6 @@ fn token_info(row: &sqlx::any::AnyRow) -> Result<TokenInfo, StoreError> {
         org: row.get("org"),
         created_at: at_ms(row.get("created_at_ms")),
         revoked_at: row.get::<Option<i64>, _>("revoked_at_ms").map(at_ms),
+        expires_at: row.get::<Option<i64>, _>("expires_at_ms").map(at_ms),
     })
 }

@@ -52,18 +52,18 @@ fn marks() -> Marks {
     }
 }
 
-/// A duration like `15m`, `90s`, `2h`.
-fn duration(s: &str) -> anyhow::Result<std::time::Duration> {
+/// A duration like `15m`, `90s`, `2h`, given to the flag `flag`.
+pub(crate) fn duration(flag: &str, s: &str) -> anyhow::Result<std::time::Duration> {
     let s = s.trim();
     let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = num.parse().map_err(|_| {
-        anyhow::anyhow!("invalid --max-age {s:?}: use a number with s, m or h, such as 15m")
+        anyhow::anyhow!("invalid {flag} {s:?}: use a number with s, m or h, such as 15m")
     })?;
     let secs = match unit {
         "s" | "" => n,
         "m" => n * 60,
         "h" => n * 3600,
-        _ => bail!("invalid --max-age {s:?}: use a number with s, m or h, such as 15m"),
+        _ => bail!("invalid {flag} {s:?}: use a number with s, m or h, such as 15m"),
     };
     Ok(std::time::Duration::from_secs(secs))
 }
@@ -131,7 +131,7 @@ pub(crate) fn confirm() -> anyhow::Result<bool> {
 
 /// `podmirror fix POD [--apply]`. Returns the exit code.
 pub async fn fix(t: Target, pod: String, args: FixArgs) -> anyhow::Result<u8> {
-    let max_age = duration(&args.max_age)?;
+    let max_age = duration("--max-age", &args.max_age)?;
     let (client, ns) = connect(&t).await?;
     let pod = pod.strip_prefix("pod/").unwrap_or(&pod).to_string();
     let store = store().await?;
@@ -234,11 +234,11 @@ mod tests {
 
     #[test]
     fn max_ages_read_like_durations() {
-        assert_eq!(duration("15m").unwrap().as_secs(), 900);
-        assert_eq!(duration("2h").unwrap().as_secs(), 7200);
-        assert_eq!(duration("90s").unwrap().as_secs(), 90);
+        assert_eq!(duration("--max-age", "15m").unwrap().as_secs(), 900);
+        assert_eq!(duration("--max-age", "2h").unwrap().as_secs(), 7200);
+        assert_eq!(duration("--max-age", "90s").unwrap().as_secs(), 90);
         assert!(
-            duration("soon")
+            duration("--max-age", "soon")
                 .unwrap_err()
                 .to_string()
                 .contains("such as 15m")

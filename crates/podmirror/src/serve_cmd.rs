@@ -185,6 +185,9 @@ pub enum TokenCommand {
         /// Its organisation (as the server's config names it).
         #[arg(long, default_value = "default")]
         org: String,
+        /// How long it is accepted (e.g. 8h, 30m); for ever when absent.
+        #[arg(long)]
+        expires_in: Option<String>,
         #[command(flatten)]
         database: DatabaseArg,
     },
@@ -213,11 +216,24 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<u8> {
             name,
             role,
             org,
+            expires_in,
             database,
         } => {
             let role = Role::parse(&role)?;
+            let expires = match expires_in.as_deref() {
+                None => None,
+                Some(d) => {
+                    let d = crate::fix_cmd::duration("--expires-in", d)?;
+                    if d.is_zero() {
+                        anyhow::bail!("--expires-in must be longer than 0s");
+                    }
+                    Some(now + jiff::SignedDuration::try_from(d)?)
+                }
+            };
             let store = database.open().await?;
-            let token = store.create_token(&name, role, &org, now).await?;
+            let token = store
+                .create_token_until(&name, role, &org, now, expires)
+                .await?;
             println!("{token}");
             eprintln!(
                 "token {name:?} ({}, org {org}) created; it is shown only now",
@@ -232,7 +248,8 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<u8> {
                 .map(|t| {
                     serde_json::json!({"name": t.name, "role": t.role.as_str(), "org": t.org,
                         "created": t.created_at.to_string(),
-                        "revoked": t.revoked_at.map(|r| r.to_string())})
+                        "revoked": t.revoked_at.map(|r| r.to_string()),
+                        "expires": t.expires_at.map(|r| r.to_string())})
                 })
                 .collect();
             match output {
@@ -243,19 +260,22 @@ pub async fn token(cmd: TokenCommand) -> anyhow::Result<u8> {
                 ),
                 Format::Table => {
                     println!(
-                        "{:<24} {:<6} {:<16} {:<22} REVOKED",
-                        "NAME", "ROLE", "ORG", "CREATED"
+                        "{:<24} {:<6} {:<16} {:<22} {:<22} REVOKED",
+                        "NAME", "ROLE", "ORG", "CREATED", "EXPIRES"
                     );
+                    let at = |t: Option<jiff::Timestamp>| {
+                        t.map(|r| r.strftime("%Y-%m-%d %H:%M:%S").to_string())
+                            .unwrap_or_else(|| "-".into())
+                    };
                     for t in &tokens {
                         println!(
-                            "{:<24} {:<6} {:<16} {:<22} {}",
+                            "{:<24} {:<6} {:<16} {:<22} {:<22} {}",
                             t.name,
                             t.role.as_str(),
                             t.org,
                             t.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                            t.revoked_at
-                                .map(|r| r.strftime("%Y-%m-%d %H:%M:%S").to_string())
-                                .unwrap_or_else(|| "-".into())
+                            at(t.expires_at),
+                            at(t.revoked_at)
                         );
                     }
                 }

@@ -23,9 +23,9 @@ fn main() {
         let dir = PathBuf::from(dir);
         println!("cargo:rerun-if-changed={}", dir.display());
         Some(dir)
-    } else if std::env::var("PODMIRROR_DASHBOARD").as_deref() == Ok("skip") {
-        None
-    } else if !source.join("package.json").exists() {
+    } else if std::env::var("PODMIRROR_DASHBOARD").as_deref() == Ok("skip")
+        || !source.join("package.json").exists()
+    {
         None
     } else {
         for input in [
@@ -56,8 +56,10 @@ fn main() {
     }
     files.sort();
     let mut code = String::from(
-        "/// Every embedded file: (URL path, body, gzip copy of the body).\n\
-         pub static FILES: &[(&str, &[u8], Option<&[u8]>)] = &[\n",
+        "/// One embedded file: (URL path, body, gzip copy of the body).\n\
+         pub type File = (&'static str, &'static [u8], Option<&'static [u8]>);\n\
+         /// Every embedded file.\n\
+         pub static FILES: &[File] = &[\n",
     );
     for (url, path) in &files {
         let gz = PathBuf::from(format!("{}.gz", path.display()));

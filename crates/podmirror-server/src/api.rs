@@ -79,7 +79,8 @@ fn split_pod_id(id: &str) -> Result<(&str, &str), ApiError> {
 }
 
 impl AppState {
-    /// Appends to the audit log; a log that cannot be written fails the request.
+    /// Appends to the audit log and returns the entry's position; a log
+    /// that cannot be written fails the request.
     pub(crate) async fn audit(
         &self,
         caller: &Caller,
@@ -87,7 +88,7 @@ impl AppState {
         target: &str,
         digest: &str,
         outcome: &str,
-    ) -> Result<(), ApiError> {
+    ) -> Result<i64, ApiError> {
         let entry = NewEntry {
             who: caller.name.clone(),
             role: caller.role.as_str().into(),
@@ -101,7 +102,7 @@ impl AppState {
         self.store
             .append_audit(&entry, jiff::Timestamp::now())
             .await
-            .map(|_| ())
+            .map(|e| e.seq)
             .map_err(ApiError::store)
     }
 
@@ -237,9 +238,6 @@ impl AppState {
         }
     }
 }
-
-/// Seconds every container must stay ready without a restart to be Healthy.
-pub(crate) const SETTLE_SECONDS: f64 = 30.0;
 
 /// How long the pod has been Ready, from its Ready condition (server clock).
 fn ready_for(pod: &Value, now: jiff::Timestamp) -> f64 {
@@ -394,6 +392,18 @@ pub async fn apply_fix(
         }
     };
     let digest = sha256_hex(Value::Array(prepared.body.clone()).to_string().as_bytes());
+    let diff = podmirror_core::render::diff(
+        &podmirror_core::render::yaml(&prepared.before),
+        &podmirror_core::render::yaml(&prepared.after),
+        "template",
+        "template (fixed)",
+        false,
+    );
+    let cluster = s
+        .config
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| "cluster".into());
     if q.dry_run {
         // What would change, for the caller to confirm; nothing is changed.
         return Ok(Json(Applied {
@@ -402,24 +412,37 @@ pub async fn apply_fix(
             kubectl_command: f.fix_command,
             before: prepared.before,
             after: prepared.after,
+            diff,
+            cluster,
+            verified_by: saved
+                .verified
+                .map(|(mirror, verdict)| Verification { mirror, verdict }),
+            audit_seq: None,
         }));
     }
     match fixes::apply(&s.client, &prepared).await {
         Ok(()) => {
-            s.audit(
-                &caller,
-                "fix.apply",
-                &format!("{target} ({})", prepared.target),
-                &digest,
-                "applied",
-            )
-            .await?;
+            let seq = s
+                .audit(
+                    &caller,
+                    "fix.apply",
+                    &format!("{target} ({})", prepared.target),
+                    &digest,
+                    "applied",
+                )
+                .await?;
             Ok(Json(Applied {
                 target: prepared.target,
                 diagnosis_id: f.id,
                 kubectl_command: f.fix_command,
                 before: prepared.before,
                 after: prepared.after,
+                diff,
+                cluster,
+                verified_by: saved
+                    .verified
+                    .map(|(mirror, verdict)| Verification { mirror, verdict }),
+                audit_seq: Some(seq),
             }))
         }
         Err(e) => {
@@ -531,6 +554,9 @@ pub async fn preview(
 ) -> Result<Json<Preview>, ApiError> {
     let req = body.0.unwrap_or_default();
     let (plan, _) = s.plan(&caller, &pod_id, &req).await?;
+    // The API server's own validation, so an edited manifest's mistakes
+    // show at their fields before anyone deploys (nothing is created).
+    mirrors::dry_run(&s.client, &plan.manifest).await?;
     let source =
         podmirror_core::render::yaml(&podmirror_core::cleanup::clean_pod(&plan.source.pod));
     let mirror = podmirror_core::render::yaml(&plan.manifest);
@@ -539,6 +565,8 @@ pub async fn preview(
         namespace: plan.namespace.clone(),
         diff: podmirror_core::render::diff(&source, &mirror, "source", "mirror", false),
         manifest: plan.manifest,
+        source_yaml: source,
+        mirror_yaml: mirror,
     }))
 }
 
@@ -590,7 +618,12 @@ pub async fn deploy_mirror(
             .await?;
             Ok((
                 StatusCode::CREATED,
-                Json(s.status_at(&d.pod, &d.info, SETTLE_SECONDS, s.server_now())),
+                Json(s.status_at(
+                    &d.pod,
+                    &d.info,
+                    s.config.mirror_settle_seconds,
+                    s.server_now(),
+                )),
             ))
         }
         Err(e) => {
@@ -616,7 +649,7 @@ pub async fn mirror_status(
     Q(q): Q<SettleQuery>,
 ) -> Result<Json<MirrorStatus>, ApiError> {
     let (pod, info) = s.mirror(&caller, &id)?;
-    let settle = q.settle.unwrap_or(SETTLE_SECONDS);
+    let settle = q.settle.unwrap_or(s.config.mirror_settle_seconds);
     if !(0.0..=3600.0).contains(&settle) {
         return Err(ApiError::invalid(format!(
             "settle {settle} is outside 0..3600 (seconds)"
@@ -677,7 +710,8 @@ pub async fn mirror_events(
         loop {
             match s.mirror(&caller, &id) {
                 Ok((pod, info)) => {
-                    let mut status = s.status_at(&pod, &info, SETTLE_SECONDS, s.server_now());
+                    let mut status =
+                        s.status_at(&pod, &info, s.config.mirror_settle_seconds, s.server_now());
                     s.record_verdict(&pod, &status).await;
                     if let Some(f) = &status.failure {
                         let key = (f.container.clone(), status.restarts);
@@ -830,7 +864,7 @@ pub async fn extend_mirror(
             Ok(Json(s.status_at(
                 &pod,
                 &extended,
-                SETTLE_SECONDS,
+                s.config.mirror_settle_seconds,
                 s.server_now(),
             )))
         }

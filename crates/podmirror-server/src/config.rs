@@ -64,6 +64,10 @@ pub struct Config {
     /// The LLM section, read by `podmirror-ai`.
     #[serde(default)]
     pub llm: Option<serde::de::IgnoredAny>,
+    /// Seconds every container of a mirror must stay ready without a
+    /// restart before its verdict is Healthy (default 30).
+    #[serde(default = "default_settle")]
+    pub mirror_settle_seconds: f64,
     /// The cluster's name as the dashboard shows it (default: the
     /// kubeconfig context, or `in-cluster`).
     #[serde(default)]
@@ -82,6 +86,10 @@ fn default_rate() -> u32 {
     600
 }
 
+fn default_settle() -> f64 {
+    30.0
+}
+
 fn default_ttl() -> u64 {
     crate::DEFAULT_TTL
 }
@@ -93,6 +101,7 @@ impl Default for Config {
             rate_limit_per_minute: default_rate(),
             mirror_ttl_seconds: default_ttl(),
             llm: None,
+            mirror_settle_seconds: default_settle(),
             cluster_name: None,
         }
     }
@@ -102,6 +111,12 @@ impl Config {
     /// Reads a config file's text; `file` names it in errors.
     pub fn parse(text: &str, file: &str) -> Result<Config, String> {
         let config: Config = serde_saphyr::from_str(text).map_err(|e| format!("{file}: {e}"))?;
+        if !(0.0..=3600.0).contains(&config.mirror_settle_seconds) {
+            return Err(format!(
+                "{file}: mirror_settle_seconds {} is outside 0..3600",
+                config.mirror_settle_seconds
+            ));
+        }
         if config.orgs.is_empty() {
             return Err(format!("{file}: orgs is empty; name at least one org"));
         }

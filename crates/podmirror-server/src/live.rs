@@ -7,7 +7,7 @@
 //! is open ends it with an `unauthorized` event.
 
 use crate::AppState;
-use crate::api::{SETTLE_SECONDS, async_stream};
+use crate::api::async_stream;
 use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::views::{DiagnosisSummary, FailingPod, MirrorRef, MirrorStatus};
@@ -46,7 +46,12 @@ impl AppState {
             if m.info.deleting || !caller.org.sees(&m.info.namespace) {
                 continue;
             }
-            let status = self.status_at(&m.pod, &m.info, SETTLE_SECONDS, server_now);
+            let status = self.status_at(
+                &m.pod,
+                &m.info,
+                self.config.mirror_settle_seconds,
+                server_now,
+            );
             mirrors
                 .entry((m.info.namespace.clone(), m.info.source.clone()))
                 .or_default()
@@ -100,7 +105,7 @@ impl AppState {
             .mirrors()
             .iter()
             .filter(|m| caller.org.sees(&m.info.namespace))
-            .map(|m| self.status_at(&m.pod, &m.info, SETTLE_SECONDS, now))
+            .map(|m| self.status_at(&m.pod, &m.info, self.config.mirror_settle_seconds, now))
             .collect();
         out.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
         out

@@ -197,7 +197,7 @@ pub fn operations() -> Vec<Operation> {
             ..op(
                 "post",
                 "/api/mirror/preview/{pod_id}",
-                "The mirror manifest and its diff, without deploying.",
+                "The mirror manifest and its diff, checked by the API server in a dry run (422 with causes at their fields when refused), without deploying.",
                 "read",
                 (200, schema::<Preview>),
             )

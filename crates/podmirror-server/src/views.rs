@@ -229,9 +229,11 @@ pub struct DeployRequest {
     pub _created_by: Option<serde::de::IgnoredAny>,
     /// A whole Pod manifest to run instead of the source's spec: a JSON
     /// object, or YAML text.
+    #[serde(default)]
     #[schemars(schema_with = "manifest_schema")]
     pub manifest: Option<Value>,
     /// JSON Patch operations on the pod's spec.
+    #[serde(default)]
     #[schemars(schema_with = "patch_schema")]
     pub patch: Option<Value>,
     /// Set a container's image: `CONTAINER=IMAGE` (`*` for all).
@@ -276,6 +278,10 @@ pub struct Preview {
     pub namespace: String,
     /// The Pod manifest.
     pub manifest: Value,
+    /// The source pod less its runtime fields, as YAML.
+    pub source_yaml: String,
+    /// The mirror's manifest as YAML (what an editor starts from).
+    pub mirror_yaml: String,
     /// A unified diff of the source (less runtime fields) and the mirror.
     pub diff: String,
 }
@@ -395,6 +401,15 @@ pub struct Applied {
     pub before: Value,
     /// And after.
     pub after: Value,
+    /// A unified diff of the two, as YAML.
+    pub diff: String,
+    /// The cluster it changes (the server's name for it).
+    pub cluster: String,
+    /// The mirror that proved the fix and its verdict; None when no mirror
+    /// tested it.
+    pub verified_by: Option<Verification>,
+    /// The audit entry that records it (None for a dry run).
+    pub audit_seq: Option<i64>,
 }
 
 /// Deleted.

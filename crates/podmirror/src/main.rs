@@ -352,7 +352,12 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
     let backend = serve_cmd::Backend::start(
         running.sim.client(),
         store.clone(),
-        podmirror_server::config::Config::default(),
+        podmirror_server::config::Config {
+            cluster_name: Some("podmirror-sim".into()),
+            // A demo at N× speed judges its mirrors N× sooner.
+            mirror_settle_seconds: (30.0 / args.time_scale).max(1.0),
+            ..Default::default()
+        },
         std::net::SocketAddr::from(([127, 0, 0, 1], demo.api_port)),
         Some("default"),
     )
@@ -395,6 +400,9 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
         "  podmirror test deployment/api -n {ns} --set-image api=registry.example.com/shop/api:1.4.1"
     );
     println!("  podmirror status -A");
+    println!();
+    println!("The dashboard (signs you in as admin; the token leaves the address bar at once):");
+    println!("  http://{}/#token={token}", backend.addr);
     println!();
     println!("The backend (REST API, failing pods diagnosed as they fail, the mirror reaper):");
     println!("  http://{}/api/openapi.json", backend.addr);

@@ -150,6 +150,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         context: args.context.clone(),
     })
     .await?;
+    let mut config = config;
+    if config.cluster_name.is_none() {
+        config.cluster_name = Some(cluster_name(args.context.as_deref()));
+    }
     let reaper = (!args.no_reaper).then_some(args.lease_namespace.as_str());
     let mut backend = Backend::start(client, store, config, addr, reaper).await?;
     if let Some(token) = &backend.new_token {
@@ -158,7 +162,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
     }
     eprintln!(
-        "podmirror serve: listening on http://{} (the API under /api, its description at /api/openapi.json)",
+        "podmirror serve: listening on http://{} (the dashboard at /, the API under /api, its description at /api/openapi.json)",
         backend.addr
     );
     tokio::select! {
@@ -169,6 +173,21 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     backend.stop().await;
     Ok(())
+}
+
+/// The cluster's name for the dashboard: the kubeconfig context used, or
+/// `in-cluster` when the server runs in a pod.
+fn cluster_name(context: Option<&str>) -> String {
+    if let Some(c) = context {
+        return c.to_string();
+    }
+    if std::env::var_os("KUBERNETES_SERVICE_HOST").is_some() {
+        return "in-cluster".into();
+    }
+    kube::config::Kubeconfig::read()
+        .ok()
+        .and_then(|k| k.current_context)
+        .unwrap_or_else(|| "in-cluster".into())
 }
 
 /// `podmirror token …`.

@@ -1,0 +1,178 @@
+// The Failing pods tab: namespace filter, search (/), j/k selection, Enter to expand; rows stay cheap for 1,000 pods.
+import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import type { ConnectionState } from '../api/sse';
+import { ErrorText, Spinner } from '../ui/bits';
+import { addKeyHandler, dialogOpen } from '../ui/keys';
+import { PodRow } from './PodRow';
+import { filterPods, namespacesOf, sortPods, type PodMap } from './store';
+
+export interface FailingPodsProps {
+  pods: PodMap;
+  loaded: boolean;
+  conn: ConnectionState;
+  error: string | null;
+}
+
+export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
+  const [namespace, setNamespace] = useState('');
+  const [query, setQuery] = useState('');
+  const [selected, setSelected] = useState<string | null>(null);
+  const [expanded, setExpanded] = useState<ReadonlySet<string>>(() => new Set());
+  const searchRef = useRef<HTMLInputElement>(null);
+  const listRef = useRef<HTMLOListElement>(null);
+
+  const sorted = useMemo(() => sortPods(pods), [pods]);
+  const namespaces = useMemo(() => namespacesOf(sorted), [sorted]);
+  const shown = useMemo(() => filterPods(sorted, { namespace, query }), [sorted, namespace, query]);
+
+  const toggle = useCallback((id: string) => {
+    setSelected(id);
+    setExpanded((prev) => {
+      const next = new Set(prev);
+      if (next.has(id)) next.delete(id);
+      else next.add(id);
+      return next;
+    });
+  }, []);
+
+  const select = useCallback((id: string) => setSelected(id), []);
+
+  // Keys: the latest list and selection, read through a ref so the handler is registered once.
+  const state = useRef({ shown, selected, expanded });
+  state.current = { shown, selected, expanded };
+
+  useEffect(
+    () =>
+      addKeyHandler((event) => {
+        if (dialogOpen()) return false;
+        const { shown: list, selected: sel, expanded: open } = state.current;
+        switch (event.key) {
+          case '/':
+            searchRef.current?.focus();
+            searchRef.current?.select();
+            return true;
+          case 'j':
+          case 'k': {
+            if (list.length === 0) return true;
+            const at = sel ? list.findIndex((p) => p.pod_id === sel) : -1;
+            const next = event.key === 'j' ? Math.min(list.length - 1, at + 1) : at < 0 ? 0 : Math.max(0, at - 1);
+            const id = list[next]!.pod_id;
+            setSelected(id);
+            focusRow(listRef.current, id);
+            return true;
+          }
+          case 'Enter': {
+            if (!sel) return false;
+            const active = document.activeElement;
+            const onRowToggle = active instanceof HTMLElement && active.dataset.toggleFor === sel;
+            if (active && active !== document.body && !onRowToggle) return false;
+            toggle(sel);
+            return true;
+          }
+          case 'Escape': {
+            if (open.size === 0) return false;
+            if (sel && open.has(sel)) toggle(sel);
+            else setExpanded(new Set());
+            if (sel) focusRow(listRef.current, sel);
+            return true;
+          }
+          default:
+            return false;
+        }
+      }),
+    [toggle],
+  );
+
+  // Forget expansions of pods that left the list.
+  useEffect(() => {
+    setExpanded((prev) => {
+      let changed = false;
+      const next = new Set<string>();
+      for (const id of prev) {
+        if (pods.has(id)) next.add(id);
+        else changed = true;
+      }
+      return changed ? next : prev;
+    });
+  }, [pods]);
+
+  return (
+    <section class="pods" aria-label="Failing pods">
+      <div class="toolbar">
+        <input
+          ref={searchRef}
+          type="search"
+          class="search"
+          aria-label="Search pods"
+          placeholder="Search pods, reasons, owners   ( / )"
+          value={query}
+          onInput={(e) => setQuery((e.target as HTMLInputElement).value)}
+          onKeyDown={(e) => {
+            if (e.key === 'Escape' && query) {
+              e.stopPropagation();
+              setQuery('');
+            } else if (e.key === 'Enter' || e.key === 'ArrowDown') {
+              // from the search box straight into the list
+              const first = state.current.shown[0];
+              if (first) {
+                e.preventDefault();
+                setSelected(first.pod_id);
+                focusRow(listRef.current, first.pod_id);
+              }
+            }
+          }}
+        />
+        <select aria-label="Namespace" value={namespace} onChange={(e) => setNamespace((e.target as HTMLSelectElement).value)}>
+          <option value="">All namespaces</option>
+          {namespaces.map((ns) => (
+            <option key={ns} value={ns}>
+              {ns}
+            </option>
+          ))}
+        </select>
+        <span class="muted count" data-testid="pod-count" aria-live="polite">
+          {loaded ? (shown.length === sorted.length ? `${sorted.length} failing` : `${shown.length} of ${sorted.length} failing`) : ''}
+        </span>
+      </div>
+      {error ? <ErrorText>{error}</ErrorText> : null}
+      {!loaded ? (
+        <p class="empty">{conn === 'down' ? 'The server cannot be reached; retrying…' : <Spinner label="Loading failing pods…" />}</p>
+      ) : sorted.length === 0 ? (
+        <p class="empty" data-testid="pods-empty">
+          No failing pods right now.
+        </p>
+      ) : shown.length === 0 ? (
+        <p class="empty">No failing pod matches the filter.</p>
+      ) : (
+        <div class="pod-table">
+          <div class="pod-line pod-head" aria-hidden="true">
+            <span>Pod</span>
+            <span>Namespace</span>
+            <span>Status</span>
+            <span>Ready</span>
+            <span>Restarts</span>
+            <span>Age</span>
+            <span>Diagnosis</span>
+            <span>Mirror</span>
+          </div>
+          <ol class="pod-list" ref={listRef} aria-label="Failing pods list" data-testid="pod-list">
+            {shown.map((pod) => (
+              <PodRow key={pod.pod_id} pod={pod} selected={pod.pod_id === selected} expanded={expanded.has(pod.pod_id)} onToggle={toggle} onSelect={select} />
+            ))}
+          </ol>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function focusRow(list: HTMLElement | null, id: string): void {
+  // after the render that marks it selected
+  requestAnimationFrame(() => {
+    const button = list?.querySelector<HTMLElement>(`[data-toggle-for="${CSS.escape(id)}"]`);
+    if (button) {
+      button.focus({ preventScroll: true });
+      button.scrollIntoView({ block: 'nearest' });
+    }
+  });
+}

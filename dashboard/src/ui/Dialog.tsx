@@ -1,0 +1,91 @@
+// A modal dialog: labelled, traps Tab inside, closes on Esc (not while typing) or the close button.
+import type { ComponentChildren } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
+import { isTypingTarget } from './keys';
+
+const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"]), [contenteditable="true"]';
+
+function focusables(root: HTMLElement): HTMLElement[] {
+  return [...root.querySelectorAll<HTMLElement>(FOCUSABLE)].filter((el) => el.offsetParent !== null || el === document.activeElement);
+}
+
+let titleCounter = 0;
+
+export interface DialogProps {
+  title: ComponentChildren;
+  onClose: () => void;
+  children: ComponentChildren;
+  size?: 'small' | 'wide';
+  testId?: string;
+  /** Accessible name when the title is not plain text. */
+  label?: string;
+}
+
+export function Dialog({ title, onClose, children, size, testId, label }: DialogProps) {
+  const ref = useRef<HTMLDivElement>(null);
+  const titleId = useRef(`dialog-title-${++titleCounter}`).current;
+  const close = useRef(onClose);
+  close.current = onClose;
+
+  useEffect(() => {
+    const el = ref.current;
+    if (!el) return;
+    // Focus the first field or button that is not the close button, else the dialog.
+    const first = focusables(el).find((f) => !f.classList.contains('dialog-close')) ?? el;
+    first.focus();
+  }, []);
+
+  function onKeyDown(event: KeyboardEvent) {
+    const el = ref.current;
+    if (!el) return;
+    if (event.key === 'Escape') {
+      if (isTypingTarget(event.target) && !(event.target instanceof HTMLSelectElement)) return;
+      event.preventDefault();
+      event.stopPropagation();
+      close.current();
+      return;
+    }
+    if (event.key !== 'Tab') return;
+    const list = focusables(el);
+    if (list.length === 0) {
+      event.preventDefault();
+      el.focus();
+      return;
+    }
+    const firstEl = list[0]!;
+    const lastEl = list[list.length - 1]!;
+    const active = document.activeElement as HTMLElement | null;
+    const inside = active !== null && el.contains(active);
+    if (event.shiftKey && (active === firstEl || !inside || active === el)) {
+      event.preventDefault();
+      lastEl.focus();
+    } else if (!event.shiftKey && (active === lastEl || !inside)) {
+      event.preventDefault();
+      firstEl.focus();
+    }
+  }
+
+  return (
+    <div class="dialog-backdrop" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div
+        ref={ref}
+        class={`dialog ${size ? `dialog-${size}` : ''}`}
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby={label ? undefined : titleId}
+        aria-label={label}
+        tabIndex={-1}
+        data-testid={testId}
+        onKeyDown={onKeyDown}
+      >
+        <header class="dialog-head">
+          <h2 id={titleId}>{title}</h2>
+          <button type="button" class="icon-button dialog-close" aria-label="Close" title="Close (Esc)" onClick={onClose}>
+            ✕
+          </button>
+        </header>
+        <div class="dialog-body">{children}</div>
+      </div>
+    </div>
+  );
+}

@@ -101,3 +101,13 @@ fn component_tests() {
 fn browser_signin_and_live_list() {
     browser("signin-and-list.test.mjs");
 }
+
+#[test]
+fn browser_admin_tests_a_fix_on_a_mirror() {
+    browser("testfix.test.mjs");
+}
+
+#[test]
+fn browser_roles_expiry_and_a_vanished_pod() {
+    browser("roles-and-errors.test.mjs");
+}

@@ -1,7 +1,7 @@
 // A modal dialog: labelled, traps Tab inside, closes on Esc (not while typing) or the close button.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
-import { isTypingTarget } from './keys';
+import { addKeyHandler, isTypingTarget } from './keys';
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"]), [contenteditable="true"]';
 
@@ -34,6 +34,19 @@ export function Dialog({ title, onClose, children, size, testId, label }: Dialog
     const first = focusables(el).find((f) => !f.classList.contains('dialog-close')) ?? el;
     first.focus();
   }, []);
+
+  // Esc also when focus fell out of the dialog (a button that turned disabled leaves it on the body).
+  useEffect(
+    () =>
+      addKeyHandler((event) => {
+        if (event.key !== 'Escape') return false;
+        const el = ref.current;
+        if (!el || el.contains(document.activeElement)) return false;
+        close.current();
+        return true;
+      }),
+    [],
+  );
 
   function onKeyDown(event: KeyboardEvent) {
     const el = ref.current;

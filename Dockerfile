@@ -1,9 +1,20 @@
-# The podmirror image: the one binary (CLI and `podmirror serve`), on a
-# small Debian base, run as a non-root user. Build: docker build -t podmirror .
+# The podmirror image: the one binary (CLI, `podmirror serve` and its
+# dashboard), on a small Debian base, run as a non-root user.
+# Build: docker build -t podmirror .
+FROM node:20-bookworm-slim AS dashboard
+WORKDIR /src
+COPY docs/openapi.json docs/openapi.json
+COPY dashboard/package.json dashboard/package-lock.json dashboard/
+RUN cd dashboard && npm ci --no-audit --no-fund
+COPY dashboard dashboard
+RUN cd dashboard && DASHBOARD_OUT=/out/dashboard npm run build
+
 FROM rust:1.95-slim-bookworm AS build
 WORKDIR /src
 COPY . .
-RUN cargo build --release --locked -p podmirror \
+COPY --from=dashboard /out/dashboard /dashboard
+# The dashboard built above is embedded; no npm in this stage.
+RUN PODMIRROR_DASHBOARD_DIST=/dashboard cargo build --release --locked -p podmirror \
  && install -D target/release/podmirror /out/podmirror
 
 FROM debian:bookworm-slim

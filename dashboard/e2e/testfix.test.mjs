@@ -119,3 +119,31 @@ test('an admin tests the diagnosed fix on a mirror, edits it, deploys it, sees i
   assert.deepEqual(errors, []);
   await page.close();
 });
+
+test('a mirror that fails shows Failing with the reason, exit code and last log lines, never "works"', async () => {
+  const page = await chrome.browser.newPage({ viewport: { width: 1280, height: 800 } });
+  await page.goto(demo.url);
+  const orders = rowOf(page, 'orders');
+  await orders.waitFor();
+  // A mirror of the crashing pod with no change (through the API, as the CLI would).
+  const podId = await orders.getAttribute('data-pod-id');
+  const r = await fetch(`${demo.base}/api/mirror/deploy/${podId}`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${demo.token}`, 'Content-Type': 'application/json' },
+    body: JSON.stringify({ ttl_seconds: 120 }),
+  });
+  assert.equal(r.status, 201, await r.text());
+  await orders.getByTestId('mirror-chip').click({ timeout: 20_000 });
+  const panel = page.getByTestId('mirror-panel');
+  // While it runs it is Pending, not "works".
+  assert.doesNotMatch(await panel.innerText(), /works/i);
+  const verdict = panel.locator('[data-testid="verdict"]', { hasText: 'Failing' });
+  await verdict.waitFor({ timeout: 60_000 });
+  const text = await verdict.innerText();
+  assert.match(text, /exit code 1/);
+  assert.match(text, /DATABASE_URL/);
+  await shot(page, 'testfix', '6-mirror-failing');
+  await panel.getByRole('button', { name: 'Delete now' }).click();
+  await panel.getByTestId('mirror-deleted').waitFor({ timeout: 20_000 });
+  await page.close();
+});

@@ -178,6 +178,7 @@ pub fn serve(path: &str, headers: &HeaderMap, head: bool) -> Option<Response> {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     #[test]
@@ -199,6 +200,64 @@ mod tests {
             HeaderValue::from_static("identity, *;q=0.5"),
         );
         assert!(accepts_gzip(&h));
+    }
+
+    fn get(path: &str, headers: &[(&'static str, &str)]) -> Option<Response> {
+        let mut h = HeaderMap::new();
+        for (k, v) in headers {
+            h.insert(
+                *k,
+                HeaderValue::from_str(v).unwrap_or(HeaderValue::from_static("")),
+            );
+        }
+        serve(path, &h, false)
+    }
+
+    fn header<'a>(r: &'a Response, name: header::HeaderName) -> &'a str {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+    }
+
+    #[test]
+    fn the_page_revalidates_hashed_assets_are_kept_and_gzip_is_offered() {
+        let Some(page) = get("/", &[]) else {
+            panic!("/ always answers");
+        };
+        assert_eq!(page.status(), StatusCode::OK);
+        assert_eq!(header(&page, header::CACHE_CONTROL), "no-cache");
+        assert!(get("/nope.js", &[]).is_none());
+        if !built() {
+            // Built without npm: the page says how to get the dashboard.
+            return;
+        }
+        assert!(header(&page, header::CONTENT_SECURITY_POLICY).contains("default-src 'self'"));
+        let etag = header(&page, header::ETAG).to_string();
+        let again = get("/", &[("if-none-match", &etag)]).map(|r| r.status());
+        assert_eq!(again, Some(StatusCode::NOT_MODIFIED));
+        let (asset, _, gz) = embedded::FILES
+            .iter()
+            .find(|(p, _, gz)| p.starts_with("/assets/") && p.ends_with(".js") && gz.is_some())
+            .copied()
+            .unwrap_or(("", b"", None));
+        assert!(!asset.is_empty(), "the build has a gzipped script");
+        let Some(r) = get(asset, &[("accept-encoding", "gzip, br")]) else {
+            panic!("{asset} is served");
+        };
+        assert_eq!(header(&r, header::CONTENT_ENCODING), "gzip");
+        assert_eq!(
+            header(&r, header::CACHE_CONTROL),
+            "public, max-age=31536000, immutable"
+        );
+        assert_eq!(
+            header(&r, header::CONTENT_LENGTH),
+            gz.map_or(0, <[u8]>::len).to_string()
+        );
+        let Some(plain) = get(asset, &[]) else {
+            panic!("{asset} is served");
+        };
+        assert_eq!(header(&plain, header::CONTENT_ENCODING), "");
     }
 
     #[test]

@@ -25,7 +25,7 @@ type S = State<Arc<AppState>>;
 /// How often a stream sends what changes with time alone.
 const TICK: Duration = Duration::from_secs(5);
 /// How often an open stream checks that its token still counts.
-const RECHECK: Duration = Duration::from_secs(15);
+const RECHECK: Duration = Duration::from_secs(5);
 /// How long a stream waits after a pod change for more to come, so a burst
 /// of changes makes one update.
 const COALESCE: Duration = Duration::from_millis(150);

@@ -1043,3 +1043,157 @@ async fn two_servers_on_one_database_share_tokens_and_audit_and_one_reaps() {
     let leaders = leading.iter().filter(|l| *l.borrow()).count();
     assert_eq!(leaders, 1);
 }
+
+/// Reads server-sent events from a response body: (event, data as JSON).
+struct Events {
+    body: axum::body::Body,
+    buffer: String,
+}
+
+impl Events {
+    async fn open(api: &Api, uri: &str, who: &str) -> Events {
+        let token = api.tokens[who].clone();
+        let req = Request::get(uri)
+            .header("authorization", format!("Bearer {token}"))
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let resp = api.app.clone().oneshot(req).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert_eq!(resp.headers()["content-type"], "text/event-stream");
+        Events {
+            body: resp.into_body(),
+            buffer: String::new(),
+        }
+    }
+
+    /// The next event other than keep-alive comments, within `wait`.
+    async fn next(&mut self, wait: Duration) -> (String, Value) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = String::new();
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(e) = line.strip_prefix("event: ") {
+                        event = e.into();
+                    } else if let Some(d) = line.strip_prefix("data: ") {
+                        data.push_str(d);
+                    }
+                }
+                if event.is_empty() && data.is_empty() {
+                    continue;
+                }
+                return (event, serde_json::from_str(&data).unwrap());
+            }
+            let frame = tokio::time::timeout_at(deadline, self.body.frame())
+                .await
+                .expect("an event in time")
+                .expect("the stream is open")
+                .unwrap();
+            if let Ok(data) = frame.into_data() {
+                self.buffer.push_str(std::str::from_utf8(&data).unwrap());
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_failing_stream_sends_a_snapshot_then_only_changes_and_ends_when_the_token_is_revoked()
+{
+    let api = Api::start("failing-stream").await;
+    until("api failing", || api.pod_of("shop", "api", false)).await;
+    let mut events = Events::open(&api, "/api/pods/failing/events", "acme-read").await;
+    let (kind, snapshot) = events.next(Duration::from_secs(5)).await;
+    assert_eq!(kind, "snapshot");
+    assert!(
+        snapshot["now"]
+            .as_str()
+            .unwrap()
+            .parse::<jiff::Timestamp>()
+            .is_ok()
+    );
+    let pods = snapshot["pods"].as_array().unwrap();
+    // acme sees shop only; the api pod is there with its reasons and counts.
+    assert!(pods.iter().all(|p| p["namespace"] == "shop"), "{snapshot}");
+    let api_pod = pods
+        .iter()
+        .find(|p| {
+            p["owner"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("ReplicaSet/api-")
+        })
+        .unwrap_or_else(|| panic!("api in {snapshot}"));
+    assert_eq!(api_pod["containers"], 1);
+    assert_eq!(api_pod["ready"], 0);
+    assert!(api_pod["created_at"].is_string());
+
+    // A new failing workload: an update with it.
+    let opts = WriteOptions::manager("test");
+    api.sim
+        .cluster
+        .create(
+            ids::deployments(),
+            "shop",
+            deployment("late", "registry.example.com/shop/web:0.0.0"),
+            &opts,
+        )
+        .unwrap();
+    let late = loop {
+        let (kind, update) = events.next(Duration::from_secs(10)).await;
+        assert_eq!(kind, "update", "{update}");
+        let upsert = update["upsert"].as_array().unwrap();
+        if let Some(p) = upsert.iter().find(|p| {
+            p["owner"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("ReplicaSet/late-")
+        }) {
+            break p["pod_id"].as_str().unwrap().to_string();
+        }
+    };
+    // Deleted: it is removed by id.
+    let now = podmirror_sim::cluster::DeleteOptions {
+        grace_period_seconds: Some(0),
+        ..Default::default()
+    };
+    api.sim
+        .cluster
+        .delete(ids::deployments(), "shop", "late", &now)
+        .unwrap();
+    let (ns, name) = late.split_once(':').unwrap();
+    let _ = api.sim.cluster.delete(ids::pods(), ns, name, &now);
+    loop {
+        let (kind, update) = events.next(Duration::from_secs(10)).await;
+        assert_eq!(kind, "update");
+        if update["remove"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r == &json!(late))
+        {
+            break;
+        }
+    }
+
+    // Revoked while the stream is open: `unauthorized`, then the end.
+    api.store
+        .revoke_token("acme-read", jiff::Timestamp::now())
+        .await
+        .unwrap();
+    loop {
+        let (kind, data) = events.next(Duration::from_secs(15)).await;
+        if kind == "unauthorized" {
+            assert!(
+                data["message"].as_str().unwrap().contains("revoked"),
+                "{data}"
+            );
+            break;
+        }
+    }
+    let end = tokio::time::timeout(Duration::from_secs(5), events.body.frame())
+        .await
+        .unwrap();
+    assert!(end.is_none(), "the stream ends");
+}

@@ -5,6 +5,8 @@
 //! them, or without kubectl, the tests skip unless
 //! `PODMIRROR_REQUIRE_REAL_CLUSTER` is set (CI), when they fail.
 
+#![allow(clippy::unwrap_used)]
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};

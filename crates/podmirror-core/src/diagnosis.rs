@@ -592,8 +592,64 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
         return Some(f);
     }
     if message.contains("untolerated taint") {
-        let taints = untolerated_taints(&message, &ctx.nodes);
+        let found = untolerated_taints(&message, spec, &ctx.nodes);
+        // Taints the node lifecycle controller puts on a node that stopped
+        // reporting, or that a person cordoned: the node's problem, and no
+        // toleration of the pod's is the fix.
+        let (down, taints): (Vec<_>, Vec<_>) = found.into_iter().partition(|(_, t)| {
+            matches!(
+                t.0.as_str(),
+                "node.kubernetes.io/unreachable"
+                    | "node.kubernetes.io/not-ready"
+                    | "node.kubernetes.io/unschedulable"
+            )
+        });
+        for (node, (key, value, effect)) in down.iter().chain(&taints) {
+            let shown = if value.is_empty() {
+                format!("{key}:{effect}")
+            } else {
+                format!("{key}={value}:{effect}")
+            };
+            f.evidence.push(if node.is_empty() {
+                format!("taint {shown}")
+            } else {
+                format!("node {node}: taint {shown}")
+            });
+        }
+        let mut down_nodes: Vec<&str> = down.iter().map(|(n, _)| n.as_str()).collect();
+        down_nodes.dedup();
+        if taints.is_empty() && !down.is_empty() {
+            let cordoned = down
+                .iter()
+                .all(|(_, t)| t.0 == "node.kubernetes.io/unschedulable");
+            f.diagnosis = if cordoned {
+                format!(
+                    "No node can take the pod: node {} is cordoned (marked unschedulable); a node matter, not the pod's",
+                    down_nodes.join(", ")
+                )
+            } else {
+                format!(
+                    "No node can take the pod: node {} is down (not ready or unreachable: its kubelet stopped reporting); a node problem, not the pod's",
+                    down_nodes.join(", ")
+                )
+            };
+            f.suggested_fix = if cordoned {
+                format!(
+                    "Uncordon the node when its maintenance is over (kubectl uncordon {}), or add a node.",
+                    down_nodes.join(" ")
+                )
+            } else {
+                format!(
+                    "Bring the node back: kubectl describe node {} shows when its kubelet last reported; check the machine and its kubelet, or add a node. The pod schedules once a node is Ready.",
+                    down_nodes.join(" ")
+                )
+            };
+            f.confidence = 0.8;
+            return Some(f);
+        }
         if taints.is_empty() {
+            f.suggested_fix = "Read the taints of the nodes (kubectl describe nodes | grep Taints) and tolerate the one of the node the pod is meant for.".into();
+            f.confidence = 0.3;
             return Some(f);
         }
         // The API server's own additions (not-ready/unreachable for 300 s) are
@@ -609,21 +665,34 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
             })
             .cloned()
             .collect();
-        for (key, value, effect) in &taints {
-            f.evidence.push(format!("taint {key}={value}:{effect}"));
-            tolerations
-                .push(json!({"key": key, "operator": "Equal", "value": value, "effect": effect}));
+        let mut shown: Vec<String> = Vec::new();
+        for (_, (key, value, effect)) in &taints {
+            let t = if value.is_empty() {
+                json!({"key": key, "operator": "Exists", "effect": effect})
+            } else {
+                json!({"key": key, "operator": "Equal", "value": value, "effect": effect})
+            };
+            if !tolerations.contains(&t) {
+                tolerations.push(t);
+                shown.push(if value.is_empty() {
+                    format!("{key}:{effect}")
+                } else {
+                    format!("{key}={value}:{effect}")
+                });
+            }
         }
         f.patch
             .push(json!({"op": "add", "path": "/tolerations", "value": tolerations}));
-        let shown: Vec<String> = taints
-            .iter()
-            .map(|(k, v, e)| format!("{k}={v}:{e}"))
-            .collect();
         f.suggested_fix = format!(
             "Tolerate the taint {} of the node the pod is meant for.",
             shown.join(", ")
         );
+        if !down_nodes.is_empty() {
+            f.suggested_fix.push_str(&format!(
+                " Node {} is down too; that is a node problem.",
+                down_nodes.join(", ")
+            ));
+        }
         f.confidence = 0.8;
         f.runnable = true;
         return Some(f);
@@ -665,25 +734,62 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
     Some(f)
 }
 
-/// The taints named in a FailedScheduling message (`untolerated taint {k: v}`),
-/// with their effect from the nodes.
-fn untolerated_taints(message: &str, nodes: &[NodeInfo]) -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
+/// A taint: (key, value, effect).
+type Taint = (String, String, String);
+
+/// Whether `tolerations` let a pod stay on a node with `taint`, as the
+/// scheduler matches them (an empty key with `Exists` tolerates every taint;
+/// an empty effect every effect).
+fn tolerated(tolerations: &[Value], (key, value, effect): &Taint) -> bool {
+    tolerations.iter().any(|t| {
+        let (k, op, e) = (text(t, "/key"), text(t, "/operator"), text(t, "/effect"));
+        let effect_ok = e.is_empty() || e == effect;
+        let key_ok = if k.is_empty() {
+            op == "Exists"
+        } else {
+            k == key && (op == "Exists" || text(t, "/value") == value)
+        };
+        effect_ok && key_ok
+    })
+}
+
+/// The taints the pod does not tolerate, with the node that has each. The
+/// scheduler of Kubernetes 1.35 says only `node(s) had untolerated
+/// taint(s)`, so they are read from the nodes (NoSchedule and NoExecute
+/// taints the pod's tolerations miss); older schedulers and the sim named
+/// them (`untolerated taint {key: value}`), and a named taint narrows the
+/// list to it.
+fn untolerated_taints(message: &str, spec: &Value, nodes: &[NodeInfo]) -> Vec<(String, Taint)> {
+    let tolerations = list(spec, "/tolerations");
+    let mut named: Vec<(String, String)> = Vec::new();
     let mut rest = message;
     while let Some(at) = rest.find("untolerated taint {") {
         rest = &rest[at + "untolerated taint {".len()..];
         let Some(end) = rest.find('}') else { break };
         let (key, value) = rest[..end].split_once(": ").unwrap_or((&rest[..end], ""));
-        let effect = nodes
-            .iter()
-            .flat_map(|n| n.taints.iter())
-            .find(|(k, v, _)| k == key && v == value)
-            .map_or("NoSchedule".to_string(), |(_, _, e)| e.clone());
-        let t = (key.to_string(), value.to_string(), effect);
-        if !out.contains(&t) {
-            out.push(t);
-        }
+        named.push((key.to_string(), value.to_string()));
         rest = &rest[end..];
+    }
+    let mut out: Vec<(String, Taint)> = Vec::new();
+    for n in nodes {
+        for t in &n.taints {
+            if !matches!(t.2.as_str(), "NoSchedule" | "NoExecute") || tolerated(tolerations, t) {
+                continue;
+            }
+            if !named.is_empty() && !named.iter().any(|(k, v)| *k == t.0 && *v == t.1) {
+                continue;
+            }
+            let entry = (n.name.clone(), t.clone());
+            if !out.contains(&entry) {
+                out.push(entry);
+            }
+        }
+    }
+    // A named taint no node shows (the nodes changed since): tolerate it as named.
+    for (key, value) in named {
+        if !out.iter().any(|(_, t)| t.0 == key && t.1 == value) {
+            out.push((String::new(), (key, value, "NoSchedule".into())));
+        }
     }
     out
 }

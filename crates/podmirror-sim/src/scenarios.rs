@@ -243,7 +243,7 @@ pub fn all() -> Vec<Scenario> {
             container: container("ml-ranker", &format!("{REG}/catalog-svc:2.1.0")),
             pod_spec: json!({"nodeSelector": {"accelerator": "gpu"}}),
             then_image: None,
-            expect: Expect::Unschedulable("untolerated taint {dedicated: gpu}"),
+            expect: Expect::Unschedulable("untolerated taint(s)"),
         },
         Scenario {
             name: "uploads",

@@ -285,3 +285,145 @@ fn kubectl_drives_a_real_control_plane_that_stops_cleanly() {
     assert!(left.is_empty(), "still running after SIGTERM: {left:?}");
     assert!(!cluster.work.exists(), "{} removed", cluster.work.display());
 }
+
+impl RealCluster {
+    /// `podmirror ARGS` against it; (exit code, stdout, stderr).
+    fn podmirror(&self, args: &[&str]) -> (i32, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+            .args(args)
+            .env("KUBECONFIG", &self.kubeconfig)
+            .env("XDG_DATA_HOME", self.dir.join("data"))
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// The one finding `diagnose POD -o json` gives, once `done` accepts it.
+    fn finding(
+        &self,
+        ns: &str,
+        pod: &str,
+        done: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let started = Instant::now();
+        loop {
+            let (_, out, err) =
+                self.podmirror(&["diagnose", pod, "-n", ns, "-o", "json", "--no-llm"]);
+            let v: serde_json::Value = serde_json::from_str(&out).unwrap_or_default();
+            let f = if v.is_array() { v[0].clone() } else { v };
+            if done(&f) {
+                return f;
+            }
+            if started.elapsed() > Duration::from_secs(90) {
+                panic!("no such finding for {ns}/{pod} in time: {f}\n{err}");
+            }
+            std::thread::sleep(Duration::from_millis(500));
+        }
+    }
+}
+
+#[test]
+fn the_real_schedulers_unnamed_taints_are_read_from_the_nodes() {
+    if skip("the_real_schedulers_unnamed_taints_are_read_from_the_nodes") {
+        return;
+    }
+    let cluster = RealCluster::start("real-taints");
+    // A Node whose kubelet reports it not ready: the real node lifecycle
+    // controller taints it node.kubernetes.io/not-ready.
+    let node = cluster.dir.join("node.yaml");
+    std::fs::write(
+        &node,
+        "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\n  labels: {kubernetes.io/hostname: worker-1}\n\
+         status:\n  conditions: [{type: Ready, status: 'False', reason: KubeletNotReady}]\n  capacity: {cpu: '4', memory: 8Gi, pods: '110'}\n  allocatable: {cpu: '4', memory: 8Gi, pods: '110'}\n",
+    )
+    .unwrap();
+    let (ok, _, err) = cluster.kubectl(&["create", "-f", &node.to_string_lossy()]);
+    assert!(ok, "{err}");
+    cluster.until(
+        "the not-ready taint",
+        &[
+            "get",
+            "node",
+            "worker-1",
+            "-o",
+            "jsonpath={.spec.taints[*].key}",
+        ],
+        |o| o.contains("node.kubernetes.io/not-ready"),
+    );
+    let (ok, _, err) = cluster.kubectl(&["create", "namespace", "shop"]);
+    assert!(ok, "{err}");
+    cluster.until(
+        "the default ServiceAccount of shop",
+        &[
+            "get",
+            "serviceaccount",
+            "default",
+            "-n",
+            "shop",
+            "-o",
+            "name",
+        ],
+        |o| o.trim() == "serviceaccount/default",
+    );
+    let (ok, _, err) = cluster.kubectl(&[
+        "run",
+        "web",
+        "-n",
+        "shop",
+        "--image=registry.example.com/shop/web:2.3.1",
+        "--restart=Never",
+    ]);
+    assert!(ok, "{err}");
+    let message = cluster.until(
+        "the scheduler's words",
+        &[
+            "get",
+            "pod",
+            "web",
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.status.conditions[?(@.type==\"PodScheduled\")].message}",
+        ],
+        |o| o.contains("untolerated taint(s)"),
+    );
+    assert!(!message.contains('{'), "1.35 names no taint: {message}");
+
+    // The node is down: a node problem, and no toleration is proposed.
+    let f = cluster.finding("shop", "web", |f| f["category"] == "unschedulable");
+    let text = f["diagnosis"].as_str().unwrap();
+    assert!(text.contains("node worker-1 is down"), "{f}");
+    assert!(
+        f["suggested_fix"]
+            .as_str()
+            .unwrap()
+            .contains("kubectl describe node worker-1"),
+        "{f}"
+    );
+    assert_eq!(f["runnable"], false, "{f}");
+    assert!(
+        f["evidence"]
+            .to_string()
+            .contains("node.kubernetes.io/not-ready"),
+        "{f}"
+    );
+
+    // A taint of its own too: that one is tolerated, and the node still named as down.
+    let (ok, _, err) = cluster.kubectl(&["taint", "nodes", "worker-1", "dedicated=gpu:NoSchedule"]);
+    assert!(ok, "{err}");
+    let f = cluster.finding("shop", "web", |f| f["runnable"] == true);
+    let fix = f["suggested_fix"].as_str().unwrap();
+    assert!(
+        fix.contains("dedicated=gpu:NoSchedule") && fix.contains("worker-1 is down"),
+        "{f}"
+    );
+    assert!(
+        f["patch"].to_string().contains("\"key\":\"dedicated\""),
+        "{f}"
+    );
+}

@@ -352,7 +352,7 @@ fn unschedulable_pods_get_a_request_that_fits_or_lose_the_selector_or_tolerate_t
     let mut c = ctx(pod(
         spec,
         unschedulable(
-            "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
+            "0/3 nodes are available: 1 node(s) had untolerated taint(s), 2 node(s) didn't match Pod's node affinity/selector. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
         ),
     ));
     c.nodes[2].labels.insert("accelerator".into(), "gpu".into());
@@ -364,6 +364,95 @@ fn unschedulable_pods_get_a_request_that_fits_or_lose_the_selector_or_tolerate_t
         changes(&f),
         json!([{"op": "add", "path": "/tolerations", "value": [{"key": "dedicated", "operator": "Equal", "value": "gpu", "effect": "NoSchedule"}]}])
     );
+    assert!(
+        f.suggested_fix.contains("dedicated=gpu:NoSchedule"),
+        "{}",
+        f.suggested_fix
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.ends_with("taint dedicated=gpu:NoSchedule"))
+    );
+
+    // The older scheduler's words, naming the taint, read the same.
+    c.pod["status"]["conditions"][0]["message"] = json!(
+        "0/3 nodes are available: 1 node(s) had untolerated taint {dedicated: gpu}, 2 node(s) didn't match Pod's node affinity/selector."
+    );
+    assert_eq!(diagnose(&c).unwrap().patch, f.patch);
+}
+
+/// A pod that cannot schedule because the only node is tainted by the
+/// node lifecycle controller (its kubelet stopped reporting), as the 1.35
+/// scheduler says it.
+fn on_a_tainted_node(taint: (&str, &str)) -> Context {
+    let mut c = ctx(pod(
+        one("registry.example.com/shop/web:2.3.1"),
+        unschedulable(
+            "0/1 nodes are available: 1 node(s) had untolerated taint(s). no new claims to deallocate, preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling.",
+        ),
+    ));
+    c.nodes.truncate(1);
+    c.nodes[0].name = "worker-1".into();
+    c.nodes[0]
+        .taints
+        .push((taint.0.into(), String::new(), taint.1.into()));
+    c
+}
+
+#[test]
+fn a_node_that_is_down_is_a_node_problem_not_the_pods() {
+    for taint in [
+        ("node.kubernetes.io/unreachable", "NoSchedule"),
+        ("node.kubernetes.io/not-ready", "NoExecute"),
+    ] {
+        let f = diagnose(&on_a_tainted_node(taint)).unwrap();
+        assert_eq!(f.category, Category::Unschedulable);
+        assert!(
+            f.diagnosis.contains("node worker-1 is down"),
+            "{}",
+            f.diagnosis
+        );
+        assert!(f.diagnosis.contains("not the pod's"), "{}", f.diagnosis);
+        assert!(
+            f.suggested_fix.contains("kubectl describe node worker-1"),
+            "{}",
+            f.suggested_fix
+        );
+        assert!(
+            !f.runnable && changes(&f) == json!([]),
+            "no toleration is proposed"
+        );
+        assert!(f.evidence.iter().any(|e| e.contains(taint.0)));
+    }
+    let f = diagnose(&on_a_tainted_node((
+        "node.kubernetes.io/unschedulable",
+        "NoSchedule",
+    )))
+    .unwrap();
+    assert!(f.diagnosis.contains("cordoned"), "{}", f.diagnosis);
+    assert!(f.suggested_fix.contains("kubectl uncordon worker-1"));
+}
+
+#[test]
+fn a_taint_the_pod_already_tolerates_is_not_the_one_to_fix() {
+    let mut c = on_a_tainted_node(("gpu", "NoSchedule"));
+    c.nodes[0]
+        .taints
+        .push(("team".into(), "ml".into(), "NoExecute".into()));
+    c.pod["spec"]["tolerations"] = json!([{"key": "gpu", "operator": "Exists"}]);
+    let f = diagnose(&c).unwrap();
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "add", "path": "/tolerations", "value": [
+            {"key": "gpu", "operator": "Exists"},
+            {"key": "team", "operator": "Equal", "value": "ml", "effect": "NoExecute"}]}])
+    );
+    // PreferNoSchedule never blocks: with only that, nothing is proposed.
+    let mut c = on_a_tainted_node(("soft", "PreferNoSchedule"));
+    c.nodes[0].taints.truncate(1);
+    let f = diagnose(&c).unwrap();
+    assert!(changes(&f) == json!([]) && !f.runnable);
 }
 
 #[test]

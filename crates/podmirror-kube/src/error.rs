@@ -59,6 +59,15 @@ pub enum KubeError {
     /// A bad mirror request (TTL, changes, manifest).
     #[error(transparent)]
     Core(#[from] podmirror_core::CoreError),
+    /// A client certificate of the kubeconfig is X.509 version 1, which
+    /// rustls refuses (kubectl accepts it).
+    #[error(
+        "cannot talk to the cluster while trying to {action}: the kubeconfig's client certificate is X.509 version 1, which podmirror's TLS library refuses (kubectl accepts it). Issue it again as X.509 v3 (openssl x509 -req … -extfile with basicConstraints=CA:FALSE, keyUsage=digitalSignature,keyEncipherment and extendedKeyUsage=clientAuth), or use a kubeconfig with a token"
+    )]
+    CertificateVersion {
+        /// What podmirror was doing.
+        action: String,
+    },
     /// The connection or a response failed.
     #[error("talking to the cluster failed while trying to {action}: {source}")]
     Transport {
@@ -96,6 +105,13 @@ impl KubeError {
                     })
                     .collect(),
             },
+            // kube-rs reports it inside a chain of TLS errors: recognised by
+            // rustls' own name for it.
+            other if format!("{other:?}").contains("UnsupportedCertVersion") => {
+                KubeError::CertificateVersion {
+                    action: action.into(),
+                }
+            }
             other => KubeError::Transport {
                 action: action.into(),
                 source: other,

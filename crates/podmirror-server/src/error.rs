@@ -115,7 +115,7 @@ impl From<KubeError> for ApiError {
                 ),
                 _ => Self::new(StatusCode::BAD_GATEWAY, "cluster_error", message),
             },
-            KubeError::Transport { .. } => Self::new(
+            KubeError::Transport { .. } | KubeError::CertificateVersion { .. } => Self::new(
                 StatusCode::BAD_GATEWAY,
                 "cluster_unreachable",
                 format!("{message}; try again"),

@@ -116,7 +116,18 @@ pub async fn connect(t: &Target) -> anyhow::Result<(kube::Client, String)> {
         .namespace
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
-    let client = kube::Client::try_from(config).context("cannot build a Kubernetes client")?;
+    let client = match kube::Client::try_from(config) {
+        Ok(c) => c,
+        // rustls refuses X.509 v1 client certificates; say so in plain
+        // words instead of its error chain.
+        Err(e) if format!("{e:?}").contains("UnsupportedCertVersion") => {
+            return Err(podmirror_kube::KubeError::CertificateVersion {
+                action: "connect".into(),
+            }
+            .into());
+        }
+        Err(e) => return Err(anyhow::Error::new(e).context("cannot build a Kubernetes client")),
+    };
     Ok((client, ns))
 }
 

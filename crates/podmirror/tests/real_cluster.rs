@@ -427,3 +427,130 @@ fn the_real_schedulers_unnamed_taints_are_read_from_the_nodes() {
         "{f}"
     );
 }
+
+#[test]
+fn an_x509_v1_client_certificate_is_explained_once_in_plain_words() {
+    if skip("an_x509_v1_client_certificate_is_explained_once_in_plain_words") {
+        return;
+    }
+    let cluster = RealCluster::start("real-v1-cert");
+    // A client certificate signed by the cluster's CA, without extensions:
+    // OpenSSL makes it X.509 version 1, which kubectl accepts.
+    let pki = cluster.work.join("pki");
+    let (key, csr, crt) = (
+        cluster.dir.join("v1.key"),
+        cluster.dir.join("v1.csr"),
+        cluster.dir.join("v1.crt"),
+    );
+    let ssl = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new("openssl").args(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let os = |s: &str| std::ffi::OsString::from(s);
+    ssl(&[
+        &os("req"),
+        &os("-newkey"),
+        &os("rsa:2048"),
+        &os("-nodes"),
+        &os("-subj"),
+        &os("/O=system:masters/CN=old-admin"),
+        &os("-keyout"),
+        key.as_os_str(),
+        &os("-out"),
+        csr.as_os_str(),
+    ]);
+    ssl(&[
+        &os("x509"),
+        &os("-req"),
+        &os("-in"),
+        csr.as_os_str(),
+        &os("-CA"),
+        pki.join("ca.crt").as_os_str(),
+        &os("-CAkey"),
+        pki.join("ca.key").as_os_str(),
+        &os("-CAcreateserial"),
+        &os("-days"),
+        &os("1"),
+        &os("-out"),
+        crt.as_os_str(),
+    ]);
+    let text = ssl(&[
+        &os("x509"),
+        &os("-in"),
+        crt.as_os_str(),
+        &os("-noout"),
+        &os("-text"),
+    ]);
+    assert!(text.contains("Version: 1 (0x0)"), "{text}");
+    let b64 = |p: &Path| {
+        use std::io::Write;
+        let mut child = Command::new("base64")
+            .arg("-w0")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(&std::fs::read(p).unwrap())
+            .unwrap();
+        String::from_utf8(child.wait_with_output().unwrap().stdout).unwrap()
+    };
+    let admin = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let old = admin
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("client-certificate-data:") {
+                format!("    client-certificate-data: {}", b64(&crt))
+            } else if l.trim_start().starts_with("client-key-data:") {
+                format!("    client-key-data: {}", b64(&key))
+            } else {
+                l.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    let old_kc = cluster.dir.join("v1.kubeconfig");
+    std::fs::write(&old_kc, old).unwrap();
+
+    // kubectl takes it…
+    let out = Command::new(kubectl().unwrap())
+        .args([
+            "--kubeconfig",
+            &old_kc.to_string_lossy(),
+            "get",
+            "namespaces",
+            "-o",
+            "name",
+        ])
+        .env("HOME", &cluster.dir)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // …podmirror says what is wrong and what to do, once.
+    let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["diagnose", "--all", "-n", "default", "--no-llm"])
+        .env("KUBECONFIG", &old_kc)
+        .env("XDG_DATA_HOME", cluster.dir.join("data"))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.matches("X.509 version 1").count(), 1, "{err}");
+    assert!(
+        err.contains("X.509 v3") && err.contains("extendedKeyUsage=clientAuth"),
+        "{err}"
+    );
+    assert!(!err.contains("UnsupportedCertVersion"), "{err}");
+}

@@ -389,6 +389,32 @@ fn node_info(n: &Value) -> NodeInfo {
 
 /// The last lines of the current and previous run of each container that
 /// is not ready (what the rules read), `LOG_LINES` each.
+/// The first time this process could not read logs because the API server
+/// failed (not a container that has no logs yet), in podmirror's words.
+static LOG_FAILURE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+fn note_log_failure(e: &kube::Error, pod: &str) {
+    // 400 and 404 are a container with no (previous) run: nothing to say.
+    if let kube::Error::Api(s) = e
+        && matches!(s.code, 400 | 404)
+    {
+        return;
+    }
+    let why = match e {
+        kube::Error::Api(s) => format!("HTTP {}: {}", s.code, s.message),
+        other => other.to_string(),
+    };
+    let _ = LOG_FAILURE.set(format!(
+        "the API server could not serve container logs (pod {pod}: {why}); the diagnoses were made without them. Logs come from the kubelet of the pod's node: check that it runs and that the API server can reach it"
+    ));
+}
+
+/// Why logs could not be read, if the API server failed to serve them at
+/// least once in this process (said once, however many pods it hit).
+pub fn log_failure() -> Option<&'static str> {
+    LOG_FAILURE.get().map(String::as_str)
+}
+
 async fn logs(client: &kube::Client, pod: &Value) -> BTreeMap<String, (Vec<String>, Vec<String>)> {
     let (ns, name) = key(pod);
     let api: Api<Pod> = Api::namespaced(client.clone(), &ns);
@@ -418,10 +444,13 @@ async fn logs(client: &kube::Client, pod: &Value) -> BTreeMap<String, (Vec<Strin
             };
             let name = name.clone();
             async move {
-                api.logs(&name, &params)
-                    .await
-                    .map(|l| l.lines().map(str::to_string).collect::<Vec<_>>())
-                    .unwrap_or_default()
+                match api.logs(&name, &params).await {
+                    Ok(l) => l.lines().map(str::to_string).collect::<Vec<_>>(),
+                    Err(e) => {
+                        note_log_failure(&e, &name);
+                        Vec::new()
+                    }
+                }
             }
         };
         let current = read(false).await;

@@ -55,6 +55,9 @@ pub async fn one(t: Target, pod: String, format: Format, use_llm: bool) -> anyho
         );
     };
     let ctx = snapshot.context(&client, p).await;
+    if let Some(why) = podmirror_kube::gather::log_failure() {
+        eprintln!("note: {why}");
+    }
     let (found, note) = judge(llm.as_ref(), &client, &ctx).await;
     if let Some(note) = &note {
         eprintln!("note: {note}");
@@ -173,6 +176,9 @@ pub async fn all(
         eprintln!(
             "note: the LLM was asked about {LLM_PER_RUN} pods only; diagnose the others one by one"
         );
+    }
+    if let Some(why) = podmirror_kube::gather::log_failure() {
+        eprintln!("note: {why}");
     }
     keep(&findings).await;
     print_all(&findings, &unexplained, format)?;

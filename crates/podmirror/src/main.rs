@@ -421,10 +421,12 @@ fn main() -> std::process::ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let cli = Cli::parse();
     // The backend logs each request (info); the CLI only what went wrong.
+    // kube-rs logs every failed request at ERROR (a 500 from pods/log among
+    // them); the CLI says what matters once, in its own words, instead.
     let default_level = if matches!(cli.command, Command::Serve(_)) {
         "info"
     } else {
-        "warn"
+        "warn,kube_client::client::builder=off"
     };
     tracing_subscriber::fmt()
         .with_env_filter(

@@ -554,3 +554,68 @@ fn an_x509_v1_client_certificate_is_explained_once_in_plain_words() {
     );
     assert!(!err.contains("UnsupportedCertVersion"), "{err}");
 }
+
+#[test]
+fn logs_the_api_server_cannot_serve_are_said_once_in_podmirrors_words() {
+    if skip("logs_the_api_server_cannot_serve_are_said_once_in_podmirrors_words") {
+        return;
+    }
+    let cluster = RealCluster::start("real-logs");
+    // A node whose kubelet port nobody listens on: pods/log answers 500.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let node = cluster.dir.join("node.yaml");
+    std::fs::write(
+        &node,
+        format!(
+            "apiVersion: v1\nkind: Node\nmetadata:\n  name: worker-1\nstatus:\n  \
+             addresses: [{{type: InternalIP, address: 127.0.0.1}}]\n  \
+             daemonEndpoints: {{kubeletEndpoint: {{Port: {closed}}}}}\n  \
+             capacity: {{cpu: '4', memory: 8Gi, pods: '110'}}\n"
+        ),
+    )
+    .unwrap();
+    let (ok, _, err) = cluster.kubectl(&["create", "-f", &node.to_string_lossy()]);
+    assert!(ok, "{err}");
+    cluster.until(
+        "the default ServiceAccount",
+        &["get", "serviceaccount", "default", "-o", "name"],
+        |o| o.trim() == "serviceaccount/default",
+    );
+    let (ok, _, err) = cluster.kubectl(&[
+        "run",
+        "web",
+        "--image=registry.example.com/shop/web:2.3.1",
+        "--restart=Always",
+        "--overrides={\"spec\":{\"nodeName\":\"worker-1\"}}",
+    ]);
+    assert!(ok, "{err}");
+    // What a kubelet would report of a crash loop.
+    let status = r#"{"status":{"phase":"Running","containerStatuses":[{"name":"web","image":"registry.example.com/shop/web:2.3.1","imageID":"","ready":false,"restartCount":3,"started":false,"state":{"waiting":{"reason":"CrashLoopBackOff","message":"back-off 40s restarting failed container=web"}},"lastState":{"terminated":{"exitCode":1,"reason":"Error","startedAt":"2026-01-01T00:00:00Z","finishedAt":"2026-01-01T00:00:01Z"}}}]}}"#;
+    let (ok, _, err) = cluster.kubectl(&[
+        "patch",
+        "pod",
+        "web",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        status,
+    ]);
+    assert!(ok, "{err}");
+    let (_, _, err) = cluster.kubectl(&["logs", "web"]);
+    assert!(!err.is_empty(), "kubectl cannot read them either");
+
+    let (code, out, err) = cluster.podmirror(&["diagnose", "web", "-n", "default", "--no-llm"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(
+        err.matches("note: the API server could not serve container logs")
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(!err.contains("kube_client"), "{err}");
+    assert!(out.contains("exit"), "diagnosed without the logs: {out}");
+}

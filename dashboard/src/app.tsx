@@ -171,8 +171,14 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
 
   useEffect(() => {
     const onTheme = () => setThemeState(currentTheme());
+    // The system's choice can change while the page is open (an evening switch).
+    const system = window.matchMedia?.('(prefers-color-scheme: dark)');
     window.addEventListener('podmirror-theme', onTheme);
-    return () => window.removeEventListener('podmirror-theme', onTheme);
+    system?.addEventListener('change', onTheme);
+    return () => {
+      window.removeEventListener('podmirror-theme', onTheme);
+      system?.removeEventListener('change', onTheme);
+    };
   }, []);
 
   const tabs: Array<{ id: Tab; label: string; badge?: number }> = [

@@ -604,12 +604,8 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
                     | "node.kubernetes.io/unschedulable"
             )
         });
-        for (node, (key, value, effect)) in down.iter().chain(&taints) {
-            let shown = if value.is_empty() {
-                format!("{key}:{effect}")
-            } else {
-                format!("{key}={value}:{effect}")
-            };
+        for (node, taint) in down.iter().chain(&taints) {
+            let shown = taint_text(taint);
             f.evidence.push(if node.is_empty() {
                 format!("taint {shown}")
             } else {
@@ -666,7 +662,8 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
             .cloned()
             .collect();
         let mut shown: Vec<String> = Vec::new();
-        for (_, (key, value, effect)) in &taints {
+        for (_, taint) in &taints {
+            let (key, value, effect) = taint;
             let t = if value.is_empty() {
                 json!({"key": key, "operator": "Exists", "effect": effect})
             } else {
@@ -674,11 +671,7 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
             };
             if !tolerations.contains(&t) {
                 tolerations.push(t);
-                shown.push(if value.is_empty() {
-                    format!("{key}:{effect}")
-                } else {
-                    format!("{key}={value}:{effect}")
-                });
+                shown.push(taint_text(taint));
             }
         }
         f.patch
@@ -736,6 +729,15 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
 
 /// A taint: (key, value, effect).
 type Taint = (String, String, String);
+
+/// A taint as kubectl writes it: `key=value:Effect`, or `key:Effect`.
+fn taint_text((key, value, effect): &Taint) -> String {
+    if value.is_empty() {
+        format!("{key}:{effect}")
+    } else {
+        format!("{key}={value}:{effect}")
+    }
+}
 
 /// Whether `tolerations` let a pod stay on a node with `taint`, as the
 /// scheduler matches them (an empty key with `Exists` tolerates every taint;

@@ -208,21 +208,7 @@ fn kubectl_drives_a_real_control_plane_that_stops_cleanly() {
 
     // The real controllers: a Deployment gets its ReplicaSet and pod, and a
     // new namespace its default ServiceAccount.
-    let (ok, _, err) = cluster.kubectl(&["create", "namespace", "shop"]);
-    assert!(ok, "{err}");
-    cluster.until(
-        "the default ServiceAccount of shop",
-        &[
-            "get",
-            "serviceaccount",
-            "default",
-            "-n",
-            "shop",
-            "-o",
-            "name",
-        ],
-        |o| o.trim() == "serviceaccount/default",
-    );
+    cluster.namespace("shop");
     let (ok, _, err) = cluster.kubectl(&[
         "create",
         "deployment",
@@ -287,6 +273,18 @@ fn kubectl_drives_a_real_control_plane_that_stops_cleanly() {
 }
 
 impl RealCluster {
+    /// Creates a namespace and waits for the real controllers to give it
+    /// its default ServiceAccount.
+    fn namespace(&self, ns: &str) {
+        let (ok, _, err) = self.kubectl(&["create", "namespace", ns]);
+        assert!(ok, "{err}");
+        self.until(
+            "the namespace's default ServiceAccount",
+            &["get", "serviceaccount", "default", "-n", ns, "-o", "name"],
+            |o| o.trim() == "serviceaccount/default",
+        );
+    }
+
     /// `podmirror ARGS` against it; (exit code, stdout, stderr).
     fn podmirror(&self, args: &[&str]) -> (i32, String, String) {
         let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
@@ -355,21 +353,7 @@ fn the_real_schedulers_unnamed_taints_are_read_from_the_nodes() {
         ],
         |o| o.contains("node.kubernetes.io/not-ready"),
     );
-    let (ok, _, err) = cluster.kubectl(&["create", "namespace", "shop"]);
-    assert!(ok, "{err}");
-    cluster.until(
-        "the default ServiceAccount of shop",
-        &[
-            "get",
-            "serviceaccount",
-            "default",
-            "-n",
-            "shop",
-            "-o",
-            "name",
-        ],
-        |o| o.trim() == "serviceaccount/default",
-    );
+    cluster.namespace("shop");
     let (ok, _, err) = cluster.kubectl(&[
         "run",
         "web",

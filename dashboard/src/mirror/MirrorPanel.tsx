@@ -4,7 +4,7 @@ import { api, describeError, seg } from '../api/client';
 import { jsonOf, openEventStream, type ConnectionState } from '../api/sse';
 import type { Deleted, EventView, MirrorEvents, MirrorStatus } from '../api/types';
 import { canDeploy, useMe } from '../auth/user';
-import { Events } from '../pods/PodDetails';
+import { Containers, Events } from '../pods/PodDetails';
 import { Chip, ConnectionDot, ErrorText, Spinner } from '../ui/bits';
 import { noteServerNow, useTick } from '../ui/clock';
 import { clockSkew, formatCountdown, parseTime, remainingSeconds } from '../ui/time';
@@ -144,33 +144,7 @@ export function MirrorPanel({ id }: { id: string }) {
 
       <h3>Containers</h3>
       {status.containers && status.containers.length > 0 ? (
-        <table class="table compact" data-testid="mirror-containers">
-          <thead>
-            <tr>
-              <th>Container</th>
-              <th>State</th>
-              <th>Ready</th>
-              <th>Restarts</th>
-            </tr>
-          </thead>
-          <tbody>
-            {status.containers.map((c) => (
-              <tr key={c.name}>
-                <td>
-                  {c.name}
-                  {c.init ? <span class="muted small"> (init)</span> : null}
-                </td>
-                <td>
-                  <span class={`state state-${c.state}`}>{c.state}</span>
-                  {c.reason ? ` · ${c.reason}` : ''}
-                  {c.exit_code !== null && c.exit_code !== undefined ? ` · exit ${c.exit_code}` : ''}
-                </td>
-                <td>{c.ready ? 'yes' : 'no'}</td>
-                <td>{c.restarts}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <Containers containers={status.containers} testId="mirror-containers" />
       ) : (
         <p class="muted">
           {status.ready ? 'ready' : 'not ready'} · {status.restarts} restarts

@@ -207,10 +207,11 @@ function DiagnosedAgo({ at }: { at: string }) {
   return <>diagnosed {formatAgo(at, now) ?? ''}</>;
 }
 
-function Containers({ containers }: { containers: ContainerView[] }) {
+/** Each container's state, readiness and restarts (a pod's details and the mirror panel). */
+export function Containers({ containers, testId }: { containers: ContainerView[]; testId?: string }) {
   if (containers.length === 0) return <p class="muted">No containers.</p>;
   return (
-    <table class="table compact">
+    <table class="table compact" data-testid={testId}>
       <thead>
         <tr>
           <th>Container</th>

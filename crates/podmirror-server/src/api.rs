@@ -64,7 +64,7 @@ fn text<'a>(v: &'a Value, p: &str) -> &'a str {
 }
 
 /// `namespace:name` → (namespace, name).
-fn split_pod_id(id: &str) -> Result<(&str, &str), ApiError> {
+pub(crate) fn split_pod_id(id: &str) -> Result<(&str, &str), ApiError> {
     match id.split_once(':') {
         Some((ns, name)) if !ns.is_empty() && !name.is_empty() => {
             // The name may be KIND/NAME of a workload.
@@ -156,6 +156,12 @@ impl AppState {
             })
     }
 
+    /// A mirror's verdict at `now` (the API server's clock), with the
+    /// configured settle time.
+    pub(crate) fn verdict_at(&self, pod: &Value, now: jiff::Timestamp) -> Verdict {
+        verdict::judge(pod, ready_for(pod, now), self.config.mirror_settle_seconds)
+    }
+
     /// A mirror's status at `now` (the API server's clock), without its
     /// events and the failing container's logs, which cost a request each.
     pub(crate) fn status_at(
@@ -165,8 +171,7 @@ impl AppState {
         settle: f64,
         now: jiff::Timestamp,
     ) -> MirrorStatus {
-        let ready_for = ready_for(pod, now);
-        let v = verdict::judge(pod, ready_for, settle);
+        let v = verdict::judge(pod, ready_for(pod, now), settle);
         let detail = match &v {
             Verdict::Healthy => "all containers ready".to_string(),
             Verdict::Failing { reason, .. } => reason.clone(),
@@ -707,12 +712,18 @@ pub async fn mirror_events(
         let mut last_events: Option<Vec<EventView>> = None;
         // The failing container's logs, read once per (container, restarts).
         let mut logs: Option<((String, i64), Vec<String>)> = None;
+        // The verdict last recorded on the diagnosis: written once per
+        // change, not every second (each write also wakes the live lists).
+        let mut recorded = String::new();
         loop {
             match s.mirror(&caller, &id) {
                 Ok((pod, info)) => {
                     let mut status =
                         s.status_at(&pod, &info, s.config.mirror_settle_seconds, s.server_now());
-                    s.record_verdict(&pod, &status).await;
+                    if status.verdict != recorded {
+                        recorded.clone_from(&status.verdict);
+                        s.record_verdict(&pod, &status).await;
+                    }
                     if let Some(f) = &status.failure {
                         let key = (f.container.clone(), status.restarts);
                         match &logs {

@@ -46,20 +46,16 @@ impl AppState {
             if m.info.deleting || !caller.org.sees(&m.info.namespace) {
                 continue;
             }
-            let status = self.status_at(
-                &m.pod,
-                &m.info,
-                self.config.mirror_settle_seconds,
-                server_now,
-            );
+            // A chip needs the verdict only, not the whole status.
+            let verdict = self.verdict_at(&m.pod, server_now);
             mirrors
                 .entry((m.info.namespace.clone(), m.info.source.clone()))
                 .or_default()
                 .push(MirrorRef {
-                    id: status.id,
-                    phase: status.phase,
-                    verdict: status.verdict,
-                    expires_at: status.expires_at,
+                    id: m.info.id.clone(),
+                    phase: m.info.phase.clone(),
+                    verdict: verdict.word().to_string(),
+                    expires_at: m.info.expires.map(|e| e.to_string()),
                 });
         }
         let mut out = Vec::new();
@@ -116,10 +112,6 @@ fn bearer(headers: &HeaderMap) -> String {
     crate::auth::bearer(headers).unwrap_or_default().to_string()
 }
 
-fn data(v: &serde_json::Value) -> String {
-    v.to_string()
-}
-
 /// Waits for the next reason to look again: a pod change (then a moment
 /// for the rest of its burst), a new diagnosis, or the tick.
 async fn next_wake(
@@ -160,7 +152,11 @@ async fn recheck(
         Err(e) if e.status == http::StatusCode::UNAUTHORIZED => {
             let body = json!({"error": e.error, "message": e.message});
             let _ = tx
-                .send(Event::default().event("unauthorized").data(data(&body)))
+                .send(
+                    Event::default()
+                        .event("unauthorized")
+                        .data(body.to_string()),
+                )
                 .await;
             false
         }
@@ -184,7 +180,11 @@ pub async fn failing_events(
     let stream = async_stream(move |tx| async move {
         let snapshot = json!({"now": s.server_now().to_string(), "pods": first});
         if tx
-            .send(Event::default().event("snapshot").data(data(&snapshot)))
+            .send(
+                Event::default()
+                    .event("snapshot")
+                    .data(snapshot.to_string()),
+            )
             .await
             .is_err()
         {
@@ -228,7 +228,7 @@ pub async fn failing_events(
             let update =
                 json!({"now": s.server_now().to_string(), "upsert": upsert, "remove": remove});
             if tx
-                .send(Event::default().event("update").data(data(&update)))
+                .send(Event::default().event("update").data(update.to_string()))
                 .await
                 .is_err()
             {
@@ -270,7 +270,7 @@ pub async fn active_events(
                 last = Some(same);
                 let body = json!({"now": s.server_now().to_string(), "mirrors": mirrors});
                 if tx
-                    .send(Event::default().event("mirrors").data(data(&body)))
+                    .send(Event::default().event("mirrors").data(body.to_string()))
                     .await
                     .is_err()
                 {

@@ -164,11 +164,8 @@ pub(crate) async fn events_of(
 
 /// `namespace:name` of a pod the caller's org sees.
 fn pod_of<'a>(caller: &Caller, pod_id: &'a str) -> Result<(&'a str, &'a str), ApiError> {
-    let Some((ns, name)) = pod_id.split_once(':') else {
-        return Err(ApiError::bad_request(format!(
-            "pod id {pod_id:?} is not namespace:name"
-        )));
-    };
+    let (ns, name) = crate::api::split_pod_id(pod_id)?;
+    // A pod, not a workload's KIND/NAME.
     crate::names::object_name(name, "pod")?;
     let ns = caller.namespace(ns, &format!("pod {ns}/{name}"))?;
     Ok((ns, name))

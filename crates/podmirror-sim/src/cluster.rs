@@ -99,7 +99,7 @@ pub struct Cluster {
     /// Object storage.
     pub store: Store,
     /// Container logs.
-    pub logs: crate::logs::Logs,
+    pub logs: std::sync::Arc<crate::logs::Logs>,
 }
 
 impl Default for Cluster {
@@ -150,7 +150,7 @@ impl Cluster {
     pub fn with_history(history_len: usize) -> Self {
         let cluster = Cluster {
             store: Store::with_history(history_len),
-            logs: crate::logs::Logs::default(),
+            logs: std::sync::Arc::default(),
         };
         for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
             let created = cluster.create(

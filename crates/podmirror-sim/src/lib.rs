@@ -21,7 +21,7 @@ pub mod events;
 pub mod faults;
 pub mod http;
 pub mod kubelet;
-pub mod kubelet_rules;
+
 pub mod logs;
 pub mod managed;
 pub mod meta;

@@ -3,42 +3,25 @@
 //! probes, exits, OOM kills, CrashLoopBackOff, deadlines and graceful
 //! deletion — and reports it in pod status and events as a real kubelet does.
 
+pub mod host;
+pub mod rules;
+pub mod sim_host;
+
+pub use host::{Host, StatusWrite};
+pub use sim_host::start;
+
 use crate::catalog::{Catalog, Image};
-use crate::cluster::WriteOptions;
 use crate::controller::set_pod_condition;
 use crate::events::{EventType, Source};
-use crate::kubelet_rules::{self as rules, Objects, ProbeKind, PullOutcome, Run, RunPlan};
-use crate::resources::ids;
-use crate::store::{ChangeType, Select, Stored};
-use crate::{Sim, WeakSim, meta};
+use crate::logs::Logs;
+use crate::meta;
+use rules::{Objects, ProbeKind, PullOutcome, Run, RunPlan};
 use serde_json::{Value, json};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
-
-/// Field manager of status writes.
-const MANAGER: &str = "kubelet";
-
-struct ClusterObjects<'a>(&'a Sim);
-
-impl Objects for ClusterObjects<'_> {
-    fn configmap(&self, namespace: &str, name: &str) -> Option<Value> {
-        self.0
-            .cluster
-            .get(ids::configmaps(), namespace, name)
-            .ok()
-            .map(|v| (*v).clone())
-    }
-    fn secret(&self, namespace: &str, name: &str) -> Option<Value> {
-        self.0
-            .cluster
-            .get(ids::secrets(), namespace, name)
-            .ok()
-            .map(|v| (*v).clone())
-    }
-}
 
 /// One container's state as the kubelet reports it.
 #[derive(Debug, Clone)]
@@ -154,7 +137,8 @@ fn image_digest(image: &str) -> String {
 
 /// A running pod worker.
 struct Worker {
-    sim: WeakSim,
+    host: Arc<dyn Host>,
+    logs: Arc<Logs>,
     catalog: Arc<Catalog>,
     ns: String,
     name: String,
@@ -163,60 +147,23 @@ struct Worker {
     state: Mutex<PodState>,
     stop_tx: watch::Sender<bool>,
     /// Images each node has pulled (node, image), shared by all workers.
-    images: Arc<Mutex<std::collections::HashSet<(String, String)>>>,
+    images: Arc<Mutex<HashSet<(String, String)>>>,
     /// A status write is already on its way and will carry any newer state.
     publish_pending: AtomicBool,
+    /// Status writes go out one at a time, in order; holds the last one written.
+    published: tokio::sync::Mutex<Option<Value>>,
 }
 
 impl Worker {
-    fn sim(&self) -> Option<Sim> {
-        self.sim.upgrade()
-    }
-
     fn pod(&self) -> Option<Arc<Value>> {
-        let sim = self.sim()?;
-        let pod = sim.cluster.get(ids::pods(), &self.ns, &self.name).ok()?;
-        (meta::uid(&pod) == self.uid).then_some(pod)
-    }
-
-    /// What an event's involvedObject names of this pod, read without parsing the whole pod.
-    fn pod_ref(&self, sim: &Sim) -> Option<Value> {
-        #[derive(serde::Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct Meta {
-            uid: String,
-            resource_version: Option<String>,
-        }
-        #[derive(serde::Deserialize)]
-        struct Head {
-            metadata: Meta,
-        }
-        let head: Head = {
-            let data = sim.cluster.store.read();
-            let stored = data.get_stored(ids::pods(), &self.ns, &self.name)?;
-            serde_json::from_slice(&stored.json).ok()?
-        };
-        (head.metadata.uid == self.uid).then(|| {
-            json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": self.name,
-                    "namespace": self.ns,
-                    "uid": self.uid,
-                    "resourceVersion": head.metadata.resource_version,
-                },
-            })
-        })
+        self.host.pod(&self.ns, &self.name, &self.uid)
     }
 
     fn event(&self, field_path: Option<&str>, kind: EventType, reason: &str, message: &str) {
-        let Some(sim) = self.sim() else { return };
-        let Some(pod) = self.pod_ref(&sim) else {
+        let Some(pod) = self.host.pod_ref(&self.ns, &self.name, &self.uid) else {
             return;
         };
-        sim.recorder.record(
-            &sim.cluster,
+        self.host.event(
             &pod,
             field_path,
             kind,
@@ -241,104 +188,112 @@ impl Worker {
         let w = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(Duration::from_millis(1)).await;
-            w.publish_pending.store(false, Ordering::Release);
-            w.publish_now();
+            w.publish_now().await;
         });
     }
 
+    /// The pod's status as the kubelet's state says, on top of what the
+    /// cluster has (conditions others set, such as PodScheduled, stay).
+    fn status_for(&self, pod: &Value) -> Value {
+        let restart_policy = pod
+            .pointer("/spec/restartPolicy")
+            .and_then(Value::as_str)
+            .unwrap_or("Always");
+        let mut status = pod.get("status").cloned().unwrap_or_else(|| json!({}));
+        self.with(|st| {
+            let phase = st.phase(restart_policy);
+            status["phase"] = json!(phase);
+            status["hostIP"] = json!(st.host_ip);
+            status["hostIPs"] = json!([{"ip": st.host_ip}]);
+            if st.sandbox_ready {
+                status["podIP"] = json!(st.pod_ip);
+                status["podIPs"] = json!([{"ip": st.pod_ip}]);
+            }
+            status["startTime"] = json!(st.start_time);
+            let main: Vec<&Container> = st.containers.iter().filter(|c| !c.init).collect();
+            let init: Vec<&Container> = st.containers.iter().filter(|c| c.init).collect();
+            let all_ready = !main.is_empty() && main.iter().all(|c| c.ready);
+            let (ready_reason, ready_msg) = if all_ready {
+                ("", String::new())
+            } else if matches!(phase, "Succeeded" | "Failed") {
+                ("PodCompleted", String::new())
+            } else {
+                let not_ready: Vec<&str> = main
+                    .iter()
+                    .filter(|c| !c.ready)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                (
+                    "ContainersNotReady",
+                    format!("containers with unready status: [{}]", not_ready.join(" ")),
+                )
+            };
+            let t = |b: bool| if b { "True" } else { "False" };
+            set_pod_condition(
+                &mut status,
+                "PodReadyToStartContainers",
+                t(st.sandbox_ready),
+                "",
+                "",
+            );
+            if st.initialized {
+                set_pod_condition(&mut status, "Initialized", "True", "", "");
+            } else {
+                let pending: Vec<&str> = init
+                    .iter()
+                    .filter(|c| !c.done)
+                    .map(|c| c.name.as_str())
+                    .collect();
+                set_pod_condition(
+                    &mut status,
+                    "Initialized",
+                    "False",
+                    "ContainersNotInitialized",
+                    &format!("containers with incomplete status: [{}]", pending.join(" ")),
+                );
+            }
+            set_pod_condition(&mut status, "Ready", t(all_ready), ready_reason, &ready_msg);
+            set_pod_condition(
+                &mut status,
+                "ContainersReady",
+                t(all_ready),
+                ready_reason,
+                &ready_msg,
+            );
+            status["containerStatuses"] =
+                json!(main.iter().map(|c| c.status()).collect::<Vec<_>>());
+            if !init.is_empty() {
+                status["initContainerStatuses"] =
+                    json!(init.iter().map(|c| c.status()).collect::<Vec<_>>());
+            }
+            if let Some((reason, message)) = &st.failed_reason {
+                status["reason"] = json!(reason);
+                status["message"] = json!(message);
+            }
+        });
+        status
+    }
+
     /// Writes the pod status from the kubelet's state now.
-    fn publish_now(&self) {
-        let Some(sim) = self.sim() else { return };
+    async fn publish_now(&self) {
+        let mut published = self.published.lock().await;
+        // Cleared under the lock: a change made from here on publishes again.
+        self.publish_pending.store(false, Ordering::Release);
         for _ in 0..5 {
             let Some(pod) = self.pod() else { return };
-            let restart_policy = pod
-                .pointer("/spec/restartPolicy")
-                .and_then(Value::as_str)
-                .unwrap_or("Always")
-                .to_string();
-            let mut status = pod.get("status").cloned().unwrap_or_else(|| json!({}));
-            self.with(|st| {
-                let phase = st.phase(&restart_policy);
-                status["phase"] = json!(phase);
-                status["hostIP"] = json!(st.host_ip);
-                status["hostIPs"] = json!([{"ip": st.host_ip}]);
-                if st.sandbox_ready {
-                    status["podIP"] = json!(st.pod_ip);
-                    status["podIPs"] = json!([{"ip": st.pod_ip}]);
-                }
-                status["startTime"] = json!(st.start_time);
-                let main: Vec<&Container> = st.containers.iter().filter(|c| !c.init).collect();
-                let init: Vec<&Container> = st.containers.iter().filter(|c| c.init).collect();
-                let all_ready = !main.is_empty() && main.iter().all(|c| c.ready);
-                let (ready_reason, ready_msg) = if all_ready {
-                    ("", String::new())
-                } else if matches!(phase, "Succeeded" | "Failed") {
-                    ("PodCompleted", String::new())
-                } else {
-                    let not_ready: Vec<&str> = main
-                        .iter()
-                        .filter(|c| !c.ready)
-                        .map(|c| c.name.as_str())
-                        .collect();
-                    (
-                        "ContainersNotReady",
-                        format!("containers with unready status: [{}]", not_ready.join(" ")),
-                    )
-                };
-                let t = |b: bool| if b { "True" } else { "False" };
-                set_pod_condition(
-                    &mut status,
-                    "PodReadyToStartContainers",
-                    t(st.sandbox_ready),
-                    "",
-                    "",
-                );
-                if st.initialized {
-                    set_pod_condition(&mut status, "Initialized", "True", "", "");
-                } else {
-                    let pending: Vec<&str> = init
-                        .iter()
-                        .filter(|c| !c.done)
-                        .map(|c| c.name.as_str())
-                        .collect();
-                    set_pod_condition(
-                        &mut status,
-                        "Initialized",
-                        "False",
-                        "ContainersNotInitialized",
-                        &format!("containers with incomplete status: [{}]", pending.join(" ")),
-                    );
-                }
-                set_pod_condition(&mut status, "Ready", t(all_ready), ready_reason, &ready_msg);
-                set_pod_condition(
-                    &mut status,
-                    "ContainersReady",
-                    t(all_ready),
-                    ready_reason,
-                    &ready_msg,
-                );
-                status["containerStatuses"] =
-                    json!(main.iter().map(|c| c.status()).collect::<Vec<_>>());
-                if !init.is_empty() {
-                    status["initContainerStatuses"] =
-                        json!(init.iter().map(|c| c.status()).collect::<Vec<_>>());
-                }
-                if let Some((reason, message)) = &st.failed_reason {
-                    status["reason"] = json!(reason);
-                    status["message"] = json!(message);
-                }
-            });
-            if pod.get("status") == Some(&status) {
+            let status = self.status_for(&pod);
+            // Skipped only when both the cluster (as last seen) and the last
+            // write already say this: a cache may lag behind a write.
+            if pod.get("status") == Some(&status) && published.as_ref().is_none_or(|p| *p == status)
+            {
                 return;
             }
-            match sim.cluster.update_status_of(
-                ids::pods(),
-                &pod,
-                status,
-                &WriteOptions::manager(MANAGER),
-            ) {
-                Err(e) if e.code == 409 => continue,
-                _ => return,
+            match self.host.write_status(&pod, status.clone()).await {
+                StatusWrite::Conflict => continue,
+                StatusWrite::Done => {
+                    *published = Some(status);
+                    return;
+                }
             }
         }
     }
@@ -349,7 +304,7 @@ impl Worker {
 
     /// Sleeps simulated time; false when the pod is being stopped.
     async fn sleep(&self, d: Duration) -> bool {
-        let Some(wall) = self.sim().map(|s| s.scaled(d)) else {
+        let Some(wall) = self.host.scaled(d) else {
             return false;
         };
         let mut rx = self.stop_tx.subscribe();
@@ -367,14 +322,14 @@ fn probe_num(p: &Value, key: &str, default: f64) -> f64 {
     p.get(key).and_then(Value::as_f64).unwrap_or(default)
 }
 
-fn have_pull_secret(sim: &Sim, pod: &Value) -> bool {
+fn have_pull_secret(objects: &dyn Objects, pod: &Value) -> bool {
     let ns = meta::namespace(pod);
     pod.pointer("/spec/imagePullSecrets")
         .and_then(Value::as_array)
         .into_iter()
         .flatten()
         .filter_map(|s| s.get("name").and_then(Value::as_str))
-        .any(|n| sim.cluster.get(ids::secrets(), ns, n).is_ok())
+        .any(|n| objects.secret(ns, n).is_some())
 }
 
 /// How a started container ended.
@@ -435,10 +390,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         // 1. The image. No strong handle on the sim is held across an await:
         // the sim must be able to go away while containers sleep.
         if pulled.is_none() || pull_policy == "Always" {
-            let secret = {
-                let Some(sim) = w.sim() else { return };
-                w.pod().is_some_and(|p| have_pull_secret(&sim, &p))
-            };
+            let secret = w.pod().is_some_and(|p| have_pull_secret(&*w.host, &p));
             match rules::pull(&catalog, &image_name, secret) {
                 PullOutcome::Pulled {
                     image,
@@ -542,8 +494,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         let spec: Value = serde_json::from_slice(&spec_json).unwrap_or_default();
         let checked = {
             let Some(pod) = w.pod() else { return };
-            let Some(sim) = w.sim() else { return };
-            rules::check_config(&w.ns, &pod, &spec, image, &ClusterObjects(&sim))
+            rules::check_config(&w.ns, &pod, &spec, image, &*w.host)
         };
         let resolved = match checked {
             Ok(r) => r,
@@ -567,10 +518,8 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         };
         // 3. Start.
         let restarts = w.with(|st| st.containers[idx].restart_count);
-        if restarts > 0
-            && let Some(sim) = w.sim()
-        {
-            sim.cluster.logs.restart(&log_key);
+        if restarts > 0 {
+            w.logs.restart(&log_key);
         }
         let plan = rules::plan_run(&spec, image, &resolved, rules::memory_limit_bytes(&spec));
         let hook_failure = rules::post_start_failure(
@@ -649,9 +598,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                 }
             }
         };
-        if let Some(sim) = w.sim() {
-            sim.cluster.logs.finish(&log_key);
-        }
+        w.logs.finish(&log_key);
         let finished_at = meta::now_rfc3339();
         let cid = w
             .with(|st| st.containers[idx].container_id.clone())
@@ -790,10 +737,8 @@ async fn run_process(
         c.ready = !is_init && startup.is_none() && readiness.is_none();
     });
     w.publish();
-    if let Some(sim) = w.sim() {
-        for line in &run.log_lines {
-            sim.cluster.logs.append(log_key, line);
-        }
+    for line in &run.log_lines {
+        w.logs.append(log_key, line);
     }
     let pod_ip = w.with(|st| st.pod_ip.clone());
     let mut failures: HashMap<&'static str, u32> = HashMap::new();
@@ -963,10 +908,9 @@ async fn run_pod(w: Arc<Worker>) {
     w.publish();
     // Volumes.
     loop {
-        let Some(sim) = w.sim() else { return };
         let Some(pod) = w.pod() else { return };
-        let failures = rules::mount_failures(&pod, &ClusterObjects(&sim));
-        drop((sim, pod));
+        let failures = rules::mount_failures(&pod, &*w.host);
+        drop(pod);
         if failures.is_empty() {
             break;
         }
@@ -1003,261 +947,232 @@ async fn run_pod(w: Arc<Worker>) {
     }
 }
 
-/// Whether a pod change can matter to the kubelet, read from the pruned
-/// selector view so that pods it already runs are skipped without parsing: a
-/// bound pod with no worker yet, or a running pod that is being deleted.
-fn worth_a_look(select: &Select, workers: &HashMap<String, watch::Sender<bool>>) -> bool {
-    !select.field("spec.nodeName").is_empty()
-        && (select.deleting || !workers.contains_key(&*select.uid))
+/// The kubelet of one or more nodes: a worker per pod bound to one of them.
+/// Its driver (the sim's store feed or an API watch) hands it pod changes.
+pub struct Kubelet {
+    host: Arc<dyn Host>,
+    logs: Arc<Logs>,
+    catalog: Arc<Catalog>,
+    /// Nodes it serves; `None` serves every node.
+    nodes: Option<HashSet<String>>,
+    /// Each running pod's stop signal, by uid.
+    workers: Mutex<HashMap<String, watch::Sender<bool>>>,
+    /// The last pod IP handed out on each node.
+    ip_counter: Mutex<HashMap<String, u32>>,
+    images: Arc<Mutex<HashSet<(String, String)>>>,
 }
 
-/// Every stored pod worth a look, as after a relist, handed to `consider`
-/// one at a time: after a long lag thousands may qualify, and holding them all
-/// parsed at once would set the process's memory high-water mark.
-fn consider_all(
-    sim: &Sim,
-    workers: &Mutex<HashMap<String, watch::Sender<bool>>>,
-    consider: impl Fn(&Value),
-) {
-    let keys: Vec<Arc<Stored>> = {
-        let data = sim.cluster.store.read();
-        let known = workers.lock().unwrap_or_else(|e| e.into_inner());
-        data.iter(ids::pods(), None, None)
-            .filter(|(_, s)| worth_a_look(&s.select, &known))
-            .map(|(_, s)| s.clone())
-            .collect()
-    };
-    for stored in keys {
-        consider(&stored.value());
+impl Kubelet {
+    /// A kubelet for `nodes` (every node when `None`), its containers' lines
+    /// kept in `logs`.
+    pub fn new(
+        host: Arc<dyn Host>,
+        catalog: Arc<Catalog>,
+        logs: Arc<Logs>,
+        nodes: Option<HashSet<String>>,
+    ) -> Self {
+        Kubelet {
+            host,
+            logs,
+            catalog,
+            nodes,
+            workers: Mutex::default(),
+            ip_counter: Mutex::default(),
+            images: Arc::default(),
+        }
     }
-}
 
-/// Starts the kubelet of every node.
-pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
-    let weak = sim.downgrade();
-    let mut rx = sim.cluster.store.subscribe();
-    let workers: Arc<Mutex<HashMap<String, watch::Sender<bool>>>> = Arc::default();
-    let ip_counter: Arc<Mutex<HashMap<String, u32>>> = Arc::default();
-    let images: Arc<Mutex<std::collections::HashSet<(String, String)>>> = Arc::default();
-    let consider = {
-        let images = images.clone();
-        let (weak, workers, catalog, ip_counter) = (
-            weak.clone(),
-            workers.clone(),
-            catalog.clone(),
-            ip_counter.clone(),
-        );
-        move |pod: &Value| {
-            let Some(sim) = weak.upgrade() else { return };
-            let node = pod
-                .pointer("/spec/nodeName")
-                .and_then(Value::as_str)
-                .unwrap_or("");
-            if node.is_empty() {
-                return;
-            }
-            let uid = meta::uid(pod).to_string();
-            let mut map = workers.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(stop) = map.get(&uid) {
-                if meta::is_deleting(pod) && !*stop.borrow() {
-                    let _ = stop.send(true);
-                    let grace = pod
-                        .pointer("/metadata/deletionGracePeriodSeconds")
-                        .and_then(Value::as_i64)
-                        .unwrap_or(0)
-                        .clamp(0, 2) as u64;
-                    let (weak, ns, name, uid2) = (
-                        weak.clone(),
-                        meta::namespace(pod).to_string(),
-                        meta::name(pod).to_string(),
-                        uid.clone(),
-                    );
-                    drop(map);
-                    tokio::spawn(async move {
-                        let Some(sim) = weak.upgrade() else { return };
-                        let wait = sim.scaled(Duration::from_secs(grace));
-                        drop(sim);
-                        tokio::time::sleep(wait).await;
-                        if let Some(sim) = weak.upgrade() {
-                            sim.cluster.finish_pod_deletion(&ns, &name, &uid2);
-                        }
-                    });
-                }
-                return;
-            }
-            if meta::is_deleting(pod)
-                || matches!(
-                    pod.pointer("/status/phase").and_then(Value::as_str),
-                    Some("Succeeded" | "Failed")
-                )
-            {
-                return;
-            }
-            let node_obj = sim.cluster.get(ids::nodes(), "", node).ok();
-            let host_ip = node_obj
-                .as_ref()
-                .and_then(|n| {
-                    n.pointer("/status/addresses/0/address")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .unwrap_or_else(|| "172.18.0.2".into());
-            let subnet = node_obj
-                .as_ref()
-                .and_then(|n| {
-                    n.pointer("/spec/podCIDR")
-                        .and_then(Value::as_str)
-                        .map(|c| c.trim_end_matches(".0/24").to_string())
-                })
-                .unwrap_or_else(|| "10.244.1".into());
-            let n = {
-                let mut ips = ip_counter.lock().unwrap_or_else(|e| e.into_inner());
-                let c = ips.entry(node.to_string()).or_insert(1);
-                *c = if *c >= 254 { 2 } else { *c + 1 };
-                *c
-            };
-            let containers = ["initContainers", "containers"]
-                .iter()
-                .flat_map(|k| {
-                    let init = *k == "initContainers";
-                    pod.pointer(&format!("/spec/{k}"))
-                        .and_then(Value::as_array)
-                        .cloned()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(move |c| (c, init))
-                })
-                .map(|(c, init)| {
-                    let mut cs = Container {
-                        name: c["name"].as_str().unwrap_or("").to_string(),
-                        image: c["image"].as_str().unwrap_or("").to_string(),
-                        init,
-                        state: json!({}),
-                        last_state: json!({}),
-                        ready: false,
-                        started: false,
-                        restart_count: 0,
-                        image_id: None,
-                        container_id: None,
-                        done: false,
-                        exit_code: None,
+    fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<bool>>> {
+        self.workers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether a pod with this uid has a worker.
+    pub fn runs(&self, uid: &str) -> bool {
+        self.workers().contains_key(uid)
+    }
+
+    /// Whether this kubelet serves `node`.
+    pub fn serves(&self, node: &str) -> bool {
+        !node.is_empty() && self.nodes.as_ref().is_none_or(|n| n.contains(node))
+    }
+
+    /// A pod was added or changed: start its worker if it is newly bound to
+    /// one of our nodes, or stop it and finish the deletion when it is being
+    /// deleted.
+    pub fn consider(&self, pod: &Value) {
+        let node = pod
+            .pointer("/spec/nodeName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if !self.serves(node) {
+            return;
+        }
+        let uid = meta::uid(pod).to_string();
+        let mut map = self.workers();
+        if let Some(stop) = map.get(&uid) {
+            if meta::is_deleting(pod) && !*stop.borrow() {
+                let _ = stop.send(true);
+                drop(map);
+                let grace = pod
+                    .pointer("/metadata/deletionGracePeriodSeconds")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0)
+                    .clamp(0, 2) as u64;
+                let host = self.host.clone();
+                let (ns, name) = (
+                    meta::namespace(pod).to_string(),
+                    meta::name(pod).to_string(),
+                );
+                tokio::spawn(async move {
+                    let Some(wait) = host.scaled(Duration::from_secs(grace)) else {
+                        return;
                     };
-                    cs.waiting(
-                        if init {
-                            "PodInitializing"
-                        } else {
-                            "ContainerCreating"
-                        },
-                        None,
-                    );
-                    cs
-                })
-                .collect();
-            let has_init = pod
-                .pointer("/spec/initContainers")
-                .and_then(Value::as_array)
-                .is_some_and(|l| !l.is_empty());
-            let (stop_tx, _) = watch::channel(false);
-            let worker = Arc::new(Worker {
-                sim: weak.clone(),
-                catalog: catalog.clone(),
-                ns: meta::namespace(pod).to_string(),
-                name: meta::name(pod).to_string(),
-                uid: uid.clone(),
-                node: node.to_string(),
-                state: Mutex::new(PodState {
-                    containers,
-                    host_ip,
-                    pod_ip: format!("{subnet}.{n}"),
-                    start_time: meta::now_rfc3339(),
-                    sandbox_ready: false,
-                    initialized: !has_init,
-                    failed_reason: None,
-                }),
-                stop_tx: stop_tx.clone(),
-                images: images.clone(),
-                publish_pending: AtomicBool::new(false),
-            });
-            map.insert(uid, stop_tx);
-            drop(map);
-            let deadline = pod
-                .pointer("/spec/activeDeadlineSeconds")
-                .and_then(Value::as_u64);
-            let handle = tokio::spawn(async move {
-                let main = run_pod(worker.clone());
-                match deadline {
-                    Some(secs) => {
-                        let w2 = worker.clone();
-                        tokio::select! {
-                            _ = main => {
-                                // Containers may have ended; the deadline still applies to a pod that keeps running.
-                            }
-                            expired = async move { w2.sleep(Duration::from_secs(secs)).await } => {
-                                if expired {
-                                    let _ = worker.stop_tx.send(true);
-                                    stop_pod(&worker, true).await;
-                                    return;
-                                }
+                    tokio::time::sleep(wait).await;
+                    host.finish_deletion(&ns, &name, &uid);
+                });
+            }
+            return;
+        }
+        if meta::is_deleting(pod) {
+            // Deleted before it ever ran here (or after a restart of the agent).
+            self.host
+                .finish_deletion(meta::namespace(pod), meta::name(pod), &uid);
+            return;
+        }
+        if matches!(
+            pod.pointer("/status/phase").and_then(Value::as_str),
+            Some("Succeeded" | "Failed")
+        ) {
+            return;
+        }
+        let node_obj = self.host.node(node);
+        let host_ip = node_obj
+            .as_ref()
+            .and_then(|n| {
+                n.pointer("/status/addresses/0/address")
+                    .and_then(Value::as_str)
+                    .map(str::to_string)
+            })
+            .unwrap_or_else(|| "172.18.0.2".into());
+        let subnet = node_obj
+            .as_ref()
+            .and_then(|n| {
+                n.pointer("/spec/podCIDR")
+                    .and_then(Value::as_str)
+                    .map(|c| c.trim_end_matches(".0/24").to_string())
+            })
+            .unwrap_or_else(|| "10.244.1".into());
+        let n = {
+            let mut ips = self.ip_counter.lock().unwrap_or_else(|e| e.into_inner());
+            let c = ips.entry(node.to_string()).or_insert(1);
+            *c = if *c >= 254 { 2 } else { *c + 1 };
+            *c
+        };
+        let containers = ["initContainers", "containers"]
+            .iter()
+            .flat_map(|k| {
+                let init = *k == "initContainers";
+                pod.pointer(&format!("/spec/{k}"))
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |c| (c, init))
+            })
+            .map(|(c, init)| {
+                let mut cs = Container {
+                    name: c["name"].as_str().unwrap_or("").to_string(),
+                    image: c["image"].as_str().unwrap_or("").to_string(),
+                    init,
+                    state: json!({}),
+                    last_state: json!({}),
+                    ready: false,
+                    started: false,
+                    restart_count: 0,
+                    image_id: None,
+                    container_id: None,
+                    done: false,
+                    exit_code: None,
+                };
+                cs.waiting(
+                    if init {
+                        "PodInitializing"
+                    } else {
+                        "ContainerCreating"
+                    },
+                    None,
+                );
+                cs
+            })
+            .collect();
+        let has_init = pod
+            .pointer("/spec/initContainers")
+            .and_then(Value::as_array)
+            .is_some_and(|l| !l.is_empty());
+        let (stop_tx, _) = watch::channel(false);
+        let worker = Arc::new(Worker {
+            host: self.host.clone(),
+            logs: self.logs.clone(),
+            catalog: self.catalog.clone(),
+            ns: meta::namespace(pod).to_string(),
+            name: meta::name(pod).to_string(),
+            uid: uid.clone(),
+            node: node.to_string(),
+            state: Mutex::new(PodState {
+                containers,
+                host_ip,
+                pod_ip: format!("{subnet}.{n}"),
+                start_time: meta::now_rfc3339(),
+                sandbox_ready: false,
+                initialized: !has_init,
+                failed_reason: None,
+            }),
+            stop_tx: stop_tx.clone(),
+            images: self.images.clone(),
+            publish_pending: AtomicBool::new(false),
+            published: tokio::sync::Mutex::new(None),
+        });
+        map.insert(uid, stop_tx);
+        drop(map);
+        let deadline = pod
+            .pointer("/spec/activeDeadlineSeconds")
+            .and_then(Value::as_u64);
+        // The worker holds no strong handle on the sim and ends with the pod.
+        tokio::spawn(async move {
+            let main = run_pod(worker.clone());
+            match deadline {
+                Some(secs) => {
+                    let w2 = worker.clone();
+                    tokio::select! {
+                        _ = main => {
+                            // Containers may have ended; the deadline still applies to a pod that keeps running.
+                        }
+                        expired = async move { w2.sleep(Duration::from_secs(secs)).await } => {
+                            if expired {
+                                let _ = worker.stop_tx.send(true);
+                                stop_pod(&worker, true).await;
+                                return;
                             }
                         }
                     }
-                    None => main.await,
                 }
-                // Wait for deletion, then stop the containers; end with the sim.
-                while !worker.stopped() {
-                    if !worker.sleep(Duration::from_secs(1)).await && !worker.stopped() {
-                        return;
-                    }
+                None => main.await,
+            }
+            // Wait for deletion, then stop the containers; end with the cluster.
+            while !worker.stopped() {
+                if !worker.sleep(Duration::from_secs(1)).await && !worker.stopped() {
+                    return;
                 }
-                stop_pod(&worker, false).await;
-            });
-            // The worker holds only a weak handle on the sim and ends with the pod.
-            drop(handle);
+            }
+            stop_pod(&worker, false).await;
+        });
+    }
+
+    /// A pod is gone from the cluster: stop its worker and drop its logs.
+    pub fn forget(&self, ns: &str, uid: &str) {
+        if let Some(stop) = self.workers().remove(uid) {
+            let _ = stop.send(true);
         }
-    };
-    // Pods already bound.
-    consider_all(sim, &workers, &consider);
-    let forget_weak = weak.clone();
-    let handle = tokio::spawn(async move {
-        loop {
-            let change = match rx.recv().await {
-                Ok(c) => c,
-                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
-                    // Missed changes: look at every pod again, as a relist would.
-                    let Some(sim) = forget_weak.upgrade() else {
-                        return;
-                    };
-                    consider_all(&sim, &workers, &consider);
-                    drop(sim);
-                    continue;
-                }
-                Err(_) => return,
-            };
-            if change.resource != ids::pods() {
-                continue;
-            }
-            if change.kind == ChangeType::Deleted {
-                let uid = change.object.select.uid.to_string();
-                if let Some(stop) = workers
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .remove(&uid)
-                {
-                    let _ = stop.send(true);
-                }
-                if let Some(sim) = forget_weak.upgrade() {
-                    sim.cluster.logs.forget_pod(&change.namespace, &uid);
-                }
-                continue;
-            }
-            let wanted = {
-                let known = workers.lock().unwrap_or_else(|e| e.into_inner());
-                worth_a_look(&change.object.select, &known)
-            };
-            if wanted {
-                consider(&change.object.value());
-            }
-        }
-    });
-    sim.track(handle);
+        self.logs.forget_pod(ns, uid);
+    }
 }

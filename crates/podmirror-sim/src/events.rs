@@ -14,6 +14,75 @@ use std::sync::Mutex;
 /// correlation; client-go's event correlator keeps the same number.
 const CORRELATION_ENTRIES: usize = 4096;
 
+/// What makes two events the same one, counted instead of repeated.
+pub fn correlation_key(
+    object: &Value,
+    field_path: Option<&str>,
+    reason: &str,
+    message: &str,
+    source: &Source,
+) -> String {
+    format!(
+        "{}/{}/{reason}/{message}/{}",
+        meta::uid(object),
+        field_path.unwrap_or(""),
+        source.component
+    )
+}
+
+/// A new core/v1 Event about `object` (a whole object or just its
+/// apiVersion, kind and metadata), counted once, stamped now.
+pub fn new_event(
+    object: &Value,
+    field_path: Option<&str>,
+    kind: EventType,
+    reason: &str,
+    message: &str,
+    source: &Source,
+) -> Value {
+    let ns = match meta::namespace(object) {
+        "" => "default",
+        ns => ns,
+    };
+    let name = meta::name(object);
+    let now = meta::now_rfc3339();
+    let mut involved = json!({
+        "kind": object.get("kind").cloned().unwrap_or(Value::Null),
+        "namespace": meta::namespace(object),
+        "name": name,
+        "uid": meta::uid(object),
+        "apiVersion": object.get("apiVersion").cloned().unwrap_or(Value::Null),
+        "resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
+    });
+    if let Some(fp) = field_path {
+        involved["fieldPath"] = json!(fp);
+    }
+    let mut src = json!({"component": source.component});
+    if let Some(h) = &source.host {
+        src["host"] = json!(h);
+    }
+    let nanos = crate::meta::clock_now().as_nanosecond();
+    json!({
+        "apiVersion": "v1",
+        "kind": "Event",
+        "metadata": {
+            "name": format!("{name}.{:x}", nanos as u64),
+            "namespace": ns,
+        },
+        "involvedObject": involved,
+        "reason": reason,
+        "message": message,
+        "source": src,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "count": 1,
+        "type": kind.as_str(),
+        "eventTime": null,
+        "reportingComponent": source.component,
+        "reportingInstance": source.host.clone().unwrap_or_default(),
+    })
+}
+
 /// Remembers which event each recent (object, reason, message) went to, for correlation.
 #[derive(Default)]
 pub struct Recorder {
@@ -50,7 +119,8 @@ pub enum EventType {
 }
 
 impl EventType {
-    fn as_str(self) -> &'static str {
+    /// The `type` field's text.
+    pub fn as_str(self) -> &'static str {
         match self {
             EventType::Normal => "Normal",
             EventType::Warning => "Warning",
@@ -102,16 +172,10 @@ impl Recorder {
             "" => "default",
             ns => ns,
         };
-        let name = meta::name(object);
-        let uid = meta::uid(object);
         let now = meta::now_rfc3339();
         let opts = WriteOptions::manager(&source.component);
         // Correlate with an earlier identical event on the same object.
-        let key = format!(
-            "{uid}/{}/{reason}/{message}/{}",
-            field_path.unwrap_or(""),
-            source.component
-        );
+        let key = correlation_key(object, field_path, reason, message, source);
         let mut index = self.index.lock().unwrap_or_else(|e| e.into_inner());
         let existing = index
             .events
@@ -132,41 +196,7 @@ impl Recorder {
             );
             return;
         }
-        let mut involved = json!({
-            "kind": object.get("kind").cloned().unwrap_or(Value::Null),
-            "namespace": meta::namespace(object),
-            "name": name,
-            "uid": uid,
-            "apiVersion": object.get("apiVersion").cloned().unwrap_or(Value::Null),
-            "resourceVersion": object.pointer("/metadata/resourceVersion").cloned().unwrap_or(Value::Null),
-        });
-        if let Some(fp) = field_path {
-            involved["fieldPath"] = json!(fp);
-        }
-        let mut src = json!({"component": source.component});
-        if let Some(h) = &source.host {
-            src["host"] = json!(h);
-        }
-        let nanos = crate::meta::clock_now().as_nanosecond();
-        let event = json!({
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {
-                "name": format!("{name}.{:x}", nanos as u64),
-                "namespace": ns,
-            },
-            "involvedObject": involved,
-            "reason": reason,
-            "message": message,
-            "source": src,
-            "firstTimestamp": now,
-            "lastTimestamp": now,
-            "count": 1,
-            "type": kind.as_str(),
-            "eventTime": null,
-            "reportingComponent": source.component,
-            "reportingInstance": source.host.clone().unwrap_or_default(),
-        });
+        let event = new_event(object, field_path, kind, reason, message, source);
         if let Ok(created) = cluster.create(ids::events(), ns, event, &opts) {
             index.remember(key, (ns.to_string(), meta::name(&created).to_string()));
         }

@@ -121,7 +121,8 @@ pub fn node_object(spec: &NodeSpec, index: usize) -> Value {
     node
 }
 
-fn conditions() -> Value {
+/// The conditions of a healthy node, stamped now.
+pub fn node_conditions() -> Value {
     let now = crate::meta::now_rfc3339();
     let c = |t: &str, s: &str, reason: &str, message: &str| json!({"type": t, "status": s, "lastHeartbeatTime": now, "lastTransitionTime": now, "reason": reason, "message": message});
     json!([
@@ -157,7 +158,7 @@ pub fn start(sim: &Sim, specs: &[NodeSpec]) {
     let opts = WriteOptions::manager("kubelet");
     for (i, spec) in specs.iter().enumerate() {
         let mut node = node_object(spec, i);
-        node["status"]["conditions"] = conditions();
+        node["status"]["conditions"] = node_conditions();
         let _ = sim.cluster.create(ids::nodes(), "", node, &opts);
         let lease = json!({
             "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",

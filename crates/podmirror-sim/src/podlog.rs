@@ -3,13 +3,14 @@
 
 use crate::error::ApiError;
 use crate::http::Query;
-use crate::logs::{ContainerKey, ContainerLog};
+use crate::logs::{ContainerKey, ContainerLog, Logs};
 use crate::resources::ids;
 use crate::{Sim, meta};
 use axum::body::{Body, Bytes};
 use axum::response::Response;
 use http::{HeaderValue, StatusCode, header};
 use serde_json::Value;
+use std::sync::Arc;
 
 fn container_names(pod: &Value, key: &str) -> Vec<String> {
     pod.pointer(&format!("/spec/{key}"))
@@ -84,6 +85,42 @@ pub async fn serve(sim: &Sim, ns: &str, name: &str, q: &Query) -> Result<Respons
             "container {container} is not valid for pod {name}"
         )));
     }
+    let (ns_name, pod_name, uid) = (
+        ns.to_string(),
+        name.to_string(),
+        meta::uid(&pod).to_string(),
+    );
+    let sim = sim.downgrade();
+    respond(
+        sim.upgrade()
+            .map(|s| s.cluster.logs.clone())
+            .unwrap_or_default(),
+        &pod,
+        &container,
+        q,
+        move || {
+            sim.upgrade().is_none_or(|sim| {
+                sim.cluster
+                    .get(ids::pods(), &ns_name, &pod_name)
+                    .map(|p| meta::uid(&p) != uid)
+                    .unwrap_or(true)
+            })
+        },
+    )
+    .map_err(ApiError::bad_request)
+}
+
+/// A container's log as the kubelet answers it: `previous`, `tailLines`,
+/// `timestamps` and `follow` (until the container stops writing or `gone`
+/// says the pod is no longer there). An error is the message of a 400.
+pub fn respond(
+    logs: Arc<Logs>,
+    pod: &Value,
+    container: &str,
+    q: &Query,
+    gone: impl Fn() -> bool + Send + 'static,
+) -> Result<Response, String> {
+    let name = meta::name(pod);
     let previous = matches!(q.get("previous").map(String::as_str), Some("true" | "1"));
     let follow = matches!(q.get("follow").map(String::as_str), Some("true" | "1"));
     let timestamps = matches!(q.get("timestamps").map(String::as_str), Some("true" | "1"));
@@ -92,19 +129,19 @@ pub async fn serve(sim: &Sim, ns: &str, name: &str, q: &Query) -> Result<Respons
             Ok(n) if n >= 0 => Some(n as usize),
             Ok(_) => None,
             Err(_) => {
-                return Err(ApiError::bad_request(format!(
+                return Err(format!(
                     "tailLines: Invalid value: {t:?}: must be an integer"
-                )));
+                ));
             }
         },
         None => None,
     };
     let key: ContainerKey = (
-        ns.to_string(),
-        meta::uid(&pod).to_string(),
-        container.clone(),
+        meta::namespace(pod).to_string(),
+        meta::uid(pod).to_string(),
+        container.to_string(),
     );
-    let log: Option<ContainerLog> = sim.cluster.logs.get(&key);
+    let log: Option<ContainerLog> = logs.get(&key);
     let text_response = |body: Body| {
         let mut resp = Response::new(body);
         *resp.status_mut() = StatusCode::OK;
@@ -114,19 +151,17 @@ pub async fn serve(sim: &Sim, ns: &str, name: &str, q: &Query) -> Result<Respons
     };
     if previous {
         let lines = log.and_then(|l| l.previous).ok_or_else(|| {
-            ApiError::bad_request(format!(
-                "previous terminated container {container:?} in pod {name:?} not found"
-            ))
+            format!("previous terminated container {container:?} in pod {name:?} not found")
         })?;
         return Ok(text_response(Body::from(render(
             &lines, tail, timestamps, 0,
         ))));
     }
     let Some(log) = log else {
-        return Err(ApiError::bad_request(format!(
+        return Err(format!(
             "container {container:?} in pod {name:?} is waiting to start: {}",
-            waiting_reason(&pod, &container)
-        )));
+            waiting_reason(pod, container)
+        ));
     };
     let first = render(&log.current, tail, timestamps, 0);
     if !follow || log.finished {
@@ -134,12 +169,8 @@ pub async fn serve(sim: &Sim, ns: &str, name: &str, q: &Query) -> Result<Respons
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(16);
     let mut sent = log.current.len();
-    let sim = sim.clone();
-    let uid = meta::uid(&pod).to_string();
-    let pod_name = name.to_string();
-    let ns_name = ns.to_string();
     tokio::spawn(async move {
-        let mut tick = sim.cluster.logs.subscribe();
+        let mut tick = logs.subscribe();
         if !first.is_empty() && tx.send(Bytes::from(first)).await.is_err() {
             return;
         }
@@ -148,7 +179,7 @@ pub async fn serve(sim: &Sim, ns: &str, name: &str, q: &Query) -> Result<Respons
                 _ = tx.closed() => return,
                 changed = tick.changed() => if changed.is_err() { return },
             }
-            let Some(log) = sim.cluster.logs.get(&key) else {
+            let Some(log) = logs.get(&key) else {
                 return;
             };
             if log.current.len() < sent {
@@ -159,12 +190,7 @@ pub async fn serve(sim: &Sim, ns: &str, name: &str, q: &Query) -> Result<Respons
             if !more.is_empty() && tx.send(Bytes::from(more)).await.is_err() {
                 return;
             }
-            let gone = sim
-                .cluster
-                .get(ids::pods(), &ns_name, &pod_name)
-                .map(|p| meta::uid(&p) != uid)
-                .unwrap_or(true);
-            if log.finished || gone {
+            if log.finished || gone() {
                 return;
             }
         }

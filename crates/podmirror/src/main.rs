@@ -1,6 +1,7 @@
 //! The `podmirror` command line: parses arguments, sets up logging and hands
 //! over to the library crates.
 
+mod agent_cmd;
 mod diagnose_cmd;
 mod edit;
 mod fix_cmd;
@@ -31,7 +32,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the simulated Kubernetes cluster until Ctrl-C.
-    Sim(SimArgs),
+    Sim(Box<SimArgs>),
     /// The tour: a simulated cluster with a shop whose workloads fail in every way podmirror knows.
     Demo(DemoArgs),
     /// Print the mirror manifest for a pod (or deployment/NAME) and its diff against the source.
@@ -183,9 +184,27 @@ struct ClusterArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 struct SimArgs {
+    #[command(subcommand)]
+    agent: Option<SimCommand>,
     #[command(flatten)]
     cluster: ClusterArgs,
+    #[command(flatten)]
+    nodes: NodeArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum SimCommand {
+    /// Run only the simulated kubelet, as the node agent of another API server
+    /// (e.g. a real kube-apiserver): it registers Nodes and plays their pods
+    /// from the image catalog.
+    Kubelet(agent_cmd::KubeletArgs),
+}
+
+/// The simulated nodes.
+#[derive(clap::Args, Debug)]
+struct NodeArgs {
     /// How many worker nodes the cluster has.
     #[arg(long, default_value_t = 3)]
     nodes: usize,
@@ -206,8 +225,8 @@ struct SimArgs {
     node_labels: Vec<String>,
 }
 
-impl SimArgs {
-    fn nodes(&self) -> anyhow::Result<Vec<NodeSpec>> {
+impl NodeArgs {
+    fn specs(&self) -> anyhow::Result<Vec<NodeSpec>> {
         for (what, q) in [
             ("--node-cpu", &self.node_cpu),
             ("--node-memory", &self.node_memory),
@@ -331,7 +350,10 @@ fn print_started(running: &Running, nodes: usize) {
 }
 
 async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
-    let nodes = args.nodes()?;
+    if let Some(SimCommand::Kubelet(kubelet)) = args.agent {
+        return agent_cmd::run(kubelet).await;
+    }
+    let nodes = args.nodes.specs()?;
     let running = start_cluster(&args.cluster, &nodes).await?;
     print_started(&running, nodes.len());
     println!("  kubectl get nodes");
@@ -499,7 +521,7 @@ fn main() -> std::process::ExitCode {
             }
         }
         match cli.command {
-            Command::Sim(args) => run_sim(args).await.map(|()| 0),
+            Command::Sim(args) => run_sim(*args).await.map(|()| 0),
             Command::Demo(args) => run_demo(args).await.map(|()| 0),
             Command::Preview {
                 pod,

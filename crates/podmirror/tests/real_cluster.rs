@@ -67,7 +67,14 @@ struct RealCluster {
 }
 
 impl RealCluster {
+    /// The control plane alone: no Nodes, pods stay Pending.
     fn start(test: &str) -> RealCluster {
+        RealCluster::with_nodes(test, 0, 1)
+    }
+
+    /// The control plane and podmirror's kubelet as the agent of `nodes`
+    /// Nodes, container timers `time_scale` times faster.
+    fn with_nodes(test: &str, nodes: usize, time_scale: u32) -> RealCluster {
         let dir = std::env::temp_dir().join(format!("podmirror-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -75,6 +82,9 @@ impl RealCluster {
         let mut child = Command::new(root().join("scripts/real-cluster"))
             .arg("--kubeconfig")
             .arg(&kubeconfig)
+            .args(["--nodes", &nodes.to_string()])
+            .args(["--time-scale", &time_scale.to_string()])
+            .env("PODMIRROR_BIN", env!("CARGO_BIN_EXE_podmirror"))
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -602,4 +612,134 @@ fn logs_the_api_server_cannot_serve_are_said_once_in_podmirrors_words() {
     );
     assert!(!err.contains("kube_client"), "{err}");
     assert!(out.contains("exit"), "diagnosed without the logs: {out}");
+}
+
+#[test]
+fn podmirrors_kubelet_is_the_real_control_planes_node_agent() {
+    if skip("podmirrors_kubelet_is_the_real_control_planes_node_agent") {
+        return;
+    }
+    let cluster = RealCluster::with_nodes("real-agent", 2, 10);
+    // Its Nodes are registered, Ready, and their Leases held.
+    let nodes = cluster.until(
+        "two Ready nodes",
+        &[
+            "get",
+            "nodes",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name}={.status.conditions[?(@.type==\"Ready\")].status} {end}",
+        ],
+        |o| o.matches("=True").count() == 2,
+    );
+    assert!(nodes.contains("sim-worker-1=True"), "{nodes}");
+    let (_, holder, _) = cluster.kubectl(&[
+        "get",
+        "lease",
+        "sim-worker-2",
+        "-n",
+        "kube-node-lease",
+        "-o",
+        "jsonpath={.spec.holderIdentity}",
+    ]);
+    assert_eq!(holder, "sim-worker-2");
+
+    // The real scheduler places the pods; the agent plays them from the catalog.
+    cluster.namespace("shop");
+    for (name, image) in [
+        ("api", "registry.example.com/shop/api:1.4.2"),
+        ("web", "registry.example.com/shop/web:2.3.1"),
+    ] {
+        let (ok, _, err) = cluster.kubectl(&[
+            "create",
+            "deployment",
+            name,
+            "-n",
+            "shop",
+            &format!("--image={image}"),
+        ]);
+        assert!(ok, "{err}");
+    }
+    let pods = |app: &str| {
+        format!(
+            "jsonpath={{range .items[?(@.metadata.labels.app==\"{app}\")]}}{{.metadata.name}} {{.status.containerStatuses[0].ready}} {{.status.containerStatuses[0].state.waiting.reason}}{{end}}"
+        )
+    };
+    let web = cluster.until(
+        "web Ready",
+        &["get", "pods", "-n", "shop", "-o", &pods("web")],
+        |o| o.contains(" true"),
+    );
+    let api = cluster.until(
+        "api in CrashLoopBackOff",
+        &["get", "pods", "-n", "shop", "-o", &pods("api")],
+        |o| o.contains("CrashLoopBackOff"),
+    );
+    let api_pod = api.split_whitespace().next().unwrap().to_string();
+    let web_pod = web.split_whitespace().next().unwrap().to_string();
+
+    // kubectl logs goes API server → the agent's kubelet port (TLS, the API
+    // server's client certificate checked): current and previous runs.
+    let (ok, out, err) = cluster.kubectl(&["logs", "-n", "shop", &api_pod]);
+    assert!(ok && out.contains("DATABASE_URL is not set"), "{out}{err}");
+    let (ok, out, err) = cluster.kubectl(&["logs", "-n", "shop", &api_pod, "--previous"]);
+    assert!(ok && out.contains("DATABASE_URL"), "{out}{err}");
+    // Events with the kubelet's reasons, written through the API.
+    let (_, reasons, _) = cluster.kubectl(&[
+        "get",
+        "events",
+        "-n",
+        "shop",
+        "--field-selector",
+        &format!("involvedObject.name={api_pod}"),
+        "-o",
+        "jsonpath={.items[*].reason}",
+    ]);
+    for reason in ["Scheduled", "Pulled", "Created", "Started", "BackOff"] {
+        assert!(reasons.contains(reason), "{reason} in {reasons}");
+    }
+
+    // A graceful deletion finishes: the pod goes, its ReplicaSet replaces it.
+    let (ok, _, err) = cluster.kubectl(&[
+        "delete",
+        "pod",
+        "-n",
+        "shop",
+        &web_pod,
+        "--wait=true",
+        "--timeout=30s",
+    ]);
+    assert!(ok, "{err}");
+    cluster.until(
+        "web's replacement Ready",
+        &["get", "pods", "-n", "shop", "-o", &pods("web")],
+        |o| o.contains(" true") && !o.contains(&web_pod),
+    );
+
+    // podmirror proves a fix Healthy on the real API server.
+    let (code, out, err) = cluster.podmirror(&[
+        "test",
+        "deployment/api",
+        "-n",
+        "shop",
+        "--set-env",
+        "api:DATABASE_URL=postgres://db.shop:5432/shop",
+        "--settle",
+        "2",
+        "--wait-verdict",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verdict: Healthy"), "{out}{err}");
+    let mirror = out
+        .lines()
+        .find_map(|l| l.strip_prefix("mirror "))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_string();
+    let (code, out, err) = cluster.podmirror(&["delete", &mirror, "-n", "shop"]);
+    assert_eq!(code, 0, "{out}{err}");
+    cluster.until(
+        "the mirror gone",
+        &["get", "pods", "-n", "shop", "-o", "name"],
+        |o| !o.contains(&mirror),
+    );
 }

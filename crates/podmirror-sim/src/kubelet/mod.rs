@@ -3,6 +3,7 @@
 //! probes, exits, OOM kills, CrashLoopBackOff, deadlines and graceful
 //! deletion — and reports it in pod status and events as a real kubelet does.
 
+pub mod agent;
 pub mod host;
 pub mod rules;
 pub mod sim_host;

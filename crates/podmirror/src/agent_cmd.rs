@@ -1,0 +1,119 @@
+//! `podmirror sim kubelet`: the simulated kubelet as the node agent of any
+//! API server, until Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What `podmirror sim kubelet` takes.
+#[derive(clap::Args, Debug)]
+pub struct KubeletArgs {
+    /// The API server's kubeconfig (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long)]
+    kubeconfig: Option<PathBuf>,
+    /// The kubeconfig context (default: its current context).
+    #[arg(long)]
+    context: Option<String>,
+    #[command(flatten)]
+    nodes: crate::NodeArgs,
+    /// Image catalog (YAML); the built-in shop catalog when absent.
+    #[arg(long)]
+    catalog: Option<PathBuf>,
+    /// Run every container timer this many times faster.
+    #[arg(long, default_value_t = 1.0)]
+    time_scale: f64,
+    /// The address the Nodes advertise and the kubelet port listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    address: IpAddr,
+    /// The kubelet port, where the API server reads container logs (0: a free port).
+    #[arg(long, default_value_t = 0)]
+    port: u16,
+    /// Serving certificate of the kubelet port (PEM); self-signed when absent.
+    #[arg(long, requires = "tls_private_key_file")]
+    tls_cert_file: Option<PathBuf>,
+    /// Its private key (PEM).
+    #[arg(long, requires = "tls_cert_file")]
+    tls_private_key_file: Option<PathBuf>,
+    /// Accept only clients (the API server) with a certificate signed by this CA.
+    #[arg(long)]
+    client_ca_file: Option<PathBuf>,
+}
+
+async fn client(args: &KubeletArgs) -> anyhow::Result<kube::Client> {
+    let options = kube::config::KubeConfigOptions {
+        context: args.context.clone(),
+        ..Default::default()
+    };
+    let config = match &args.kubeconfig {
+        Some(path) => {
+            let kubeconfig = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
+        }
+        None => kube::Config::from_kubeconfig(&options)
+            .await
+            .context("cannot load the kubeconfig (give --kubeconfig or set KUBECONFIG)")?,
+    };
+    kube::Client::try_from(config).context("cannot make a client for the API server")
+}
+
+/// Runs the node agent until Ctrl-C or SIGTERM.
+pub async fn run(args: KubeletArgs) -> anyhow::Result<()> {
+    let specs = args.nodes.specs()?;
+    if specs.is_empty() {
+        anyhow::bail!("--nodes 0: the kubelet needs at least one node to serve");
+    }
+    let catalog = match &args.catalog {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the catalog {}", path.display()))?;
+            podmirror_sim::catalog::Catalog::parse(&text, &path.display().to_string())?
+        }
+        None => podmirror_sim::catalog::Catalog::builtin(),
+    };
+    let client = client(&args).await?;
+    let server = client
+        .apiserver_version()
+        .await
+        .context("the API server does not answer (is it running, and is the kubeconfig for it?)")?;
+    let options = podmirror_sim::kubelet::agent::AgentOptions {
+        nodes: specs,
+        time_scale: args.time_scale,
+        address: args.address,
+        port: args.port,
+        tls: podmirror_sim::kubelet::agent::TlsFiles {
+            cert: args.tls_cert_file.clone(),
+            key: args.tls_private_key_file.clone(),
+            client_ca: args.client_ca_file.clone(),
+        },
+    };
+    let agent = podmirror_sim::kubelet::agent::start(client, Arc::new(catalog), options).await?;
+    println!(
+        "podmirror sim kubelet: ready: node(s) {} registered with the API server ({}), kubelet port https://{}",
+        agent.nodes.join(", "),
+        server.git_version,
+        agent.kubelet_addr
+    );
+    wait_for_stop().await?;
+    println!("stopping (the Nodes stay registered and go NotReady when their Leases expire)");
+    drop(agent);
+    Ok(())
+}
+
+async fn wait_for_stop() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .context("cannot listen for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("cannot listen for Ctrl-C")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("cannot listen for Ctrl-C")?;
+    Ok(())
+}

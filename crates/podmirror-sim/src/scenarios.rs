@@ -3,9 +3,6 @@
 //! share one definition.
 
 use crate::Sim;
-use crate::cluster::WriteOptions;
-use crate::error::ApiError;
-use crate::resources::{ResourceId, ids};
 use serde_json::{Value, json};
 
 /// Namespace the demo seeds.
@@ -272,17 +269,6 @@ pub fn nodes() -> Vec<crate::nodes::NodeSpec> {
     nodes
 }
 
-fn create(sim: &Sim, res: ResourceId, ns: &str, obj: Value) -> Result<(), ApiError> {
-    match sim
-        .cluster
-        .create(res, ns, obj, &WriteOptions::manager("podmirror-demo"))
-    {
-        Ok(_) => Ok(()),
-        Err(e) if e.code == 409 => Ok(()),
-        Err(e) => Err(e),
-    }
-}
-
 /// The Deployment object of a scenario.
 pub fn deployment(s: &Scenario) -> Value {
     let spec = with(
@@ -300,59 +286,92 @@ pub fn deployment(s: &Scenario) -> Value {
     })
 }
 
-/// Creates the namespace, supporting objects and every scenario's Deployment.
-pub async fn seed(sim: &Sim) -> Result<(), ApiError> {
-    create(
-        sim,
-        ids::namespaces(),
-        "",
+/// Creates the namespace, supporting objects and every scenario's Deployment
+/// in the sim.
+pub async fn seed(sim: &Sim) -> Result<(), kube::Error> {
+    seed_through(&sim.client()).await
+}
+
+/// The namespace and its supporting objects, in creation order.
+pub fn supporting_objects() -> Vec<Value> {
+    vec![
         json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
-    )?;
-    create(
-        sim,
-        ids::secrets(),
-        NAMESPACE,
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "payments"}, "stringData": {"webhook-secret": "whsec_demo"}}),
-    )?;
-    // Credentials for the private registry exist; the billing Deployment just
-    // does not reference them (its failure class).
-    create(
-        sim,
-        ids::secrets(),
-        NAMESPACE,
-        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred"},
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "payments", "namespace": NAMESPACE}, "stringData": {"webhook-secret": "whsec_demo"}}),
+        // Credentials for the private registry exist; the billing Deployment
+        // just does not reference them (its failure class).
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "regcred", "namespace": NAMESPACE},
                "type": "kubernetes.io/dockerconfigjson",
                "stringData": {".dockerconfigjson": "{\"auths\":{\"registry.example.com\":{\"auth\":\"ZGVtbzpkZW1v\"}}}"}}),
-    )?;
-    create(
-        sim,
-        ids::pvcs(),
-        NAMESPACE,
-        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "uploads-data"}, "spec": {"storageClassName": "fast-ssd", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}),
-    )?;
-    create(
-        sim,
-        ids::services(),
-        NAMESPACE,
-        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
-    )?;
+        json!({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "uploads-data", "namespace": NAMESPACE}, "spec": {"storageClassName": "fast-ssd", "accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}}}}),
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web", "namespace": NAMESPACE}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}}),
+    ]
+}
+
+fn api_of(client: &kube::Client, object: &Value) -> kube::Api<kube::api::DynamicObject> {
+    let api_version = object["apiVersion"].as_str().unwrap_or("v1");
+    let kind = object["kind"].as_str().unwrap_or("");
+    let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+    let plural = match kind {
+        "PersistentVolumeClaim" => "persistentvolumeclaims".to_string(),
+        k => format!("{}s", k.to_lowercase()),
+    };
+    let resource = kube::api::ApiResource {
+        group: group.into(),
+        version: version.into(),
+        api_version: api_version.into(),
+        kind: kind.into(),
+        plural,
+    };
+    match object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+    {
+        Some(ns) => kube::Api::namespaced_with(client.clone(), ns, &resource),
+        None => kube::Api::all_with(client.clone(), &resource),
+    }
+}
+
+/// Creates the demo in any cluster (the sim, or a real one whose nodes are
+/// [`nodes`]): the namespace, supporting objects and every scenario's
+/// Deployment, then the second revisions. Objects that exist are kept.
+pub async fn seed_through(client: &kube::Client) -> Result<(), kube::Error> {
+    let params = kube::api::PostParams {
+        field_manager: Some("podmirror-demo".into()),
+        ..Default::default()
+    };
     let scenarios = all();
+    let mut objects = supporting_objects();
     for s in &scenarios {
-        create(sim, ids::deployments(), NAMESPACE, deployment(s))?;
+        let mut d = deployment(s);
+        d["metadata"]["namespace"] = json!(NAMESPACE);
+        objects.push(d);
+    }
+    for object in objects {
+        let api = api_of(client, &object);
+        let object: kube::api::DynamicObject =
+            serde_json::from_value(object).map_err(kube::Error::SerdeError)?;
+        match api.create(&params, &object).await {
+            Ok(_) => {}
+            Err(kube::Error::Api(e)) if e.code == 409 => {}
+            Err(e) => return Err(e),
+        }
     }
     // Second revisions roll out once the first ReplicaSet exists, so history is real.
+    let replicasets = api_of(
+        client,
+        &json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"namespace": NAMESPACE}}),
+    );
+    let deployments = api_of(
+        client,
+        &json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"namespace": NAMESPACE}}),
+    );
     for s in scenarios.iter().filter(|s| s.then_image.is_some()) {
-        for _ in 0..200 {
-            let has_rs = sim
-                .cluster
-                .store
-                .read()
-                .iter(ids::replicasets(), Some(NAMESPACE), None)
-                .any(|(k, _)| k.1.starts_with(&format!("{}-", s.name)));
-            if has_rs {
+        let list = kube::api::ListParams::default().labels(&format!("app={}", s.name));
+        for _ in 0..500 {
+            if !replicasets.list_metadata(&list).await?.items.is_empty() {
                 break;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         let name = s
             .container
@@ -360,15 +379,16 @@ pub async fn seed(sim: &Sim) -> Result<(), ApiError> {
             .and_then(Value::as_str)
             .unwrap_or(s.name);
         let patch = json!({"spec": {"template": {"spec": {"containers": [{"name": name, "image": s.then_image}]}}}});
-        sim.cluster.patch(
-            ids::deployments(),
-            NAMESPACE,
-            s.name,
-            None,
-            crate::patch::PatchType::Strategic,
-            &patch,
-            &WriteOptions::manager("kubectl-set"),
-        )?;
+        deployments
+            .patch(
+                s.name,
+                &kube::api::PatchParams {
+                    field_manager: Some("kubectl-set".into()),
+                    ..Default::default()
+                },
+                &kube::api::Patch::Strategic(&patch),
+            )
+            .await?;
     }
     Ok(())
 }

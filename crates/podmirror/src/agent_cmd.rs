@@ -3,7 +3,7 @@
 
 use anyhow::Context;
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What `podmirror sim kubelet` takes.
@@ -17,6 +17,10 @@ pub struct KubeletArgs {
     context: Option<String>,
     #[command(flatten)]
     nodes: crate::NodeArgs,
+    /// Serve the demo's nodes instead (two workers and a GPU node tainted
+    /// dedicated=gpu:NoSchedule), for `podmirror demo --real`.
+    #[arg(long)]
+    demo_nodes: bool,
     /// Image catalog (YAML); the built-in shop catalog when absent.
     #[arg(long)]
     catalog: Option<PathBuf>,
@@ -40,27 +44,39 @@ pub struct KubeletArgs {
     client_ca_file: Option<PathBuf>,
 }
 
-async fn client(args: &KubeletArgs) -> anyhow::Result<kube::Client> {
+/// A client for the cluster of a kubeconfig (default: $KUBECONFIG or
+/// ~/.kube/config) and the name of the context used.
+pub async fn client_for(
+    kubeconfig: Option<&Path>,
+    context: Option<&str>,
+) -> anyhow::Result<(kube::Client, String)> {
     let options = kube::config::KubeConfigOptions {
-        context: args.context.clone(),
+        context: context.map(str::to_string),
         ..Default::default()
     };
-    let config = match &args.kubeconfig {
-        Some(path) => {
-            let kubeconfig = kube::config::Kubeconfig::read_from(path)
-                .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?;
-            kube::Config::from_custom_kubeconfig(kubeconfig, &options).await?
-        }
-        None => kube::Config::from_kubeconfig(&options)
-            .await
+    let file = match kubeconfig {
+        Some(path) => kube::config::Kubeconfig::read_from(path)
+            .with_context(|| format!("cannot read the kubeconfig {}", path.display()))?,
+        None => kube::config::Kubeconfig::read()
             .context("cannot load the kubeconfig (give --kubeconfig or set KUBECONFIG)")?,
     };
-    kube::Client::try_from(config).context("cannot make a client for the API server")
+    let name = context
+        .map(str::to_string)
+        .or_else(|| file.current_context.clone())
+        .unwrap_or_else(|| "kubernetes".into());
+    let config = kube::Config::from_custom_kubeconfig(file, &options).await?;
+    let client =
+        kube::Client::try_from(config).context("cannot make a client for the API server")?;
+    Ok((client, name))
 }
 
 /// Runs the node agent until Ctrl-C or SIGTERM.
 pub async fn run(args: KubeletArgs) -> anyhow::Result<()> {
-    let specs = args.nodes.specs()?;
+    let specs = if args.demo_nodes {
+        podmirror_sim::scenarios::nodes()
+    } else {
+        args.nodes.specs()?
+    };
     if specs.is_empty() {
         anyhow::bail!("--nodes 0: the kubelet needs at least one node to serve");
     }
@@ -72,7 +88,7 @@ pub async fn run(args: KubeletArgs) -> anyhow::Result<()> {
         }
         None => podmirror_sim::catalog::Catalog::builtin(),
     };
-    let client = client(&args).await?;
+    let (client, _) = client_for(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let server = client
         .apiserver_version()
         .await
@@ -101,7 +117,8 @@ pub async fn run(args: KubeletArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_stop() -> anyhow::Result<()> {
+/// Waits for Ctrl-C or SIGTERM.
+pub async fn wait_for_stop() -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

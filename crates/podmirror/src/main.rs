@@ -149,6 +149,11 @@ struct DemoArgs {
     /// Port on 127.0.0.1 for the backend's API (0 picks a free one).
     #[arg(long, default_value_t = 8080)]
     api_port: u16,
+    /// Run the demo on the cluster of this kubeconfig instead of the embedded
+    /// sim, e.g. a real control plane from `scripts/real-cluster` whose node
+    /// agent has the demo's nodes (`-- --demo-nodes`). Give the agent's --time-scale.
+    #[arg(long, value_name = "KUBECONFIG")]
+    real: Option<PathBuf>,
 }
 
 /// What every simulated cluster takes.
@@ -363,19 +368,36 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 
 async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
     let args = &demo.cluster;
-    let nodes = podmirror_sim::scenarios::nodes();
-    let running = start_cluster(args, &nodes).await?;
-    podmirror_sim::scenarios::seed(&running.sim)
+    // The cluster: the embedded sim, or the one a kubeconfig names.
+    let (running, client, cluster_name) = match &demo.real {
+        None => {
+            let nodes = podmirror_sim::scenarios::nodes();
+            let running = start_cluster(args, &nodes).await?;
+            let client = running.sim.client();
+            (Some(running), client, "podmirror-sim".to_string())
+        }
+        Some(kubeconfig) => {
+            if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
+                anyhow::bail!(
+                    "--time-scale must be a positive number (got {}); give the node agent's",
+                    args.time_scale
+                );
+            }
+            let (client, context) = agent_cmd::client_for(Some(kubeconfig), None).await?;
+            (None, client, context)
+        }
+    };
+    podmirror_sim::scenarios::seed_through(&client)
         .await
         .context("seeding the demo workloads")?;
     // The backend, on the local store: its watcher diagnoses the failing
     // pods, its elected reaper deletes expired mirrors on time.
     let store = podmirror_store::Store::open(&podmirror_store::default_path()).await?;
     let backend = serve_cmd::Backend::start(
-        running.sim.client(),
+        client.clone(),
         store.clone(),
         podmirror_server::config::Config {
-            cluster_name: Some("podmirror-sim".into()),
+            cluster_name: Some(cluster_name.clone()),
             // A demo at N× speed judges its mirrors N× sooner.
             mirror_settle_seconds: (30.0 / args.time_scale).max(1.0),
             ..Default::default()
@@ -400,7 +422,23 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
                 .await?
         }
     };
-    print_started(&running, nodes.len());
+    match (&running, &demo.real) {
+        (Some(running), _) => print_started(running, podmirror_sim::scenarios::nodes().len()),
+        (None, Some(kubeconfig)) => {
+            let version = client
+                .apiserver_version()
+                .await
+                .map(|v| v.git_version)
+                .unwrap_or_else(|_| "unknown version".into());
+            println!(
+                "podmirror demo: on the cluster of {} (context {cluster_name}, Kubernetes {version}); the shop stays there after Ctrl-C",
+                kubeconfig.display()
+            );
+            println!();
+            println!("  export KUBECONFIG={}", kubeconfig.display());
+        }
+        (None, None) => {}
+    }
     let ns = podmirror_sim::scenarios::NAMESPACE;
     println!();
     println!("Namespace {ns:?} runs a small shop. Its Deployments, one per failure class:");
@@ -433,7 +471,10 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
         backend.addr
     );
     println!();
-    let result = serve_until_ctrl_c(running).await;
+    let result = match running {
+        Some(running) => serve_until_ctrl_c(running).await,
+        None => agent_cmd::wait_for_stop().await,
+    };
     backend.stop().await;
     result
 }

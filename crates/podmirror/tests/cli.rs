@@ -1,6 +1,11 @@
-//! CLI tier: the real `podmirror` binary in a scratch directory.
+//! CLI tier: the real `podmirror` binary in a scratch directory. The tests
+//! of the product's cluster behaviour run on both tiers: against `podmirror
+//! demo` (the embedded sim) and against `podmirror demo --real` on the real
+//! control plane with podmirror's kubelet as its node agent (tests/common).
 
 #![allow(clippy::unwrap_used)]
+
+mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
@@ -181,15 +186,58 @@ fn web_mirror_id(out: &str) -> String {
         .to_string()
 }
 
+/// Where a test's cluster runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tier {
+    /// `podmirror demo`: the embedded simulated API server.
+    Sim,
+    /// `podmirror demo --real` on `scripts/real-cluster` with the demo's
+    /// nodes served by `podmirror sim kubelet`.
+    Real,
+}
+
+/// Runs a test once per tier: `NAME::sim` and `NAME::real_control_plane`.
+macro_rules! on_both_tiers {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            fn sim() {
+                super::$name(super::Tier::Sim)
+            }
+            #[test]
+            fn real_control_plane() {
+                super::$name(super::Tier::Real)
+            }
+        }
+    )*};
+}
+
+on_both_tiers!(
+    mirror_commands_preview_test_status_delete_and_gc,
+    diagnose_names_every_failure_of_the_demo_and_its_fixes_prove_healthy,
+    fix_shows_the_last_diagnosis_and_applies_it_only_after_a_yes_with_an_audit_row,
+    the_cli_through_the_backend_prints_what_it_prints_locally,
+);
+
 /// A `podmirror demo` at 20× speed on a free port; killed on drop.
 struct Demo {
     child: std::process::Child,
     kubeconfig: std::path::PathBuf,
     dir: std::path::PathBuf,
+    /// The real control plane under a `--real` demo, stopped after the demo.
+    _real: Option<common::RealCluster>,
 }
 
 impl Demo {
     fn start(test: &str) -> Demo {
+        Demo::on(Tier::Sim, test).unwrap()
+    }
+
+    /// The demo on `tier`; None when the real tier cannot run here (see tests/common).
+    fn on(tier: Tier, test: &str) -> Option<Demo> {
+        if tier == Tier::Real {
+            return Demo::on_real(test);
+        }
         let dir = scratch(test);
         let kubeconfig = dir.join("kc.yaml");
         let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
@@ -215,11 +263,39 @@ impl Demo {
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
         lines.next().unwrap().unwrap();
         std::thread::spawn(move || for _ in lines {});
-        Demo {
+        Some(Demo {
             child,
             kubeconfig,
             dir,
+            _real: None,
+        })
+    }
+
+    fn on_real(test: &str) -> Option<Demo> {
+        if common::skip(test) {
+            return None;
         }
+        let real = common::RealCluster::with_agent(test, 3, 20, &["--demo-nodes"]);
+        let dir = scratch(&format!("{test}-real"));
+        let kubeconfig = real.kubeconfig.clone();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+            .args(["demo", "--api-port", "0", "--time-scale", "20", "--real"])
+            .arg(&kubeconfig)
+            .env("XDG_DATA_HOME", dir.join("data"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The first line is printed once the shop is seeded and the backend serves.
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        lines.next().unwrap().unwrap();
+        std::thread::spawn(move || for _ in lines {});
+        Some(Demo {
+            child,
+            kubeconfig,
+            dir,
+            _real: Some(real),
+        })
     }
 
     /// The name of the demo's api pod once `diagnose` calls it an image-pull
@@ -288,9 +364,10 @@ impl Drop for Demo {
     }
 }
 
-#[test]
-fn mirror_commands_preview_test_status_delete_and_gc() {
-    let demo = Demo::start("mirror_commands");
+fn mirror_commands_preview_test_status_delete_and_gc(tier: Tier) {
+    let Some(demo) = Demo::on(tier, "mirror_commands") else {
+        return;
+    };
     let (code, out, _) = demo.run(&[
         "preview",
         "deployment/web",
@@ -552,9 +629,10 @@ fi"#
     assert!(out.contains("deployment/api"), "{out}");
 }
 
-#[test]
-fn diagnose_names_every_failure_of_the_demo_and_its_fixes_prove_healthy() {
-    let demo = Demo::start("diagnose_all");
+fn diagnose_names_every_failure_of_the_demo_and_its_fixes_prove_healthy(tier: Tier) {
+    let Some(demo) = Demo::on(tier, "diagnose_all") else {
+        return;
+    };
     let want = [
         ("analytics", "unschedulable"),
         ("api", "image-pull"),
@@ -692,9 +770,10 @@ fn run_on_tty(demo: &Demo, args: &[&str], input: &str) -> Option<(i32, String)> 
     ))
 }
 
-#[test]
-fn fix_shows_the_last_diagnosis_and_applies_it_only_after_a_yes_with_an_audit_row() {
-    let demo = Demo::start("fix");
+fn fix_shows_the_last_diagnosis_and_applies_it_only_after_a_yes_with_an_audit_row(tier: Tier) {
+    let Some(demo) = Demo::on(tier, "fix") else {
+        return;
+    };
     // Diagnose until the api pod shows its bad tag.
     let mut api_pod = String::new();
     for _ in 0..60 {
@@ -1081,9 +1160,10 @@ fn serve_survives_schemathesis_and_never_logs_a_token() {
     assert!(out.starts_with("audit log verified:"), "{out}");
 }
 
-#[test]
-fn the_cli_through_the_backend_prints_what_it_prints_locally() {
-    let demo = Demo::start("remote");
+fn the_cli_through_the_backend_prints_what_it_prints_locally(tier: Tier) {
+    let Some(demo) = Demo::on(tier, "remote") else {
+        return;
+    };
     let admin = format!("pm_ci0admin_{}", "7a".repeat(24));
     let server = Server::start(&demo, &[("PODMIRROR_ADMIN_TOKEN", admin.as_str())]);
     let db = demo.dir.join("serve.db");

@@ -32,6 +32,25 @@ pub struct Snapshot {
     nodes: Vec<NodeInfo>,
     /// The API server's time when it was taken.
     pub now: Option<jiff::Timestamp>,
+    /// What the API server would not let this user list (`configmaps`,
+    /// `nodes`, …): the diagnosis goes on without it.
+    pub unreadable: Vec<String>,
+}
+
+/// A list that the diagnosis can do without: a 403 is noted in
+/// `unreadable` and read as empty; any other failure stops the snapshot.
+fn optional<T: Default>(
+    listed: Result<T, KubeError>,
+    what: &str,
+    unreadable: &mut Vec<String>,
+) -> Result<T, KubeError> {
+    match listed {
+        Err(KubeError::Api { code: 403, .. }) => {
+            unreadable.push(what.to_string());
+            Ok(T::default())
+        }
+        other => other,
+    }
 }
 
 async fn list<K: crate::source::NamespacedKind>(
@@ -119,8 +138,14 @@ impl Snapshot {
                 .is_none()
             })
             .collect();
+        let mut unreadable = Vec::new();
         let mut events = Vec::new();
-        for e in list_with::<Event>(client, ns, "events", &selected("involvedObject.name")).await? {
+        let core_events = optional(
+            list_with::<Event>(client, ns, "events", &selected("involvedObject.name")).await,
+            "events",
+            &mut unreadable,
+        )?;
+        for e in core_events {
             let involved = (
                 text(&e, "/involvedObject/namespace"),
                 text(&e, "/involvedObject/name"),
@@ -175,51 +200,68 @@ impl Snapshot {
                 }
             }
         }
-        let replicasets = list::<ReplicaSet>(client, ns, "replicasets").await?;
-        let configmaps = list::<ConfigMap>(client, ns, "configmaps")
-            .await?
-            .iter()
-            .map(|c| {
-                (
-                    key(c),
-                    [keys_of(c, "data"), keys_of(c, "binaryData")].concat(),
-                )
-            })
-            .collect();
+        let replicasets = optional(
+            list::<ReplicaSet>(client, ns, "replicasets").await,
+            "replicasets",
+            &mut unreadable,
+        )?;
+        let configmaps = optional(
+            list::<ConfigMap>(client, ns, "configmaps").await,
+            "configmaps",
+            &mut unreadable,
+        )?
+        .iter()
+        .map(|c| {
+            (
+                key(c),
+                [keys_of(c, "data"), keys_of(c, "binaryData")].concat(),
+            )
+        })
+        .collect();
         // Only the type and the key names are kept; values are dropped here.
-        let secrets = list::<Secret>(client, ns, "secrets")
-            .await?
-            .iter()
-            .map(|s| {
-                (
-                    key(s),
-                    SecretInfo {
-                        kind: text(s, "/type"),
-                        keys: keys_of(s, "data"),
-                    },
-                )
-            })
-            .collect();
-        let pvcs = list::<PersistentVolumeClaim>(client, ns, "persistentvolumeclaims")
-            .await?
-            .iter()
-            .map(|c| {
-                (
-                    key(c),
-                    (text(c, "/status/phase"), text(c, "/spec/storageClassName")),
-                )
-            })
-            .collect();
+        let secrets = optional(
+            list::<Secret>(client, ns, "secrets").await,
+            "secrets",
+            &mut unreadable,
+        )?
+        .iter()
+        .map(|s| {
+            (
+                key(s),
+                SecretInfo {
+                    kind: text(s, "/type"),
+                    keys: keys_of(s, "data"),
+                },
+            )
+        })
+        .collect();
+        let pvcs = optional(
+            list::<PersistentVolumeClaim>(client, ns, "persistentvolumeclaims").await,
+            "persistentvolumeclaims",
+            &mut unreadable,
+        )?
+        .iter()
+        .map(|c| {
+            (
+                key(c),
+                (text(c, "/status/phase"), text(c, "/spec/storageClassName")),
+            )
+        })
+        .collect();
         let nodes: Api<Node> = Api::all(client.clone());
-        let nodes = nodes
-            .list(&ListParams::default())
-            .await
-            .map_err(|e| KubeError::from_kube("list nodes", e))?
-            .items
-            .into_iter()
-            .filter_map(|n| serde_json::to_value(n).ok())
-            .map(|n| node_info(&n))
-            .collect();
+        let nodes = optional(
+            nodes
+                .list(&ListParams::default())
+                .await
+                .map(|l| l.items)
+                .map_err(|e| KubeError::from_kube("list nodes", e)),
+            "nodes",
+            &mut unreadable,
+        )?
+        .into_iter()
+        .filter_map(|n| serde_json::to_value(n).ok())
+        .map(|n| node_info(&n))
+        .collect();
         Ok(Snapshot {
             pods,
             events,
@@ -229,6 +271,17 @@ impl Snapshot {
             pvcs,
             nodes,
             now,
+            unreadable,
+        })
+    }
+
+    /// What could not be read, in words, when something could not.
+    pub fn unreadable_note(&self) -> Option<String> {
+        (!self.unreadable.is_empty()).then(|| {
+            format!(
+                "the API server does not let you list {}; diagnosed with what you may read (a fix that needs them may be missing; ask for list on them to get it)",
+                self.unreadable.join(", ")
+            )
         })
     }
 
@@ -264,11 +317,18 @@ impl Snapshot {
             pvcs: claims(pod)
                 .into_iter()
                 .map(|c| {
+                    let unknown = self
+                        .unreadable
+                        .iter()
+                        .any(|u| u == "persistentvolumeclaims");
                     let state = self
                         .pvcs
                         .get(&(ns.clone(), c.clone()))
                         .cloned()
-                        .unwrap_or_else(|| ("Missing".into(), String::new()));
+                        .unwrap_or_else(|| {
+                            let phase = if unknown { "Unknown" } else { "Missing" };
+                            (phase.into(), String::new())
+                        });
                     (c, state)
                 })
                 .collect(),

@@ -102,11 +102,9 @@ impl From<KubeError> for ApiError {
                 409 => Self::new(StatusCode::CONFLICT, "conflict", message),
                 400 | 422 => Self::invalid(message),
                 403 => Self::new(
-                    StatusCode::BAD_GATEWAY,
+                    StatusCode::FORBIDDEN,
                     "cluster_forbidden",
-                    format!(
-                        "{message} (the server's service account lacks this permission; see the chart's Role)"
-                    ),
+                    forbidden(&message),
                 ),
                 429 | 503 | 504 => Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -123,6 +121,38 @@ impl From<KubeError> for ApiError {
         };
         out.causes = causes;
         out
+    }
+}
+
+/// The API server's refusal of podmirror's own ServiceAccount, with the
+/// permission it lacks and where the chart grants it.
+fn forbidden(message: &str) -> String {
+    // kube-apiserver: `User "…" cannot create resource "pods" in API group "" in the namespace "shop"`.
+    let quoted = |rest: &str| {
+        rest.strip_prefix('"')?
+            .split('"')
+            .next()
+            .map(str::to_string)
+    };
+    let wanted = message.split_once(" cannot ").and_then(|(_, rest)| {
+        let (verb, rest) = rest.split_once(" resource ")?;
+        let resource = quoted(rest)?;
+        let group = rest
+            .split_once(" in API group ")
+            .and_then(|(_, g)| quoted(g))
+            .filter(|g| !g.is_empty());
+        Some((verb.to_string(), resource, group))
+    });
+    let grant = "the Helm chart's ClusterRole grants every permission podmirror uses (deploy/helm/podmirror/templates/rbac.yaml; `helm upgrade` puts a trimmed one back)";
+    match wanted {
+        Some((verb, resource, group)) => {
+            let resource = match group {
+                Some(g) => format!("{resource}.{g}"),
+                None => resource,
+            };
+            format!("{message}. podmirror's ServiceAccount needs `{verb}` on `{resource}`: {grant}")
+        }
+        None => format!("{message}. podmirror's ServiceAccount lacks a permission: {grant}"),
     }
 }
 
@@ -144,5 +174,31 @@ impl IntoResponse for ApiError {
             );
         }
         r
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_refusal_of_the_service_account_names_the_permission_and_the_chart() {
+        let text = forbidden(
+            r#"pods is forbidden: User "system:serviceaccount:podmirror:podmirror" cannot create resource "pods" in API group "" in the namespace "shop""#,
+        );
+        assert!(text.contains("needs `create` on `pods`"), "{text}");
+        assert!(
+            text.contains("deploy/helm/podmirror/templates/rbac.yaml"),
+            "{text}"
+        );
+        let text = forbidden(
+            r#"leases.coordination.k8s.io "x" is forbidden: User "u" cannot patch resource "leases" in API group "coordination.k8s.io" in the namespace "shop""#,
+        );
+        assert!(
+            text.contains("needs `patch` on `leases.coordination.k8s.io`"),
+            "{text}"
+        );
+        let text = forbidden("forbidden");
+        assert!(text.contains("lacks a permission"), "{text}");
     }
 }

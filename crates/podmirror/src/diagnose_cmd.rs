@@ -58,6 +58,9 @@ pub async fn one(t: Target, pod: String, format: Format, use_llm: bool) -> anyho
     if let Some(why) = podmirror_kube::gather::log_failure() {
         eprintln!("note: {why}");
     }
+    if let Some(why) = snapshot.unreadable_note() {
+        eprintln!("note: {why}");
+    }
     let (found, note) = judge(llm.as_ref(), &client, &ctx).await;
     if let Some(note) = &note {
         eprintln!("note: {note}");
@@ -178,6 +181,9 @@ pub async fn all(
         );
     }
     if let Some(why) = podmirror_kube::gather::log_failure() {
+        eprintln!("note: {why}");
+    }
+    if let Some(why) = snapshot.unreadable_note() {
         eprintln!("note: {why}");
     }
     keep(&findings).await;

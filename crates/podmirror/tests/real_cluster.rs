@@ -9,6 +9,7 @@ mod common;
 use common::{RealCluster, kubectl, processes_with, skip};
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 #[test]
 fn kubectl_drives_a_real_control_plane_that_stops_cleanly() {
@@ -497,5 +498,268 @@ fn podmirrors_kubelet_is_the_real_control_planes_node_agent() {
         "the mirror gone",
         &["get", "pods", "-n", "shop", "-o", "name"],
         |o| !o.contains(&mirror),
+    );
+}
+
+/// A kubeconfig for the cluster that signs in with `token`.
+fn token_kubeconfig(
+    cluster: &RealCluster,
+    name: &str,
+    token: &str,
+    ns: &str,
+) -> std::path::PathBuf {
+    let admin = std::fs::read_to_string(&cluster.kubeconfig).unwrap();
+    let field = |key: &str| {
+        admin
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(key).map(str::trim))
+            .unwrap()
+            .to_string()
+    };
+    let text = format!(
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: real\n  cluster:\n    server: {}\n    certificate-authority-data: {}\nusers:\n- name: {name}\n  user:\n    token: {token}\ncontexts:\n- name: {name}\n  context: {{cluster: real, user: {name}, namespace: {ns}}}\ncurrent-context: {name}\n",
+        field("server:"),
+        field("certificate-authority-data:"),
+    );
+    let path = cluster.dir.join(format!("{name}.kubeconfig"));
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// One HTTP/1.1 request with a bearer token and a JSON body; (status, body).
+fn call(base: &str, method: &str, path: &str, token: &str, body: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = base.trim_start_matches("http://");
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\nauthorization: Bearer {token}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out);
+    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = out
+        .split_once("\r\n\r\n")
+        .map(|x| x.1.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn the_charts_rbac_is_enough_and_what_it_lacks_is_named() {
+    if skip("the_charts_rbac_is_enough_and_what_it_lacks_is_named") {
+        return;
+    }
+    let Some(helm) = std::env::var_os("PODMIRROR_HELM")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(common::root().join("target/tools/bin/helm")))
+        .filter(|p| p.exists())
+    else {
+        assert!(
+            std::env::var_os("PODMIRROR_REQUIRE_REAL_CLUSTER").is_none(),
+            "helm is missing: run scripts/install-tools"
+        );
+        return;
+    };
+    let cluster = RealCluster::with_nodes("real-rbac", 1, 20);
+    cluster.namespace("shop");
+    let (ok, _, err) = cluster.kubectl(&[
+        "create",
+        "deployment",
+        "api",
+        "-n",
+        "shop",
+        "--image=registry.example.com/shop/api:1.4.2",
+    ]);
+    assert!(ok, "{err}");
+
+    // The chart's ServiceAccount and RBAC, rendered by the real helm.
+    let out = Command::new(&helm)
+        .args(["template", "podmirror"])
+        .arg(common::root().join("deploy/helm/podmirror"))
+        .args([
+            "--namespace",
+            "podmirror",
+            "--show-only",
+            "templates/serviceaccount.yaml",
+            "--show-only",
+            "templates/rbac.yaml",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rendered = cluster.dir.join("rbac.yaml");
+    std::fs::write(&rendered, &out.stdout).unwrap();
+    cluster.namespace("podmirror");
+    let (ok, _, err) = cluster.kubectl(&[
+        "apply",
+        "-n",
+        "podmirror",
+        "-f",
+        &rendered.to_string_lossy(),
+    ]);
+    assert!(ok, "{err}");
+    let (ok, token, err) = cluster.kubectl(&["create", "token", "podmirror", "-n", "podmirror"]);
+    assert!(ok, "{err}");
+    let sa = token_kubeconfig(&cluster, "podmirror-sa", token.trim(), "podmirror");
+
+    // podmirror serve as that ServiceAccount: the watcher diagnoses, a deploy works.
+    let log = cluster.dir.join("serve.log");
+    let admin = format!("pm_ci0admin_{}", "5e".repeat(24));
+    let mut serve = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database"])
+        .arg(cluster.dir.join("serve.db"))
+        .env("KUBECONFIG", &sa)
+        .env("POD_NAMESPACE", "podmirror")
+        .env("PODMIRROR_ADMIN_TOKEN", &admin)
+        .env("PODMIRROR_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let url = (0..200)
+        .find_map(|_| {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let url = text
+                .split("listening on ")
+                .nth(1)
+                .map(|r| r.split_whitespace().next().unwrap().to_string());
+            if url.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            url
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "serve did not start: {}",
+                std::fs::read_to_string(&log).unwrap()
+            )
+        });
+    let started = Instant::now();
+    loop {
+        let (status, body) = call(&url, "GET", "/api/pods/failing?namespace=shop", &admin, "");
+        if status == 200 && body.contains("crash-loop") {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "{status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    let deploy = "/api/mirror/deploy/shop:deployment%2Fapi";
+    let (status, body) = call(&url, "POST", deploy, &admin, r#"{"ttl_seconds": 60}"#);
+    assert!(status == 200 || status == 201, "{status} {body}");
+    let mirrors = || {
+        cluster
+            .kubectl(&[
+                "get",
+                "pods",
+                "-n",
+                "shop",
+                "-l",
+                "podmirror.dev/mirror=true",
+                "-o",
+                "name",
+            ])
+            .1
+            .lines()
+            .count()
+    };
+    assert_eq!(mirrors(), 1);
+
+    // The chart's role without `create` on pods: the deploy is refused with
+    // the permission named and where the chart grants it; nothing is made.
+    let (ok, _, err) = cluster.kubectl(&[
+        "patch",
+        "clusterrole",
+        "podmirror",
+        "--type=json",
+        "-p",
+        r#"[{"op":"replace","path":"/rules/0/verbs","value":["get","list","watch","delete","patch"]}]"#,
+    ]);
+    assert!(ok, "{err}");
+    let started = Instant::now();
+    let (status, body) = loop {
+        let (status, body) = call(&url, "POST", deploy, &admin, r#"{"ttl_seconds": 60}"#);
+        if status == 403 || started.elapsed() > Duration::from_secs(30) {
+            break (status, body);
+        }
+        // RBAC changes reach the authorizer within a moment; until then the deploy works.
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    assert_eq!(status, 403, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"], "cluster_forbidden", "{body}");
+    let message = v["message"].as_str().unwrap();
+    assert!(message.contains("needs `create` on `pods`"), "{message}");
+    assert!(
+        message.contains("deploy/helm/podmirror/templates/rbac.yaml"),
+        "{message}"
+    );
+    let made = mirrors();
+    assert!(made >= 1, "{made}");
+    let (status, _) = call(&url, "POST", deploy, &admin, r#"{"ttl_seconds": 60}"#);
+    assert_eq!(status, 403);
+    assert_eq!(mirrors(), made, "a refused deploy leaves no pod");
+    let _ = serve.kill();
+    let _ = serve.wait();
+
+    // A user who may read pods, their logs and events only: diagnose works
+    // with that and says what it could not read.
+    for args in [
+        vec!["create", "serviceaccount", "reader", "-n", "shop"],
+        vec![
+            "create",
+            "role",
+            "pod-reader",
+            "-n",
+            "shop",
+            "--verb=get,list,watch",
+            "--resource=pods,pods/log,events",
+        ],
+        vec![
+            "create",
+            "rolebinding",
+            "pod-reader",
+            "-n",
+            "shop",
+            "--role=pod-reader",
+            "--serviceaccount=shop:reader",
+        ],
+    ] {
+        let (ok, _, err) = cluster.kubectl(&args);
+        assert!(ok, "{err}");
+    }
+    let (_, token, _) = cluster.kubectl(&["create", "token", "reader", "-n", "shop"]);
+    let reader = token_kubeconfig(&cluster, "reader", token.trim(), "shop");
+    let out = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args(["diagnose", "--all", "-o", "json", "--no-llm"])
+        .env("KUBECONFIG", &reader)
+        .env("XDG_DATA_HOME", cluster.dir.join("reader-data"))
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "{stdout}{stderr}");
+    let found: Vec<serde_json::Value> = serde_json::from_str(&stdout).unwrap();
+    assert!(
+        found.iter().any(|f| f["category"] == "crash-loop"
+            && f["diagnosis"].as_str().unwrap().contains("DATABASE_URL")),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "does not let you list replicasets, configmaps, secrets, persistentvolumeclaims, nodes"
+        ),
+        "{stderr}"
     );
 }

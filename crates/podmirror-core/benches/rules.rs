@@ -130,7 +130,7 @@ fn cases() -> Vec<(&'static str, Context)> {
             "healthy",
             base(
                 json!({"phase": "Running", "containerStatuses": [{"name": "api", "ready": true, "restartCount": 0, "state": {"running": {}}}]}),
-                vec![("Normal", "Started", "Started container api")],
+                vec![("Normal", "Started", "Container started")],
                 vec![],
             ),
         ),

@@ -1159,9 +1159,20 @@ fn post_start_hook(ctx: &Context) -> Option<Found> {
         .iter()
         .rev()
         .find(|e| e.reason == "FailedPostStartHook")?;
-    // `… for Container "NAME" in Pod …`; older kubelets say only "PostStartHook failed".
-    let named = event
-        .message
+    // The hook's output: in the event on kubelets before 1.34 (`… for
+    // Container "NAME" in Pod …`); since then the event says only
+    // "PostStartHook failed" and the container waits with reason
+    // PostStartHookError and that text until its next start.
+    let waiting: Vec<&str> = statuses(&ctx.pod)
+        .into_iter()
+        .filter(|s| text(s, "/state/waiting/reason") == "PostStartHookError")
+        .map(|s| text(s, "/state/waiting/message"))
+        .collect();
+    let detail = std::iter::once(event.message.as_str())
+        .chain(waiting.iter().copied())
+        .find(|m| m.contains("exited with ") || m.contains("for Container \""))
+        .unwrap_or(event.message.as_str());
+    let named = detail
         .split_once("for Container \"")
         .and_then(|(_, rest)| rest.split_once('"'))
         .map(|(n, _)| n);
@@ -1180,8 +1191,7 @@ fn post_start_hook(ctx: &Context) -> Option<Found> {
     let hook = spec
         .pointer(&format!("{path}/lifecycle/postStart"))
         .cloned();
-    let code = event
-        .message
+    let code = detail
         .split_once("exited with ")
         .and_then(|(_, rest)| rest.split(|c: char| !c.is_ascii_digit()).next())
         .and_then(|n| n.parse::<i64>().ok());
@@ -1204,6 +1214,10 @@ fn post_start_hook(ctx: &Context) -> Option<Found> {
         "event FailedPostStartHook (x{}): {}",
         event.count, event.message
     ));
+    if detail != event.message {
+        f.evidence
+            .push(format!("container {name}: PostStartHookError: {detail}"));
+    }
     if let Some(h) = &hook {
         f.evidence.push(format!("lifecycle.postStart: {h}"));
     }

@@ -543,7 +543,7 @@ fn a_failing_post_start_hook_goes_back_to_the_hook_that_ran_or_is_removed() {
     };
     let mut c = ctx(pod(hooked("/app/warm-cache"), crashed("Error", 137, "")));
     c.events
-        .push(event("Normal", "Started", "Started container app"));
+        .push(event("Normal", "Started", "Container started"));
     c.events.push(event(
         "Warning",
         "FailedPostStartHook",
@@ -577,7 +577,21 @@ fn a_failing_post_start_hook_goes_back_to_the_hook_that_ran_or_is_removed() {
         json!([{"op": "replace", "path": "/containers/0/lifecycle/postStart",
             "value": {"exec": {"command": ["/bin/sh", "-c", "/bin/true"]}}}])
     );
-    // Kubelets that only say "PostStartHook failed" name no container.
+    // Kubelets since 1.34 say only "PostStartHook failed"; the hook's output
+    // is the container's waiting message until its next start.
     c.events[1].message = "PostStartHook failed".into();
-    assert_eq!(diagnose(&c).unwrap().category, Category::LifecycleHook);
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::LifecycleHook);
+    assert!(!f.diagnosis.contains("exit code"), "{}", f.diagnosis);
+    c.pod["status"]["containerStatuses"][0]["state"] = json!({"waiting": {
+        "reason": "PostStartHookError",
+        "message": "Exec lifecycle hook ([/bin/sh -c /app/warm-cache]) for Container \"app\" in Pod \"x_shop(u-1)\" failed - error: command '/bin/sh -c /app/warm-cache' exited with 127: , message: \"not found\""
+    }});
+    let f = diagnose(&c).unwrap();
+    assert!(f.diagnosis.contains("exit code 127"), "{}", f.diagnosis);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("PostStartHookError")),
+        "{:?}",
+        f.evidence
+    );
 }

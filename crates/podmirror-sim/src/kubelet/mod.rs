@@ -338,6 +338,9 @@ struct Ended {
     exit_code: i64,
     reason: String,
     message: Option<String>,
+    /// Why the kubelet's last sync of it failed, shown as the waiting
+    /// reason and message until the next start (`PostStartHookError`).
+    sync_error: Option<(&'static str, String)>,
 }
 
 /// Runs one container until it finishes for good or the pod stops.
@@ -555,6 +558,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                     exit_code: i64::from(exit_code),
                     reason,
                     message: Some(message),
+                    sync_error: None,
                 }
             }
             RunPlan::Runs(run) => {
@@ -572,12 +576,20 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                 );
                 // A failing postStart hook: the kubelet kills the container.
                 if let Some(message) = hook_failure {
-                    w.event(fp, EventType::Warning, "FailedPostStartHook", &message);
+                    // The event never carries the hook's output (it may hold
+                    // secrets); the container's waiting message does.
+                    w.event(
+                        fp,
+                        EventType::Warning,
+                        "FailedPostStartHook",
+                        rules::POST_START_HOOK_FAILED,
+                    );
                     w.event(fp, EventType::Normal, "Killing", "FailedPostStartHook");
                     Ended {
                         exit_code: 137,
                         reason: rules::exit_reason(137).to_string(),
                         message: None,
+                        sync_error: Some(("PostStartHookError", message)),
                     }
                 } else {
                     match run_process(
@@ -638,6 +650,8 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             c.restart_count = count;
             if ended.reason == "StartError" {
                 c.waiting("RunContainerError", ended.message.as_deref());
+            } else if let Some((reason, message)) = &ended.sync_error {
+                c.waiting(reason, Some(message));
             } else {
                 c.state = json!({"terminated": terminated});
                 c.ready = false;
@@ -754,6 +768,7 @@ async fn run_process(
                 exit_code: i64::from(exit.exit_code),
                 reason: exit.reason.clone(),
                 message: None,
+                sync_error: None,
             });
         }
         let probes: [(&'static str, ProbeKind, ProbeTiming<'_>); 3] = [
@@ -832,6 +847,7 @@ async fn run_process(
                                 exit_code: 137,
                                 reason: "Error".into(),
                                 message: None,
+                                sync_error: None,
                             });
                         }
                         _ => {}
@@ -876,7 +892,7 @@ async fn stop_pod(w: &Arc<Worker>, deadline: bool) {
             Some(&format!("spec.{list}{{{name}}}")),
             EventType::Normal,
             "Killing",
-            &format!("Stopping container {name}"),
+            &rules::stopping_event(name),
         );
         let now = meta::now_rfc3339();
         w.with(|st| {
@@ -889,7 +905,7 @@ async fn stop_pod(w: &Arc<Worker>, deadline: bool) {
         });
     }
     if deadline {
-        let msg = "Pod was active on the node longer than the specified deadline";
+        let msg = rules::DEADLINE_EXCEEDED;
         w.with(|st| st.failed_reason = Some(("DeadlineExceeded".into(), msg.into())));
         w.event(None, EventType::Normal, "DeadlineExceeded", msg);
     }

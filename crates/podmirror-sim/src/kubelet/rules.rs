@@ -1661,9 +1661,26 @@ fn exec_id(container: &Value, argv: &[String]) -> String {
 /// The `Unhealthy` (Warning) event text, e.g.
 /// `Liveness probe failed: HTTP probe failed with statuscode: 404`.
 pub fn unhealthy_event(kind: ProbeKind, failure: &ProbeFailure) -> String {
-    let verb = if failure.errored { "errored" } else { "failed" };
-    format!("{} probe {verb}: {}", kind.label(), failure.output)
+    if failure.errored {
+        // The probe could not run: its result is probe.Unknown.
+        format!(
+            "{} probe errored and resulted in unknown state: {}",
+            kind.label(),
+            failure.output
+        )
+    } else {
+        format!("{} probe failed: {}", kind.label(), failure.output)
+    }
 }
+
+/// The `Killing` (Normal) event of a container stopped with its pod.
+pub fn stopping_event(container_name: &str) -> String {
+    format!("Stopping container {container_name}")
+}
+
+/// The pod's status message (reason `DeadlineExceeded`) and event when
+/// `activeDeadlineSeconds` has passed.
+pub const DEADLINE_EXCEEDED: &str = "Pod was active on the node longer than the specified deadline";
 
 /// The `Killing` (Normal) event when a liveness or startup probe failed
 /// `failureThreshold` times: `Container api failed liveness probe, will be restarted`.
@@ -1674,15 +1691,20 @@ pub fn probe_kill_event(container_name: &str, kind: ProbeKind) -> String {
     )
 }
 
-/// The `Created` (Normal) event: `Created container: api`.
-pub fn created_event(container_name: &str) -> String {
-    format!("Created container: {container_name}")
+/// The `Created` (Normal) event, about the container (its field path):
+/// `Container created` since kubelet 1.34 (the name is no longer in it).
+pub fn created_event(_container_name: &str) -> String {
+    "Container created".into()
 }
 
-/// The `Started` (Normal) event: `Started container api`.
-pub fn started_event(container_name: &str) -> String {
-    format!("Started container {container_name}")
+/// The `Started` (Normal) event: `Container started`.
+pub fn started_event(_container_name: &str) -> String {
+    "Container started".into()
 }
+
+/// The `FailedPostStartHook` (Warning) event: no output, which could hold
+/// secrets (the hook's output goes to the container's waiting message).
+pub const POST_START_HOOK_FAILED: &str = "PostStartHook failed";
 
 // ---------------------------------------------------------------------------
 // Restarts
@@ -2554,7 +2576,7 @@ mod tests {
         let failure = probe(&p, &c, &api, &run, "10.244.1.7", 30.0).unwrap_err();
         assert_eq!(
             unhealthy_event(ProbeKind::Liveness, &failure),
-            "Liveness probe errored: port metrics not found"
+            "Liveness probe errored and resulted in unknown state: port metrics not found"
         );
     }
 
@@ -2612,7 +2634,7 @@ mod tests {
         let failure = probe(&missing, &c, &pg, &run, "10.244.1.9", 10.0).unwrap_err();
         assert!(failure.errored);
         let event = unhealthy_event(ProbeKind::Liveness, &failure);
-        assert!(event.starts_with("Liveness probe errored: rpc error: code = Unknown desc = failed to exec in container: failed to start exec \""), "{event}");
+        assert!(event.starts_with("Liveness probe errored and resulted in unknown state: rpc error: code = Unknown desc = failed to exec in container: failed to start exec \""), "{event}");
         assert!(event.ends_with("\": OCI runtime exec failed: exec failed: unable to start container process: exec: \"curl\": executable file not found in $PATH: unknown"), "{event}");
         let script = json!({"exec": {"command": ["sh", "-c", "wget -qO- localhost:5432"]}});
         let failure = probe(&script, &c, &pg, &run, "10.244.1.9", 10.0).unwrap_err();
@@ -2632,8 +2654,8 @@ mod tests {
             probe_kill_event("api", ProbeKind::Startup),
             "Container api failed startup probe, will be restarted"
         );
-        assert_eq!(created_event("api"), "Created container: api");
-        assert_eq!(started_event("api"), "Started container api");
+        assert_eq!(created_event("api"), "Container created");
+        assert_eq!(started_event("api"), "Container started");
     }
 
     // --- restarts ----------------------------------------------------------

@@ -1,5 +1,8 @@
-//! podmirror-sim: a simulated Kubernetes API server, in-process or on
-//! 127.0.0.1, faithful enough that the real kubectl and kube-rs work against it.
+//! podmirror-sim: a simulated Kubernetes cluster, in-process or on
+//! 127.0.0.1, faithful enough that the real kubectl and kube-rs work against
+//! it. Three parts, one folder each: the API server (`apiserver/`), the
+//! controllers and scheduler (`controllers/`) and the kubelet (`kubelet/`),
+//! which also runs as the node agent of a real API server.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -10,41 +13,27 @@
 //! # Ok(()) }
 //! ```
 
+pub mod apiserver;
 pub mod catalog;
-pub mod cluster;
-pub mod controller;
-pub mod defaults;
-pub mod deployment;
-pub mod discovery;
+pub mod controllers;
 pub mod error;
 pub mod events;
-pub mod faults;
-pub mod http;
 pub mod kubelet;
-
 pub mod logs;
-pub mod managed;
 pub mod meta;
-pub mod nodes;
-pub mod openapi;
-pub mod patch;
-pub mod podlog;
-pub mod proto;
 pub mod quantity;
-pub mod replicaset;
-pub mod requests;
-pub mod resources;
 pub mod scenarios;
-pub mod scheduler;
-pub mod scheduler_rules;
 pub mod selector;
-pub mod store;
-pub mod strategic;
-pub mod table;
-pub mod validate;
-pub mod volumes;
-pub mod watch;
-pub mod workloads;
+
+// The parts' modules under their old names, so paths stay short.
+pub use apiserver::{
+    cluster, defaults, discovery, faults, http, managed, openapi, patch, podlog, proto, requests,
+    resources, store, strategic, table, validate, watch,
+};
+pub use controllers::{
+    controller, deployment, replicaset, scheduler, scheduler_rules, volumes, workloads,
+};
+pub use kubelet::nodes;
 
 pub use cluster::Cluster;
 pub use error::{ApiError, SimError};

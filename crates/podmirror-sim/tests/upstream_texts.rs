@@ -225,7 +225,7 @@ fn kubelet_and_scheduler_texts_match_the_kubernetes_source() {
     }
     // The scheduler's reasons, which the sim's scheduler composes as the
     // real one does (its own tests check the composition).
-    let scheduler = include_str!("../src/scheduler_rules.rs");
+    let scheduler = include_str!("../src/controllers/scheduler_rules.rs");
     for (file, literal) in [
         (
             "pkg/scheduler/framework/plugins/tainttoleration/taint_toleration.go",

@@ -1212,7 +1212,7 @@ mod tests {
     /// --dry-run=server`, as kubectl v1.35.2 sent it.
     #[test]
     fn real_kubectl_create_deployment() {
-        let body = include_bytes!("../tests/data/kubectl-create-deployment.pb");
+        let body = include_bytes!("../../tests/data/kubectl-create-deployment.pb");
         let want = json!({
             "apiVersion": "apps/v1",
             "kind": "Deployment",

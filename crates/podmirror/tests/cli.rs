@@ -217,6 +217,7 @@ on_both_tiers!(
     diagnose_names_every_failure_of_the_demo_and_its_fixes_prove_healthy,
     fix_shows_the_last_diagnosis_and_applies_it_only_after_a_yes_with_an_audit_row,
     the_cli_through_the_backend_prints_what_it_prints_locally,
+    the_backends_reaper_deletes_an_expired_mirror_and_restores_its_scale_down,
 );
 
 /// A `podmirror demo` at 20× speed on a free port; killed on drop.
@@ -353,6 +354,34 @@ impl Demo {
         );
         eprintln!("$ podmirror {}\n{o}{e}", args.join(" "));
         (out.status.code().unwrap_or(-1), o, e)
+    }
+}
+
+impl Demo {
+    /// `kubectl ARGS` against the demo's cluster; stdout, once `done` accepts
+    /// it (within 90 s).
+    fn kubectl_until(&self, what: &str, args: &[&str], done: impl Fn(&str) -> bool) -> String {
+        let kubectl = common::kubectl().expect("kubectl (scripts/install-tools)");
+        let started = std::time::Instant::now();
+        loop {
+            let out = Command::new(&kubectl)
+                .arg("--kubeconfig")
+                .arg(&self.kubeconfig)
+                .args(args)
+                .env("HOME", &self.dir)
+                .output()
+                .unwrap();
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            if out.status.success() && done(&text) {
+                return text;
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(90),
+                "timed out waiting for {what}: {text}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 }
 
@@ -1359,4 +1388,53 @@ fn a_server_killed_between_scale_down_and_create_is_repaired_by_the_next_one() {
         std::thread::sleep(std::time::Duration::from_millis(500));
     }
     eprintln!("restored {:?} after the restart", started.elapsed());
+}
+
+fn the_backends_reaper_deletes_an_expired_mirror_and_restores_its_scale_down(tier: Tier) {
+    if tier == Tier::Sim && common::kubectl().is_none() {
+        return;
+    }
+    let Some(demo) = Demo::on(tier, "reaper") else {
+        return;
+    };
+    let (code, out, err) = demo.run(&[
+        "test",
+        "deployment/web",
+        "-n",
+        "shop",
+        "--scale-down",
+        "--ttl",
+        "30s",
+        "--no-follow",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let id = web_mirror_id(&out);
+    let replicas = [
+        "get",
+        "deployment",
+        "web",
+        "-n",
+        "shop",
+        "-o",
+        "jsonpath={.spec.replicas}",
+    ];
+    demo.kubectl_until("web scaled down", &replicas, |r| r == "0");
+    // Nobody deletes it: the demo's backend reaper does at its expiry (the
+    // API server's clock) and scales web back up.
+    let mirror = format!("pod/{id}");
+    demo.kubectl_until(
+        "the expired mirror gone",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "shop",
+            "-l",
+            "podmirror.dev/mirror=true",
+            "-o",
+            "name",
+        ],
+        |o| !o.contains(&mirror),
+    );
+    demo.kubectl_until("web restored", &replicas, |r| r == "1");
 }

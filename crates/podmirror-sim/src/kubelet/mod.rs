@@ -152,8 +152,9 @@ struct Worker {
     images: Arc<Mutex<HashSet<(String, String)>>>,
     /// A status write is already on its way and will carry any newer state.
     publish_pending: AtomicBool,
-    /// Status writes go out one at a time, in order; holds the last one written.
-    published: tokio::sync::Mutex<Option<Value>>,
+    /// Status writes go out one at a time, in order; holds a hash of the
+    /// last one written (thousands of workers: not the status itself).
+    published: tokio::sync::Mutex<Option<u64>>,
 }
 
 impl Worker {
@@ -286,14 +287,14 @@ impl Worker {
             let status = self.status_for(&pod);
             // Skipped only when both the cluster (as last seen) and the last
             // write already say this: a cache may lag behind a write.
-            if pod.get("status") == Some(&status) && published.as_ref().is_none_or(|p| *p == status)
-            {
+            let hash = status_hash(&status);
+            if pod.get("status") == Some(&status) && published.is_none_or(|p| p == hash) {
                 return;
             }
-            match self.host.write_status(&pod, status.clone()).await {
+            match self.host.write_status(&pod, status).await {
                 StatusWrite::Conflict => continue,
                 StatusWrite::Done => {
-                    *published = Some(status);
+                    *published = Some(hash);
                     return;
                 }
             }
@@ -318,6 +319,14 @@ impl Worker {
             _ = rx.wait_for(|s| *s) => false,
         }
     }
+}
+
+/// A hash of a status as written (FNV-1a of its JSON).
+fn status_hash(status: &Value) -> u64 {
+    let bytes = serde_json::to_vec(status).unwrap_or_default();
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x100_0000_01b3)
+    })
 }
 
 fn probe_num(p: &Value, key: &str, default: f64) -> f64 {

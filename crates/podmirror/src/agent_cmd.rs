@@ -80,14 +80,7 @@ pub async fn run(args: KubeletArgs) -> anyhow::Result<()> {
     if specs.is_empty() {
         anyhow::bail!("--nodes 0: the kubelet needs at least one node to serve");
     }
-    let catalog = match &args.catalog {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the catalog {}", path.display()))?;
-            podmirror_sim::catalog::Catalog::parse(&text, &path.display().to_string())?
-        }
-        None => podmirror_sim::catalog::Catalog::builtin(),
-    };
+    let catalog = crate::load_catalog(args.catalog.as_deref())?;
     let (client, _) = client_for(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let server = client
         .apiserver_version()

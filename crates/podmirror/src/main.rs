@@ -277,6 +277,18 @@ struct Running {
     kubeconfig: PathBuf,
 }
 
+/// The image catalog of a file, or the built-in one.
+fn load_catalog(path: Option<&std::path::Path>) -> anyhow::Result<podmirror_sim::catalog::Catalog> {
+    Ok(match path {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the catalog {}", path.display()))?;
+            podmirror_sim::catalog::Catalog::parse(&text, &path.display().to_string())?
+        }
+        None => podmirror_sim::catalog::Catalog::builtin(),
+    })
+}
+
 async fn start_cluster(args: &ClusterArgs, nodes: &[NodeSpec]) -> anyhow::Result<Running> {
     if !(args.time_scale > 0.0 && args.time_scale.is_finite()) {
         anyhow::bail!(
@@ -284,14 +296,7 @@ async fn start_cluster(args: &ClusterArgs, nodes: &[NodeSpec]) -> anyhow::Result
             args.time_scale
         );
     }
-    let catalog = match &args.catalog {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the catalog {}", path.display()))?;
-            podmirror_sim::catalog::Catalog::parse(&text, &path.display().to_string())?
-        }
-        None => podmirror_sim::catalog::Catalog::builtin(),
-    };
+    let catalog = load_catalog(args.catalog.as_deref())?;
     let faults = podmirror_sim::faults::FaultConfig {
         latency: std::time::Duration::from_millis(args.fault_latency_ms),
         error_rate: args.fault_error_rate,

@@ -7,6 +7,8 @@
 
 mod common;
 
+use common::http;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Stdio};
 
@@ -220,6 +222,14 @@ on_both_tiers!(
     the_backends_reaper_deletes_an_expired_mirror_and_restores_its_scale_down,
 );
 
+/// Waits for a demo's first line, printed once the shop is seeded and the
+/// backend serves; the rest of its output is read and dropped.
+fn first_line(child: &mut std::process::Child) {
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    lines.next().unwrap().unwrap();
+    std::thread::spawn(move || for _ in lines {});
+}
+
 /// A `podmirror demo` at 20× speed on a free port; killed on drop.
 struct Demo {
     child: std::process::Child,
@@ -260,10 +270,7 @@ impl Demo {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // The first line is printed once the API serves and the shop is seeded.
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        lines.next().unwrap().unwrap();
-        std::thread::spawn(move || for _ in lines {});
+        first_line(&mut child);
         Some(Demo {
             child,
             kubeconfig,
@@ -287,10 +294,7 @@ impl Demo {
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
-        // The first line is printed once the shop is seeded and the backend serves.
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        lines.next().unwrap().unwrap();
-        std::thread::spawn(move || for _ in lines {});
+        first_line(&mut child);
         Some(Demo {
             child,
             kubeconfig,
@@ -1073,28 +1077,6 @@ impl Server {
         let auth = format!("authorization: Bearer {token}\r\n{headers}");
         http(&self.url, method, path, &auth, "")
     }
-}
-
-/// One HTTP/1.1 request to `base` with extra header lines and a JSON body;
-/// (status, body).
-fn http(base: &str, method: &str, path: &str, headers: &str, body: &str) -> (u16, String) {
-    use std::io::{Read, Write};
-    let addr = base.trim_start_matches("http://");
-    let mut s = std::net::TcpStream::connect(addr).unwrap();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nhost: {addr}\r\n{headers}content-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out);
-    let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
-    let body = out
-        .split_once("\r\n\r\n")
-        .map(|x| x.1.to_string())
-        .unwrap_or_default();
-    (status, body)
 }
 
 impl Drop for Server {

@@ -208,6 +208,16 @@ fn resource(kind: &str) -> ApiResource {
     }
 }
 
+fn lease_resource() -> ApiResource {
+    ApiResource {
+        group: "coordination.k8s.io".into(),
+        version: "v1".into(),
+        api_version: "coordination.k8s.io/v1".into(),
+        kind: "Lease".into(),
+        plural: "leases".into(),
+    }
+}
+
 impl AgentHost {
     fn pods_api(&self, ns: &str) -> Api<DynamicObject> {
         Api::namespaced_with(self.client.clone(), ns, &resource("Pod"))
@@ -492,17 +502,8 @@ async fn register(
         }
         Err(e) => return Err(err(e)),
     };
-    let leases: Api<DynamicObject> = Api::namespaced_with(
-        client.clone(),
-        "kube-node-lease",
-        &ApiResource {
-            group: "coordination.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "coordination.k8s.io/v1".into(),
-            kind: "Lease".into(),
-            plural: "leases".into(),
-        },
-    );
+    let leases: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), "kube-node-lease", &lease_resource());
     let lease = json!({
         "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
         "metadata": {"name": spec.name},
@@ -520,17 +521,8 @@ async fn register(
 
 /// Renews every Node's Lease until dropped.
 async fn renew_leases(client: kube::Client, names: Vec<String>) {
-    let leases: Api<DynamicObject> = Api::namespaced_with(
-        client,
-        "kube-node-lease",
-        &ApiResource {
-            group: "coordination.k8s.io".into(),
-            version: "v1".into(),
-            api_version: "coordination.k8s.io/v1".into(),
-            kind: "Lease".into(),
-            plural: "leases".into(),
-        },
-    );
+    let leases: Api<DynamicObject> =
+        Api::namespaced_with(client, "kube-node-lease", &lease_resource());
     let mut tick = tokio::time::interval(LEASE_RENEW);
     loop {
         tick.tick().await;

@@ -17,6 +17,20 @@ pub enum StatusWrite {
     Conflict,
 }
 
+/// What an Event names of a pod: apiVersion, kind and its metadata's keys.
+pub fn pod_reference(ns: &str, name: &str, uid: &str, resource_version: Option<&str>) -> Value {
+    serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": ns,
+            "uid": uid,
+            "resourceVersion": resource_version,
+        },
+    })
+}
+
 /// The cluster as the kubelet sees it. Reads are answered at once (from a
 /// store or a watch cache); writes may go out later, in order.
 pub trait Host: Objects + Send + Sync + 'static {
@@ -27,16 +41,10 @@ pub trait Host: Objects + Send + Sync + 'static {
     /// name, namespace, uid, resourceVersion), if the pod is still there.
     fn pod_ref(&self, ns: &str, name: &str, uid: &str) -> Option<Value> {
         let pod = self.pod(ns, name, uid)?;
-        Some(serde_json::json!({
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {
-                "name": name,
-                "namespace": ns,
-                "uid": uid,
-                "resourceVersion": pod.pointer("/metadata/resourceVersion"),
-            },
-        }))
+        let version = pod
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str);
+        Some(pod_reference(ns, name, uid, version))
     }
 
     /// A Node by name.

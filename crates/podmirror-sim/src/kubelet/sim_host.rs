@@ -2,7 +2,7 @@
 //! store directly and follows its change feed.
 
 use super::Kubelet;
-use super::host::{Host, StatusWrite};
+use super::host::{Host, StatusWrite, pod_reference};
 use super::rules::Objects;
 use crate::catalog::Catalog;
 use crate::cluster::WriteOptions;
@@ -11,7 +11,7 @@ use crate::resources::ids;
 use crate::store::{ChangeType, Select, Stored};
 use crate::{Sim, WeakSim};
 use futures::future::BoxFuture;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -59,18 +59,8 @@ impl Host for SimHost {
             let stored = data.get_stored(ids::pods(), ns, name)?;
             serde_json::from_slice(&stored.json).ok()?
         };
-        (head.metadata.uid == uid).then(|| {
-            json!({
-                "apiVersion": "v1",
-                "kind": "Pod",
-                "metadata": {
-                    "name": name,
-                    "namespace": ns,
-                    "uid": uid,
-                    "resourceVersion": head.metadata.resource_version,
-                },
-            })
-        })
+        (head.metadata.uid == uid)
+            .then(|| pod_reference(ns, name, uid, head.metadata.resource_version.as_deref()))
     }
 
     fn node(&self, name: &str) -> Option<Arc<Value>> {

@@ -111,3 +111,8 @@ fn browser_admin_tests_a_fix_on_a_mirror() {
 fn browser_roles_expiry_and_a_vanished_pod() {
     browser("roles-and-errors.test.mjs");
 }
+
+#[test]
+fn browser_admin_sets_the_ttl_applies_a_proven_fix_and_audits_it() {
+    browser("admin.test.mjs");
+}

@@ -112,6 +112,7 @@ export function ApplyFixDialog({ pod, diagnosis, onDone }: { pod: FailingPod; di
         <p>
           This changes the live workload <strong>{workload}</strong> in namespace <strong>{pod.namespace}</strong> on cluster <strong>{plan.cluster}</strong>. Its pods roll over to the new template.
         </p>
+        <Proof verification={plan.verified_by ?? diagnosis.verifiedBy ?? null} />
         {step.kind === 'error' ? <ErrorText testId="apply-error">{step.message}</ErrorText> : null}
         <div class="actions">
           <button type="button" class="button" onClick={onDone}>
@@ -123,5 +124,22 @@ export function ApplyFixDialog({ pod, diagnosis, onDone }: { pod: FailingPod; di
         </div>
       </div>
     </div>
+  );
+}
+
+/** Whether a mirror proved this fix: said in the confirmation, never assumed. */
+function Proof({ verification }: { verification: { mirror: string; verdict: string } | null }) {
+  if (!verification) {
+    return (
+      <p class="refusal" data-testid="apply-proof">
+        This fix was never proven on a mirror. Test Fix first, or apply it knowing that nothing has checked it.
+      </p>
+    );
+  }
+  const good = verification.verdict === 'Healthy';
+  return (
+    <p class={good ? 'verdict verdict-good' : 'refusal'} data-testid="apply-proof">
+      {good ? 'Proven: ' : 'Not proven: '}mirror {verification.mirror} was {verification.verdict} with this fix.
+    </p>
   );
 }

@@ -1,0 +1,106 @@
+// As an admin, in a real browser against a real `podmirror demo`: the mirror TTL set in Admin → Settings (a refusal shown as the API gave it) and used by the next mirror; a fix proven Healthy on that mirror, applied to the live Deployment after a confirmation naming cluster, namespace and workload; its audit entry found from the result, with the chain verified.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { countdownSeconds, launch, rowOf, shot, startDemo } from './harness.mjs';
+
+let demo;
+let chrome;
+before(async () => {
+  demo = await startDemo('admin');
+  chrome = await launch();
+});
+after(async () => {
+  await chrome?.close();
+  await demo?.stop();
+});
+
+const IMAGE = 'registry.example.com/shop/api:1.4.1';
+
+/** The sim's Deployment `name` in shop, read straight from its API server. */
+async function deployment(name) {
+  const kubeconfig = readFileSync(join(demo.dir, 'kc.yaml'), 'utf8');
+  const server = /server:\s*(\S+)/.exec(kubeconfig)[1];
+  const r = await fetch(`${server}/apis/apps/v1/namespaces/shop/deployments/${name}`);
+  return r.json();
+}
+
+test('an admin sets the mirror TTL, proves a fix on a mirror of that TTL, applies it and finds it in the audit', async () => {
+  const page = await chrome.browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(demo.url);
+
+  // Admin → Settings: 20 s is refused with the API's own words.
+  await page.getByRole('tab', { name: 'Admin' }).click();
+  const ttl = page.locator('input[name="ttl"]');
+  await ttl.waitFor({ timeout: 15_000 });
+  assert.equal(await ttl.inputValue(), '180');
+  await ttl.fill('20');
+  await page.getByRole('button', { name: 'Save' }).click();
+  const refused = await page.getByTestId('settings-error').innerText();
+  const api = await fetch(`${demo.base}/api/admin/settings/mirror-ttl`, {
+    method: 'PUT',
+    headers: { Authorization: `Bearer ${demo.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ttl_seconds: 20 }),
+  });
+  assert.equal(api.status, 422);
+  assert.ok(refused.includes((await api.json()).message), `shown as the API said it: ${refused}`);
+  await shot(page, 'admin', '1-ttl-refused');
+  await ttl.fill('45');
+  await page.getByRole('button', { name: 'Save' }).click();
+  await page.getByTestId('settings-saved').waitFor({ timeout: 10_000 });
+  assert.match(await page.getByText('Current: 45 s').innerText(), /45/);
+
+  // The next mirror lives 45 s: its countdown starts there.
+  await page.getByRole('tab', { name: /Failing pods/ }).click();
+  const row = rowOf(page, 'api');
+  await row.locator('.pod-toggle').click();
+  await row.getByRole('button', { name: 'Test Fix' }).click({ timeout: 45_000 });
+  const dialog = page.getByTestId('testfix-dialog');
+  await dialog.locator('.cm-merge-b .cm-line', { hasText: `image: ${IMAGE}` }).waitFor({ timeout: 20_000 });
+  assert.equal(await dialog.getByTestId('ttl').inputValue(), '45');
+  await dialog.getByTestId('deploy').click();
+  const panel = page.getByTestId('mirror-panel');
+  const countdown = panel.getByTestId('countdown');
+  await countdown.waitFor({ timeout: 20_000 });
+  const first = countdownSeconds(await countdown.innerText());
+  assert.ok(first > 35 && first <= 45, `countdown starts at the new TTL: ${first}`);
+  await panel.locator('[data-testid="verdict"]', { hasText: 'Healthy' }).waitFor({ timeout: 30_000 });
+  await shot(page, 'admin', '2-mirror-45s-healthy');
+  await page.keyboard.press('Escape');
+  await panel.waitFor({ state: 'detached', timeout: 5_000 });
+
+  // Apply fix: the template's diff, a confirmation that names where, and that it was proven.
+  const before = await deployment('api');
+  assert.equal(before.spec.template.spec.containers[0].image, 'registry.example.com/shop/api:1.4.9');
+  await row.getByRole('button', { name: 'Apply fix…' }).click({ timeout: 15_000 });
+  const plan = page.getByTestId('apply-plan');
+  await plan.waitFor({ timeout: 15_000 });
+  assert.equal(await plan.getByTestId('apply-cluster').innerText(), 'podmirror-sim');
+  const text = await plan.innerText();
+  assert.match(text, /live workload deployment\/api in namespace shop on cluster podmirror-sim/);
+  assert.match(await plan.getByTestId('apply-proof').innerText(), /^Proven: mirror api-.*-mirror-[a-z0-9]{5} was Healthy/);
+  assert.match(text, new RegExp(IMAGE.replaceAll('.', '\\.')));
+  await shot(page, 'admin', '3-apply-confirm');
+  await plan.getByRole('button', { name: 'Yes, apply to deployment/api in shop' }).click();
+  const result = page.getByTestId('apply-result');
+  await result.waitFor({ timeout: 15_000 });
+  const after = await deployment('api');
+  assert.equal(after.spec.template.spec.containers[0].image, IMAGE);
+
+  // The result links its audit entry: the Audit tab opens on it, the chain verified.
+  const link = result.getByRole('link', { name: /audit entry #\d+/ });
+  const seq = /#(\d+)/.exec(await link.innerText())[1];
+  await link.click();
+  const entry = page.locator(`#audit-${seq}`);
+  await entry.waitFor({ timeout: 10_000 });
+  assert.equal(await entry.getAttribute('aria-current'), 'true');
+  assert.match(await entry.innerText(), /deployment\/api/);
+  assert.match(await entry.innerText(), /applied/);
+  await page.getByTestId('chain-status').filter({ hasText: 'chain verified' }).waitFor({ timeout: 10_000 });
+  await shot(page, 'admin', '4-audit-entry');
+  assert.deepEqual(errors, []);
+  await page.close();
+});

@@ -116,3 +116,8 @@ fn browser_roles_expiry_and_a_vanished_pod() {
 fn browser_admin_sets_the_ttl_applies_a_proven_fix_and_audits_it() {
     browser("admin.test.mjs");
 }
+
+#[test]
+fn browser_keyboard_alone_themes_and_a_narrow_screen() {
+    browser("habits.test.mjs");
+}

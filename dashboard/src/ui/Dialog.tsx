@@ -1,4 +1,4 @@
-// A modal dialog: labelled, traps Tab inside, closes on Esc (not while typing) or the close button.
+// A modal dialog: labelled, traps Tab inside, closes on Esc (not while typing) or the close button, and gives the focus back to what opened it.
 import type { ComponentChildren } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import { addKeyHandler, isTypingTarget } from './keys';
@@ -26,13 +26,25 @@ export function Dialog({ title, onClose, children, size, testId, label }: Dialog
   const titleId = useRef(`dialog-title-${++titleCounter}`).current;
   const close = useRef(onClose);
   close.current = onClose;
+  // Whatever opened the dialog gets the focus back when it closes: read at
+  // the first render, before the page behind turns inert and drops focus.
+  const openerRef = useRef<HTMLElement | null>(
+    document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : null,
+  );
 
   useEffect(() => {
     const el = ref.current;
     if (!el) return;
+    const opener = openerRef.current;
     // Focus the first field or button that is not the close button, else the dialog.
     const first = focusables(el).find((f) => !f.classList.contains('dialog-close')) ?? el;
     first.focus();
+    return () => {
+      // After the page behind stops being inert.
+      requestAnimationFrame(() => {
+        if (opener?.isConnected && !document.querySelector('[aria-modal="true"]')) opener.focus({ preventScroll: true });
+      });
+    };
   }, []);
 
   // Esc also when focus fell out of the dialog (a button that turned disabled leaves it on the body).

@@ -1,4 +1,4 @@
-// As an admin, in a real browser against a real `podmirror demo`: the mirror TTL set in Admin → Settings (a refusal shown as the API gave it) and used by the next mirror; a fix proven Healthy on that mirror, applied to the live Deployment after a confirmation naming cluster, namespace and workload; its audit entry found from the result, with the chain verified.
+// As an admin, in a real browser against a real `podmirror demo`: the mirror TTL set in Admin → Settings (a refusal shown as the API gave it) and used by the next mirror; a fix proven Healthy on that mirror, applied to the live Deployment after a confirmation naming cluster, namespace and workload; its audit entry found from the result, with its patch and the chain verified, and filtered by time.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -99,6 +99,20 @@ test('an admin sets the mirror TTL, proves a fix on a mirror of that TTL, applie
   assert.equal(await entry.getAttribute('aria-current'), 'true');
   assert.match(await entry.innerText(), /deployment\/api/);
   assert.match(await entry.innerText(), /applied/);
+  // Its patch, in full, chained with the entry.
+  const detail = entry.getByTestId('audit-detail');
+  await detail.locator('summary').click();
+  const patch = await detail.locator('pre').innerText();
+  assert.match(patch, /\/spec\/template\/spec\/containers\/0\/image/);
+  assert.ok(patch.includes(IMAGE), patch);
+  // The mirror's deploy entry says what was sent.
+  assert.ok((await page.locator('tr', { hasText: 'mirror.deploy' }).count()) > 0);
+  // Filtered by time: from a minute ahead, nothing; cleared, it is back.
+  const ahead = new Date(Date.now() + 60_000 - new Date().getTimezoneOffset() * 60_000).toISOString().slice(0, 19);
+  await page.getByLabel('From').fill(ahead);
+  await entry.waitFor({ state: 'detached', timeout: 5_000 });
+  await page.getByLabel('From').fill('');
+  await entry.waitFor({ timeout: 5_000 });
   await page.getByTestId('chain-status').filter({ hasText: 'chain verified' }).waitFor({ timeout: 10_000 });
   await shot(page, 'admin', '4-audit-entry');
   assert.deepEqual(errors, []);

@@ -78,6 +78,24 @@ pub(crate) fn split_pod_id(id: &str) -> Result<(&str, &str), ApiError> {
     }
 }
 
+/// What a request sent on, for its audit entry: the SHA-256 of it as sent,
+/// and the command or patch in words (environment values left out).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Sent {
+    digest: String,
+    detail: String,
+}
+
+impl Sent {
+    /// `digested` as sent, and `detail` as the entry shows it.
+    fn of(digested: &str, detail: String) -> Sent {
+        Sent {
+            digest: sha256_hex(digested.as_bytes()),
+            detail,
+        }
+    }
+}
+
 impl AppState {
     /// Appends to the audit log and returns the entry's position; a log
     /// that cannot be written fails the request.
@@ -86,7 +104,7 @@ impl AppState {
         caller: &Caller,
         action: &str,
         target: &str,
-        digest: &str,
+        sent: &Sent,
         outcome: &str,
     ) -> Result<i64, ApiError> {
         let entry = NewEntry {
@@ -96,8 +114,9 @@ impl AppState {
             action: action.into(),
             target: target.into(),
             request_id: caller.request_id.clone(),
-            digest: digest.into(),
+            digest: sent.digest.clone(),
             outcome: outcome.into(),
+            detail: sent.detail.clone(),
         };
         self.store
             .append_audit(&entry, jiff::Timestamp::now())
@@ -297,7 +316,8 @@ pub async fn post_diagnosis(
         Ok(_) => "ok: nothing found".to_string(),
         Err(e) => format!("failed: {}", e.message),
     };
-    s.audit(&caller, "diagnose", &target, "", &outcome).await?;
+    s.audit(&caller, "diagnose", &target, &Sent::default(), &outcome)
+        .await?;
     result.map(Json)
 }
 
@@ -373,7 +393,7 @@ pub async fn apply_fix(
             &caller,
             "fix.apply",
             &target,
-            "",
+            &Sent::default(),
             &format!("refused: {FIX_REFUSED}"),
         )
         .await?;
@@ -389,14 +409,15 @@ pub async fn apply_fix(
                 &caller,
                 "fix.apply",
                 &target,
-                "",
+                &Sent::default(),
                 &format!("failed: {}", e.message),
             )
             .await?;
             return Err(e);
         }
     };
-    let digest = sha256_hex(Value::Array(prepared.body.clone()).to_string().as_bytes());
+    let patch = Value::Array(prepared.body.clone()).to_string();
+    let sent = Sent::of(&patch, patch.clone());
     let diff = podmirror_core::render::diff(
         &podmirror_core::render::yaml(&prepared.before),
         &podmirror_core::render::yaml(&prepared.after),
@@ -432,7 +453,7 @@ pub async fn apply_fix(
                     &caller,
                     "fix.apply",
                     &format!("{target} ({})", prepared.target),
-                    &digest,
+                    &sent,
                     "applied",
                 )
                 .await?;
@@ -456,7 +477,7 @@ pub async fn apply_fix(
                 &caller,
                 "fix.apply",
                 &target,
-                &digest,
+                &sent,
                 &format!("failed: {}", e.message),
             )
             .await?;
@@ -495,7 +516,7 @@ impl AppState {
         caller: &Caller,
         pod_id: &str,
         req: &DeployRequest,
-    ) -> Result<(deploy::Plan, String), ApiError> {
+    ) -> Result<(deploy::Plan, Sent), ApiError> {
         let (ns, name) = split_pod_id(pod_id)?;
         let ns = caller.namespace(ns, &format!("pod {ns}/{name}"))?;
         let mut changes = Vec::new();
@@ -509,9 +530,12 @@ impl AppState {
             digest_of.push(format!("set-image {arg}"));
             changes.push(Change::set_image(arg).map_err(|e| ApiError::invalid(e.to_string()))?);
         }
+        let mut detail = Vec::new();
         for arg in &req.set_env {
-            // The value is not kept in the audit digest's clear text.
+            // The value is digested, but not kept in the entry's words.
             digest_of.push(format!("set-env {arg}"));
+            let key = arg.split_once('=').map_or(arg.as_str(), |(k, _)| k);
+            detail.push(format!("set-env {key}=…"));
             changes.push(Change::set_env(arg).map_err(|e| ApiError::invalid(e.to_string()))?);
         }
         if let Some(p) = &req.patch {
@@ -541,12 +565,19 @@ impl AppState {
         };
         let plan = deploy::plan(&self.client, ns, name, &changes, opts, req.scale_down).await?;
         // A source in a namespace the org sees, but the mirror stays there too.
-        let digest = if digest_of.is_empty() {
-            String::new()
+        let sent = if digest_of.is_empty() {
+            Sent::default()
         } else {
-            sha256_hex(digest_of.join("\n").as_bytes())
+            // The words: every change in order, environment values left out.
+            let words: Vec<String> = digest_of
+                .iter()
+                .filter(|d| !d.starts_with("set-env "))
+                .cloned()
+                .chain(detail)
+                .collect();
+            Sent::of(&digest_of.join("\n"), words.join("\n"))
         };
-        Ok((plan, digest))
+        Ok((plan, sent))
     }
 }
 
@@ -583,7 +614,7 @@ pub async fn deploy_mirror(
     body: Body<Option<DeployRequest>>,
 ) -> Result<(StatusCode, Json<MirrorStatus>), ApiError> {
     let req = body.0.unwrap_or_default();
-    let (plan, digest) = match s.plan(&caller, &pod_id, &req).await {
+    let (plan, sent) = match s.plan(&caller, &pod_id, &req).await {
         Ok(p) => p,
         Err(e) => {
             if e.status != StatusCode::NOT_FOUND
@@ -593,7 +624,7 @@ pub async fn deploy_mirror(
                     &caller,
                     "mirror.deploy",
                     &pod_id,
-                    "",
+                    &Sent::default(),
                     &format!("failed: {}", e.message),
                 )
                 .await?;
@@ -617,7 +648,7 @@ pub async fn deploy_mirror(
                 &caller,
                 "mirror.deploy",
                 &format!("{pod_id} -> {}", d.info.id),
-                &digest,
+                &sent,
                 "ok",
             )
             .await?;
@@ -637,7 +668,7 @@ pub async fn deploy_mirror(
                 &caller,
                 "mirror.deploy",
                 &pod_id,
-                &digest,
+                &sent,
                 &format!("failed: {}", e.message),
             )
             .await?;
@@ -819,7 +850,7 @@ pub async fn delete_mirror(
                 &caller,
                 "mirror.delete",
                 &id,
-                "",
+                &Sent::default(),
                 if deleted { "ok" } else { "ok: already gone" },
             )
             .await?;
@@ -835,7 +866,7 @@ pub async fn delete_mirror(
                 &caller,
                 "mirror.delete",
                 &id,
-                "",
+                &Sent::default(),
                 &format!("failed: {}", e.message),
             )
             .await?;
@@ -868,8 +899,14 @@ pub async fn extend_mirror(
     };
     match result {
         Ok(extended) => {
-            s.audit(&caller, "mirror.extend", &format!("{id} +{by}s"), "", "ok")
-                .await?;
+            s.audit(
+                &caller,
+                "mirror.extend",
+                &format!("{id} +{by}s"),
+                &Sent::default(),
+                "ok",
+            )
+            .await?;
             // The watch may not have the new TTL yet: answer from the write.
             let (pod, _) = s.mirror(&caller, &id)?;
             Ok(Json(s.status_at(
@@ -884,7 +921,7 @@ pub async fn extend_mirror(
                 &caller,
                 "mirror.extend",
                 &format!("{id} +{by}s"),
-                "",
+                &Sent::default(),
                 &format!("failed: {}", e.message),
             )
             .await?;
@@ -916,7 +953,7 @@ pub async fn put_ttl(
             &caller,
             "settings.mirror-ttl",
             &t.to_string(),
-            "",
+            &Sent::default(),
             &format!("failed: {}", e.message),
         )
         .await?;
@@ -926,8 +963,14 @@ pub async fn put_ttl(
         .set_setting(crate::TTL_SETTING, &t.to_string())
         .await
         .map_err(ApiError::store)?;
-    s.audit(&caller, "settings.mirror-ttl", &t.to_string(), "", "ok")
-        .await?;
+    s.audit(
+        &caller,
+        "settings.mirror-ttl",
+        &t.to_string(),
+        &Sent::default(),
+        "ok",
+    )
+    .await?;
     Ok(Json(MirrorTtl { ttl_seconds: t }))
 }
 

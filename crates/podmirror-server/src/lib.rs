@@ -261,7 +261,13 @@ async fn auth_layer(State(s): State<Arc<AppState>>, req: Request, next: Next) ->
     if let Err(e) = caller.require(needed, op.action()) {
         let outcome = format!("refused: {}", e.message);
         if let Err(failed) = s
-            .audit(&caller, op.action(), parts.uri.path(), "", &outcome)
+            .audit(
+                &caller,
+                op.action(),
+                parts.uri.path(),
+                &crate::api::Sent::default(),
+                &outcome,
+            )
             .await
         {
             return failed.into_response();

@@ -52,6 +52,10 @@ pub struct NewEntry {
     pub digest: String,
     /// `ok`, `applied`, `refused: …`, `failed: …`.
     pub outcome: String,
+    /// The command or patch, as sent (environment values left out); empty
+    /// when there was none. In the chain's hash when not empty.
+    #[serde(default)]
+    pub detail: String,
 }
 
 /// SHA-256 in hex.
@@ -65,7 +69,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// The hash of an entry: its fields, in order, as a JSON array after the
 /// previous hash (JSON so no field can run into the next).
 fn entry_hash(prev: &str, seq: i64, at_ms: i64, e: &NewEntry) -> String {
-    let fields = serde_json::json!([
+    let mut fields = serde_json::json!([
         prev,
         seq,
         at_ms,
@@ -78,6 +82,12 @@ fn entry_hash(prev: &str, seq: i64, at_ms: i64, e: &NewEntry) -> String {
         e.digest,
         e.outcome
     ]);
+    // Entries from before details were kept hash as they always did.
+    if !e.detail.is_empty()
+        && let Some(list) = fields.as_array_mut()
+    {
+        list.push(serde_json::json!(e.detail));
+    }
     sha256_hex(fields.to_string().as_bytes())
 }
 
@@ -114,8 +124,8 @@ impl Store {
             let at = now.as_millisecond();
             let hash = entry_hash(&prev_hash, seq, at, e);
             let done = sqlx::query(
-                "INSERT INTO audit_log (seq, at_ms, who, role, org, action, target, request_id, digest, outcome, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING",
+                "INSERT INTO audit_log (seq, at_ms, who, role, org, action, target, request_id, digest, outcome, prev_hash, hash, detail)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING",
             )
             .bind(seq)
             .bind(at)
@@ -129,6 +139,7 @@ impl Store {
             .bind(&e.outcome)
             .bind(&prev_hash)
             .bind(&hash)
+            .bind(&e.detail)
             .execute(&self.pool)
             .await
             .map_err(query("append to the audit log"))?;
@@ -152,7 +163,7 @@ impl Store {
     /// The log, oldest first, from entry `after + 1`, at most `limit` entries.
     pub async fn audit_log(&self, after: i64, limit: i64) -> Result<Vec<AuditEntry>, StoreError> {
         let rows = sqlx::query(
-            "SELECT seq, at_ms, who, role, org, action, target, request_id, digest, outcome, prev_hash, hash
+            "SELECT seq, at_ms, who, role, org, action, target, request_id, digest, outcome, prev_hash, hash, detail
              FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2",
         )
         .bind(after)
@@ -174,6 +185,7 @@ impl Store {
                     request_id: r.get("request_id"),
                     digest: r.get("digest"),
                     outcome: r.get("outcome"),
+                    detail: r.get("detail"),
                 },
                 prev_hash: r.get("prev_hash"),
                 hash: r.get("hash"),

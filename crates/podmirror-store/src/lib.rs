@@ -147,6 +147,10 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         ],
     ),
     (3, &["ALTER TABLE tokens ADD COLUMN expires_at_ms BIGINT"]),
+    (
+        4,
+        &["ALTER TABLE audit_log ADD COLUMN detail TEXT NOT NULL DEFAULT ''"],
+    ),
 ];
 
 /// Which database a store is on.
@@ -785,6 +789,12 @@ mod tests {
                 request_id: format!("req-{i}"),
                 digest: sha256_hex(b"{}"),
                 outcome: "ok".into(),
+                // Entries with and without a detail chain alike.
+                detail: if i % 2 == 0 {
+                    format!("set-image api=registry.example.com/shop/api:1.4.{i}")
+                } else {
+                    String::new()
+                },
             };
             store.append_audit(&e, Timestamp::UNIX_EPOCH).await.unwrap();
         }
@@ -798,6 +808,12 @@ mod tests {
         assert_eq!(broken.seq, 3);
         assert!(broken.reason.contains("edited"), "{broken:?}");
         raw("UPDATE audit_log SET outcome = 'ok' WHERE seq = 3").await;
+        assert_eq!(store.verify_audit().await.unwrap(), Ok(5));
+        // The command or patch is chained too.
+        raw("UPDATE audit_log SET detail = 'set-image api=evil:1' WHERE seq = 5").await;
+        assert_eq!(store.verify_audit().await.unwrap().unwrap_err().seq, 5);
+        raw("UPDATE audit_log SET detail = 'set-image api=registry.example.com/shop/api:1.4.4' WHERE seq = 5").await;
+        assert_eq!(store.verify_audit().await.unwrap(), Ok(5));
         raw("DELETE FROM audit_log WHERE seq = 2").await;
         assert_eq!(store.verify_audit().await.unwrap().unwrap_err().seq, 2);
         let store = tail;

@@ -1,4 +1,4 @@
-// The Audit tab (admin): the hash chain's verification up front, entries filtered by action and user, #seq highlighted.
+// The Audit tab (admin): the hash chain's verification up front, entries filtered by action, user and time, each with its command or patch, #seq highlighted.
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, describeError } from '../api/client';
 import type { AuditEntry, AuditVerify } from '../api/types';
@@ -26,6 +26,8 @@ export function AuditTab({ highlight }: { highlight: number | null }) {
   const [action, setAction] = useState('');
   const [who, setWho] = useState('');
   const [whoApplied, setWhoApplied] = useState('');
+  const [since, setSince] = useState('');
+  const [until, setUntil] = useState('');
   const [entries, setEntries] = useState<AuditEntry[] | null>(null);
   const [truncated, setTruncated] = useState(false);
   const [error, setError] = useState<string | null>(null);
@@ -66,7 +68,15 @@ export function AuditTab({ highlight }: { highlight: number | null }) {
     }
   }, [highlight, entries]);
 
-  const newestFirst = entries ? [...entries].reverse() : null;
+  // Time is filtered here, on the loaded page of entries (local times, as typed).
+  const from = since ? new Date(since).getTime() : -Infinity;
+  const to = until ? new Date(until).getTime() : Infinity;
+  const newestFirst = entries
+    ? [...entries].reverse().filter((e) => {
+        const at = new Date(e.at).getTime();
+        return at >= from && at <= to;
+      })
+    : null;
 
   return (
     <section aria-label="Audit log">
@@ -115,6 +125,14 @@ export function AuditTab({ highlight }: { highlight: number | null }) {
           <span>User</span>
           <input type="text" value={who} placeholder="any" onInput={(e) => setWho((e.target as HTMLInputElement).value)} onBlur={() => setWhoApplied(who.trim())} />
         </label>
+        <label class="inline">
+          <span>From</span>
+          <input type="datetime-local" step={1} aria-label="From" value={since} onInput={(e) => setSince((e.target as HTMLInputElement).value)} />
+        </label>
+        <label class="inline">
+          <span>To</span>
+          <input type="datetime-local" step={1} aria-label="To" value={until} onInput={(e) => setUntil((e.target as HTMLInputElement).value)} />
+        </label>
         <button type="submit" class="button small">
           Filter
         </button>
@@ -137,6 +155,7 @@ export function AuditTab({ highlight }: { highlight: number | null }) {
                 <th>Target</th>
                 <th>Outcome</th>
                 <th>Request</th>
+                <th>Command or patch</th>
               </tr>
             </thead>
             <tbody>
@@ -159,6 +178,16 @@ export function AuditTab({ highlight }: { highlight: number | null }) {
                   <td data-label="Request" class="mono small" title={`hash ${e.hash}\nprev ${e.prev_hash}\ndigest ${e.digest || '—'}`}>
                     {e.request_id}
                   </td>
+                  <td data-label="Command or patch" class="small">
+                    {e.detail ? (
+                      <details data-testid="audit-detail">
+                        <summary>{e.detail.length > 60 ? `${e.detail.slice(0, 60)}…` : e.detail}</summary>
+                        <pre class="code wrap">{pretty(e.detail)}</pre>
+                      </details>
+                    ) : (
+                      <span class="muted">—</span>
+                    )}
+                  </td>
                 </tr>
               ))}
             </tbody>
@@ -167,4 +196,13 @@ export function AuditTab({ highlight }: { highlight: number | null }) {
       )}
     </section>
   );
+}
+
+/** A JSON patch indented; any other text as it is. */
+function pretty(text: string): string {
+  try {
+    return JSON.stringify(JSON.parse(text), null, 2);
+  } catch {
+    return text;
+  }
 }

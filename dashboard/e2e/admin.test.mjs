@@ -1,4 +1,4 @@
-// As an admin, in a real browser against a real `podmirror demo`: the mirror TTL set in Admin → Settings (a refusal shown as the API gave it) and used by the next mirror; a fix proven Healthy on that mirror, applied to the live Deployment after a confirmation naming cluster, namespace and workload; its audit entry found from the result, with its patch and the chain verified, and filtered by time.
+// As an admin, in a real browser against a real `podmirror demo`: the Active mirrors tab live with Extend and Delete; the mirror TTL set in Admin → Settings (a refusal shown as the API gave it) and used by the next mirror; a fix proven Healthy on that mirror, applied to the live Deployment after a confirmation naming cluster, namespace and workload; its audit entry found from the result, with its patch and the chain verified, and filtered by time.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -115,6 +115,54 @@ test('an admin sets the mirror TTL, proves a fix on a mirror of that TTL, applie
   await entry.waitFor({ timeout: 5_000 });
   await page.getByTestId('chain-status').filter({ hasText: 'chain verified' }).waitFor({ timeout: 10_000 });
   await shot(page, 'admin', '4-audit-entry');
+  assert.deepEqual(errors, []);
+  await page.close();
+});
+
+test('the Active mirrors tab lists mirrors live, and an admin extends and deletes one there', async () => {
+  const page = await chrome.browser.newPage({ viewport: { width: 1280, height: 800 } });
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(demo.url);
+  await page.getByRole('tab', { name: 'Active mirrors' }).click();
+  // A mirror made through the API appears without a reload.
+  const made = await fetch(`${demo.base}/api/mirror/deploy/shop:deployment%2Fweb`, {
+    method: 'POST',
+    headers: { Authorization: `Bearer ${demo.token}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ ttl_seconds: 120, scale_down: true }),
+  });
+  assert.equal(made.status, 201, await made.clone().text());
+  const id = (await made.json()).id;
+  const row = page.getByTestId('mirror-row').filter({ hasText: id });
+  await row.waitFor({ timeout: 15_000 });
+  const cells = await row.innerText();
+  assert.match(cells, /web/);
+  assert.match(cells, /shop/);
+  assert.match(cells, /yes \(web\)/, 'the scale-down marker');
+  assert.match(cells, /admin/, 'created by');
+  const expires = () => row.getByTestId('mirror-expires').innerText().then(countdownSeconds);
+  const first = await expires();
+  assert.ok(first > 60 && first <= 120, `expires in ${first}`);
+  await shot(page, 'admin', '5-active-mirrors');
+
+  // Extend +5 min: the expiry moves on, from the stream.
+  await row.getByRole('button', { name: `Extend ${id} by 5 minutes` }).click();
+  await page.waitForFunction(
+    ([el]) => {
+      let s = 0;
+      for (const [, v, u] of (el.textContent ?? '').matchAll(/(\d+)([hms])/g)) s += Number(v) * (u === 'h' ? 3600 : u === 'm' ? 60 : 1);
+      return s > 300;
+    },
+    [await row.getByTestId('mirror-expires').elementHandle()],
+    { timeout: 10_000 },
+  );
+  // Delete: the row goes, and the Deployment it scaled down is restored.
+  await row.getByRole('button', { name: `Delete ${id}` }).click();
+  await row.waitFor({ state: 'detached', timeout: 30_000 });
+  const status = await fetch(`${demo.base}/api/mirror/status/${id}`, { headers: { Authorization: `Bearer ${demo.token}` } });
+  assert.equal(status.status, 404);
+  for (let i = 0; i < 40 && (await deployment('web')).spec.replicas !== 1; i++) await new Promise((r) => setTimeout(r, 250));
+  assert.equal((await deployment('web')).spec.replicas, 1);
   assert.deepEqual(errors, []);
   await page.close();
 });

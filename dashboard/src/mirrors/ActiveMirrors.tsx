@@ -1,7 +1,9 @@
-// The Active mirrors tab: `podmirror status` live (target, namespace, mirror pod, scale-down, phase, expires in).
+// The Active mirrors tab: `podmirror status` live (target, namespace, mirror pod, scale-down, phase, expires in, created by), with Extend and Delete for admins.
 import { useEffect, useState } from 'preact/hooks';
 import { jsonOf, openEventStream, type ConnectionState } from '../api/sse';
 import type { ActiveMirrors as ActiveMirrorsEvent, MirrorStatus } from '../api/types';
+import { api, describeError, seg } from '../api/client';
+import { canDeploy, useMe } from '../auth/user';
 import { ConnectionDot, ErrorText, Spinner } from '../ui/bits';
 import { useTick } from '../ui/clock';
 import { useShell } from '../ui/shell';
@@ -14,6 +16,25 @@ export function ActiveMirrors() {
   const [conn, setConn] = useState<ConnectionState>('connecting');
   const [error, setError] = useState<string | null>(null);
   const now = useTick();
+  const me = useMe();
+  const admin = canDeploy(me);
+  const [busy, setBusy] = useState<string | null>(null);
+  const [actionError, setActionError] = useState<string | null>(null);
+
+  // The stream shows the result: an extended expiry, a row that goes.
+  async function act(id: string, what: 'extend' | 'delete') {
+    setBusy(`${what}:${id}`);
+    setActionError(null);
+    try {
+      const path = `/api/mirror/${seg(id)}`;
+      if (what === 'extend') await api.post(`${path}/extend`, { by_seconds: 300 });
+      else await api.del(path);
+    } catch (e) {
+      setActionError(describeError(e));
+    } finally {
+      setBusy(null);
+    }
+  }
 
   useEffect(
     () =>
@@ -41,6 +62,7 @@ export function ActiveMirrors() {
         <ConnectionDot state={conn} what="Active mirrors stream" />
       </div>
       {error ? <ErrorText>{error}</ErrorText> : null}
+      {actionError ? <ErrorText testId="mirrors-action-error">{actionError}</ErrorText> : null}
       {mirrors === null ? (
         <Spinner label="Loading mirrors…" />
       ) : mirrors.length === 0 ? (
@@ -58,6 +80,8 @@ export function ActiveMirrors() {
               <th>Phase</th>
               <th>Verdict</th>
               <th>Expires in</th>
+              <th>Created by</th>
+              {admin ? <th>Actions</th> : null}
             </tr>
           </thead>
           <tbody>
@@ -78,6 +102,17 @@ export function ActiveMirrors() {
                 <td data-label="Expires in" class="num" data-testid="mirror-expires">
                   {formatCountdown(remainingSeconds(m.expires_at, skew, now))}
                 </td>
+                <td data-label="Created by">{m.created_by}</td>
+                {admin ? (
+                  <td data-label="Actions" class="row-actions">
+                    <button type="button" class="button small" disabled={m.deleting || busy !== null} onClick={() => act(m.id, 'extend')} aria-label={`Extend ${m.id} by 5 minutes`}>
+                      {busy === `extend:${m.id}` ? 'Extending…' : 'Extend +5 min'}
+                    </button>
+                    <button type="button" class="button small danger" disabled={m.deleting || busy !== null} onClick={() => act(m.id, 'delete')} aria-label={`Delete ${m.id}`}>
+                      {busy === `delete:${m.id}` ? 'Deleting…' : 'Delete'}
+                    </button>
+                  </td>
+                ) : null}
               </tr>
             ))}
           </tbody>

@@ -1,6 +1,6 @@
 // A modal dialog: labelled, traps Tab inside, closes on Esc (not while typing) or the close button, and gives the focus back to what opened it.
 import type { ComponentChildren } from 'preact';
-import { useEffect, useRef } from 'preact/hooks';
+import { useLayoutEffect, useRef } from 'preact/hooks';
 import { addKeyHandler, isTypingTarget } from './keys';
 
 const FOCUSABLE = 'a[href], button:not([disabled]), input:not([disabled]), select:not([disabled]), textarea:not([disabled]), [tabindex]:not([tabindex="-1"]), [contenteditable="true"]';
@@ -32,7 +32,8 @@ export function Dialog({ title, onClose, children, size, testId, label }: Dialog
     document.activeElement instanceof HTMLElement && document.activeElement !== document.body ? document.activeElement : null,
   );
 
-  useEffect(() => {
+  // Layout effects: in place at the commit, so an Esc pressed at once is not lost.
+  useLayoutEffect(() => {
     const el = ref.current;
     if (!el) return;
     const opener = openerRef.current;
@@ -48,7 +49,7 @@ export function Dialog({ title, onClose, children, size, testId, label }: Dialog
   }, []);
 
   // Esc also when focus fell out of the dialog (a button that turned disabled leaves it on the body).
-  useEffect(
+  useLayoutEffect(
     () =>
       addKeyHandler((event) => {
         if (event.key !== 'Escape') return false;

@@ -1,6 +1,6 @@
 // The browser tests' harness: a real `podmirror demo` (sim + failing shop + backend) on free ports, tokens made with the real CLI, and Debian's chromium driven by playwright-core.
 import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
@@ -15,11 +15,16 @@ export const BIN = process.env.PODMIRROR_BIN ?? resolve(here, '../../target/debu
 export const OUT = process.env.E2E_OUT ?? resolve(here, 'output');
 export const CHROMIUM = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
-/** A running demo; `stop()` kills it and removes its files. */
-export async function startDemo(name, { timeScale = 20 } = {}) {
+/** A running demo (`config`: the backend's config file's text); `stop()` kills it and removes its files. */
+export async function startDemo(name, { timeScale = 20, config } = {}) {
   const dir = mkdtempSync(join(tmpdir(), `podmirror-e2e-${name}-`));
   const env = { ...process.env, XDG_DATA_HOME: join(dir, 'data'), NO_COLOR: '1' };
-  const child = spawn(BIN, ['demo', '--port', '0', '--api-port', '0', '--time-scale', String(timeScale), '--seed', '7', '--kubeconfig', join(dir, 'kc.yaml')], {
+  const args = ['demo', '--port', '0', '--api-port', '0', '--time-scale', String(timeScale), '--seed', '7', '--kubeconfig', join(dir, 'kc.yaml')];
+  if (config !== undefined) {
+    writeFileSync(join(dir, 'config.yaml'), config);
+    args.push('--config', join(dir, 'config.yaml'));
+  }
+  const child = spawn(BIN, args, {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -63,7 +68,43 @@ export async function startDemo(name, { timeScale = 20 } = {}) {
       rmSync(dir, { recursive: true, force: true });
     },
     stderr: () => stderr,
+    /** A request straight to the sim's API server (plain HTTP on loopback, from the demo's kubeconfig). */
+    sim(path, { method = 'GET', body } = {}) {
+      const server = /server:\s*(\S+)/.exec(readFileSync(join(dir, 'kc.yaml'), 'utf8'))[1];
+      return fetch(`${server}${path}`, {
+        method,
+        headers: body === undefined ? {} : { 'content-type': 'application/json' },
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    },
+    /** The Deployment `name` in shop, as the sim has it. */
+    async deployment(name) {
+      return (await this.sim(`/apis/apps/v1/namespaces/shop/deployments/${name}`)).json();
+    },
   };
+}
+
+/** A Deployment of `replicas` pods that no node can take (Pending, Unschedulable: failing pods in bulk), in `namespace`, made if missing. */
+export async function unschedulable(demo, namespace, name, replicas) {
+  await demo.sim('/api/v1/namespaces', { method: 'POST', body: { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace } } });
+  const labels = { app: name };
+  const r = await demo.sim(`/apis/apps/v1/namespaces/${namespace}/deployments`, {
+    method: 'POST',
+    body: {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name, namespace },
+      spec: {
+        replicas,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: { nodeSelector: { 'podmirror.dev/no-such-node': 'true' }, containers: [{ name: 'app', image: 'registry.example.com/shop/web:1.0' }] },
+        },
+      },
+    },
+  });
+  if (!r.ok) throw new Error(`the sim refused deployment ${namespace}/${name}: ${r.status} ${await r.text()}`);
 }
 
 /** Headless chromium with the flags this machine needs (no sandbox as root, no background network); playwright gives it a fresh profile. */

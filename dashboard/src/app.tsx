@@ -234,12 +234,17 @@ function Shell({ me, onSignOut }: { me: Me; onSignOut: () => void }) {
             </button>
           ))}
         </nav>
-        <div class="panel" id={`panel-${route.tab}`} role="tabpanel" aria-labelledby={`tab-${route.tab}`}>
-          {route.tab === 'pods' ? <FailingPods pods={pods} loaded={loaded} conn={conn} error={streamError} /> : null}
-          {route.tab === 'mirrors' ? <ActiveMirrors /> : null}
-          {route.tab === 'audit' ? <AuditTab highlight={route.seq} /> : null}
-          {route.tab === 'admin' ? <SettingsTab /> : null}
+        {/* The failing pods stay mounted: back on the tab, the search, the open rows and the place in the list are as they were. */}
+        <div class="panel" id="panel-pods" role="tabpanel" aria-labelledby="tab-pods" hidden={route.tab !== 'pods'}>
+          <FailingPods pods={pods} loaded={loaded} conn={conn} error={streamError} active={route.tab === 'pods'} />
         </div>
+        {route.tab !== 'pods' ? (
+          <div class="panel" id={`panel-${route.tab}`} role="tabpanel" aria-labelledby={`tab-${route.tab}`}>
+            {route.tab === 'mirrors' ? <ActiveMirrors /> : null}
+            {route.tab === 'audit' ? <AuditTab highlight={route.seq} /> : null}
+            {route.tab === 'admin' ? <SettingsTab /> : null}
+          </div>
+        ) : null}
       </div>
       {dialog ? <DialogHost request={dialog} shell={shell} /> : null}
     </ShellContext.Provider>

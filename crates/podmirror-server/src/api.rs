@@ -227,6 +227,7 @@ impl AppState {
             verdict_detail: detail,
             expires_at: info.expires.map(|e| e.to_string()),
             remaining_seconds: remaining,
+            ttl_seconds: info.ttl_seconds,
             created_by: info.created_by.clone(),
             scaled_down: info.scaled_down.clone(),
             deleting: info.deleting,

@@ -56,6 +56,7 @@ impl AppState {
                     phase: m.info.phase.clone(),
                     verdict: verdict.word().to_string(),
                     expires_at: m.info.expires.map(|e| e.to_string()),
+                    ttl_seconds: m.info.ttl_seconds,
                 });
         }
         let mut out = Vec::new();
@@ -85,6 +86,7 @@ impl AppState {
                     diagnosis: d.finding.diagnosis,
                     confidence_score: d.finding.confidence_score,
                     source: d.finding.source,
+                    verdict: d.verified.map(|(_, verdict)| verdict),
                 }),
                 mirrors: refs,
             });

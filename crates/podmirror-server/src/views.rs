@@ -100,6 +100,8 @@ pub struct MirrorRef {
     pub verdict: String,
     /// When the reaper deletes it (RFC 3339, the API server's clock).
     pub expires_at: Option<String>,
+    /// Its TTL in seconds: it never has more than this left.
+    pub ttl_seconds: u64,
 }
 
 /// One container of a pod, as its status says.
@@ -168,6 +170,9 @@ pub struct DiagnosisSummary {
     pub confidence_score: f64,
     /// `rules` or `llm`.
     pub source: String,
+    /// The final verdict of the mirror that tested its fix (`Healthy` or
+    /// `Failing`), once there is one.
+    pub verdict: Option<String>,
 }
 
 /// A stored diagnosis, for the caller.
@@ -325,6 +330,8 @@ pub struct MirrorStatus {
     pub expires_at: Option<String>,
     /// Seconds left.
     pub remaining_seconds: i64,
+    /// Its TTL in seconds: it never has more than this left.
+    pub ttl_seconds: u64,
     /// Who made it.
     pub created_by: String,
     /// The Deployment it scaled down, if any.

@@ -154,6 +154,10 @@ struct DemoArgs {
     /// agent has the demo's nodes (`-- --demo-nodes`). Give the agent's --time-scale.
     #[arg(long, value_name = "KUBECONFIG")]
     real: Option<PathBuf>,
+    /// The backend's config file, as `podmirror serve --config` takes it
+    /// (orgs, fix policy, TTL); the demo's admin token belongs to its first org.
+    #[arg(long)]
+    config: Option<PathBuf>,
 }
 
 /// What every simulated cluster takes.
@@ -373,6 +377,8 @@ async fn run_sim(args: SimArgs) -> anyhow::Result<()> {
 
 async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
     let args = &demo.cluster;
+    // Read before anything starts, so a bad file leaves nothing running.
+    let config = serve_cmd::load_config(demo.config.as_deref())?;
     // The cluster: the embedded sim, or the one a kubeconfig names.
     let (running, client, cluster_name) = match &demo.real {
         None => {
@@ -402,10 +408,10 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
         client.clone(),
         store.clone(),
         podmirror_server::config::Config {
-            cluster_name: Some(cluster_name.clone()),
+            cluster_name: Some(config.cluster_name.clone().unwrap_or(cluster_name.clone())),
             // A demo at N× speed judges its mirrors N× sooner.
-            mirror_settle_seconds: (30.0 / args.time_scale).max(1.0),
-            ..Default::default()
+            mirror_settle_seconds: (config.mirror_settle_seconds / args.time_scale).max(1.0),
+            ..config.clone()
         },
         std::net::SocketAddr::from(([127, 0, 0, 1], demo.api_port)),
         Some("default"),
@@ -421,7 +427,7 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
                 .create_token(
                     &name,
                     podmirror_store::Role::Admin,
-                    "default",
+                    &config.orgs[0].name,
                     jiff::Timestamp::now(),
                 )
                 .await?

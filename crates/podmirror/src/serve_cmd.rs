@@ -128,16 +128,19 @@ impl Backend {
     }
 }
 
+/// The server's config file (`--config`), or the defaults without one.
+pub fn load_config(path: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let Some(path) = path else {
+        return Ok(Config::default());
+    };
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config file {}", path.display()))?;
+    Config::parse(&text, &path.display().to_string()).map_err(anyhow::Error::msg)
+}
+
 /// `podmirror serve`.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
-        Some(path) => {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read the config file {}", path.display()))?;
-            Config::parse(&text, &path.display().to_string()).map_err(anyhow::Error::msg)?
-        }
-        None => Config::default(),
-    };
+    let config = load_config(args.config.as_deref())?;
     let addr: std::net::SocketAddr = args.listen.parse().with_context(|| {
         format!(
             "--listen {:?} is not an address; give HOST:PORT such as 127.0.0.1:8080",

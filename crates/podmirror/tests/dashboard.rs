@@ -118,6 +118,16 @@ fn browser_admin_sets_the_ttl_applies_a_proven_fix_and_audits_it() {
 }
 
 #[test]
+fn browser_write_tokens_see_what_their_orgs_fix_policy_allows() {
+    browser("policy.test.mjs");
+}
+
+#[test]
+fn browser_a_thousand_failing_pods() {
+    browser("scale.test.mjs");
+}
+
+#[test]
 fn browser_keyboard_alone_themes_and_a_narrow_screen() {
     browser("habits.test.mjs");
 }

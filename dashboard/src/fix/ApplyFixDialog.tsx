@@ -2,7 +2,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import { api, ApiError, describeError } from '../api/client';
 import type { Applied, DiagnosisView, FailingPod } from '../api/types';
-import { FIX_REFUSAL } from '../auth/user';
+import { canAudit, FIX_REFUSAL, useMe } from '../auth/user';
 import { CopyButton, ErrorText, Spinner } from '../ui/bits';
 import { DiffView } from '../ui/DiffView';
 import { useShell } from '../ui/shell';
@@ -16,6 +16,7 @@ function refusalText(error: unknown): string {
 
 export function ApplyFixDialog({ pod, diagnosis, onDone }: { pod: FailingPod; diagnosis: DiagnosisView; onDone: () => void }) {
   const shell = useShell();
+  const me = useMe();
   const [step, setStep] = useState<Step>({ kind: 'dry-run' });
   const path = `/api/fix/${encodeURIComponent(pod.pod)}/apply`;
 
@@ -48,7 +49,10 @@ export function ApplyFixDialog({ pod, diagnosis, onDone }: { pod: FailingPod; di
         <p class="verdict verdict-good" role="status">
           <strong>Applied</strong> the fix to {r.target} in namespace {pod.namespace} on cluster {r.cluster}.
         </p>
-        {r.audit_seq !== null && r.audit_seq !== undefined ? (
+        {r.audit_seq !== null && r.audit_seq !== undefined && !canAudit(me) ? (
+          <p data-testid="apply-audit-seq">Recorded as audit entry #{r.audit_seq} (an admin reads it in the Audit tab).</p>
+        ) : null}
+        {r.audit_seq !== null && r.audit_seq !== undefined && canAudit(me) ? (
           <p>
             Recorded as{' '}
             <a

@@ -6,7 +6,7 @@ import type { Deleted, EventView, MirrorEvents, MirrorStatus } from '../api/type
 import { canDeploy, useMe } from '../auth/user';
 import { Containers, Events } from '../pods/PodDetails';
 import { Chip, ConnectionDot, ErrorText, Spinner } from '../ui/bits';
-import { noteServerNow, useTick } from '../ui/clock';
+import { noteSkew, serverSkew, useTick } from '../ui/clock';
 import { clockSkew, formatCountdown, parseTime, remainingSeconds } from '../ui/time';
 
 /** Server − browser clock from a status: its `now`, else derived from remaining_seconds. */
@@ -30,7 +30,6 @@ export function settling(status: MirrorStatus): { done: number; of: number } | n
 export function MirrorPanel({ id }: { id: string }) {
   const me = useMe();
   const [status, setStatus] = useState<MirrorStatus | null>(null);
-  const [skew, setSkew] = useState(0);
   const [events, setEvents] = useState<EventView[] | null>(null);
   const [deleted, setDeleted] = useState(false);
   const [gone, setGone] = useState<string | null>(null);
@@ -42,8 +41,7 @@ export function MirrorPanel({ id }: { id: string }) {
   function take(next: MirrorStatus) {
     const at = Date.now();
     setStatus(next);
-    setSkew(statusSkew(next, at));
-    if (next.now) noteServerNow(next.now);
+    noteSkew(statusSkew(next, at));
   }
 
   useEffect(
@@ -95,7 +93,7 @@ export function MirrorPanel({ id }: { id: string }) {
   if (gone && !status) return <ErrorText>{gone}</ErrorText>;
   if (!status) return <Spinner label="Connecting to the mirror…" />;
 
-  const remaining = deleted ? 0 : remainingSeconds(status.expires_at, skew, now);
+  const remaining = deleted ? 0 : remainingSeconds(status.expires_at, serverSkew(), now, status.ttl_seconds);
   const shownEvents = events ?? status.recent_events ?? [];
   const ended = deleted || gone !== null;
 

@@ -5,14 +5,13 @@ import type { ActiveMirrors as ActiveMirrorsEvent, MirrorStatus } from '../api/t
 import { api, describeError, seg } from '../api/client';
 import { canDeploy, useMe } from '../auth/user';
 import { ConnectionDot, ErrorText, Spinner } from '../ui/bits';
-import { useTick } from '../ui/clock';
+import { noteServerNow, serverSkew, useTick } from '../ui/clock';
 import { useShell } from '../ui/shell';
-import { clockSkew, formatCountdown, remainingSeconds } from '../ui/time';
+import { formatCountdown, remainingSeconds } from '../ui/time';
 
 export function ActiveMirrors() {
   const shell = useShell();
   const [mirrors, setMirrors] = useState<MirrorStatus[] | null>(null);
-  const [skew, setSkew] = useState(0);
   const [conn, setConn] = useState<ConnectionState>('connecting');
   const [error, setError] = useState<string | null>(null);
   const now = useTick();
@@ -44,8 +43,7 @@ export function ActiveMirrors() {
           const body = jsonOf<ActiveMirrorsEvent>(message);
           if (!body) return;
           // No per-second messages here: count down locally from the server's clock offset.
-          const s = clockSkew(body.now, Date.now());
-          if (s !== null) setSkew(s);
+          noteServerNow(body.now);
           setMirrors(body.mirrors ?? []);
           setError(null);
         },
@@ -100,7 +98,7 @@ export function ActiveMirrors() {
                   <span class={`chip ${m.verdict === 'Healthy' ? 'chip-good' : m.verdict === 'Failing' ? 'chip-bad' : 'chip-muted'}`}>{m.verdict}</span>
                 </td>
                 <td data-label="Expires in" class="num" data-testid="mirror-expires">
-                  {formatCountdown(remainingSeconds(m.expires_at, skew, now))}
+                  {formatCountdown(remainingSeconds(m.expires_at, serverSkew(), now, m.ttl_seconds))}
                 </td>
                 <td data-label="Created by">{m.created_by}</td>
                 {admin ? (

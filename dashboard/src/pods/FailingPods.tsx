@@ -1,8 +1,9 @@
-// The Failing pods tab: namespace filter, search (/), j/k selection, Enter to expand; rows stay cheap for 1,000 pods.
-import { useCallback, useEffect, useMemo, useRef, useState } from 'preact/hooks';
+// The Failing pods tab: namespace filter, search (/), j/k selection, Enter to expand; windowed (only rows near the viewport are in the DOM) and a live change re-renders only its row, so 1,000 pods stay smooth.
+import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState } from 'preact/hooks';
 import type { ConnectionState } from '../api/sse';
 import { ErrorText, Spinner } from '../ui/bits';
 import { addKeyHandler, dialogOpen } from '../ui/keys';
+import { usePageWindow } from '../ui/windowed';
 import { PodRow } from './PodRow';
 import { filterPods, namespacesOf, sortPods, type PodMap } from './store';
 
@@ -11,9 +12,11 @@ export interface FailingPodsProps {
   loaded: boolean;
   conn: ConnectionState;
   error: string | null;
+  /** Whether its tab shows (it stays mounted behind the others; its keys sleep then). */
+  active: boolean;
 }
 
-export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
+export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsProps) {
   const [namespace, setNamespace] = useState('');
   const [query, setQuery] = useState('');
   const [selected, setSelected] = useState<string | null>(null);
@@ -24,6 +27,23 @@ export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
   const sorted = useMemo(() => sortPods(pods), [pods]);
   const namespaces = useMemo(() => namespacesOf(sorted), [sorted]);
   const shown = useMemo(() => filterPods(sorted, { namespace, query }), [sorted, namespace, query]);
+  const keys = useMemo(() => shown.map((p) => p.pod_id), [shown]);
+  const { range, reveal } = usePageWindow(keys, listRef, active);
+
+  // Back on the tab, the page is where it was (the scroll position is noted while the tab shows).
+  const lastScroll = useRef(0);
+  useEffect(() => {
+    if (!active) return undefined;
+    const note = () => {
+      // not the scroll the page makes as the tab hides
+      if (!listRef.current?.closest('[hidden]')) lastScroll.current = window.scrollY;
+    };
+    window.addEventListener('scroll', note, { passive: true });
+    return () => window.removeEventListener('scroll', note);
+  }, [active]);
+  useLayoutEffect(() => {
+    if (active) window.scrollTo({ top: lastScroll.current });
+  }, [active]);
 
   const toggle = useCallback((id: string) => {
     setSelected(id);
@@ -38,14 +58,14 @@ export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
   const select = useCallback((id: string) => setSelected(id), []);
 
   // Keys: the latest list and selection, read through a ref so the handler is registered once.
-  const state = useRef({ shown, selected, expanded });
-  state.current = { shown, selected, expanded };
+  const state = useRef({ shown, selected, expanded, active, reveal });
+  state.current = { shown, selected, expanded, active, reveal };
 
   useEffect(
     () =>
       addKeyHandler((event) => {
-        if (dialogOpen()) return false;
-        const { shown: list, selected: sel, expanded: open } = state.current;
+        if (dialogOpen() || !state.current.active) return false;
+        const { shown: list, selected: sel, expanded: open, reveal: show } = state.current;
         switch (event.key) {
           case '/':
             searchRef.current?.focus();
@@ -58,6 +78,7 @@ export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
             const next = event.key === 'j' ? Math.min(list.length - 1, at + 1) : at < 0 ? 0 : Math.max(0, at - 1);
             const id = list[next]!.pod_id;
             setSelected(id);
+            show(next);
             focusRow(listRef.current, id);
             return true;
           }
@@ -117,6 +138,7 @@ export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
               if (first) {
                 e.preventDefault();
                 setSelected(first.pod_id);
+                state.current.reveal(0);
                 focusRow(listRef.current, first.pod_id);
               }
             }
@@ -156,9 +178,11 @@ export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
             <span>Mirror</span>
           </div>
           <ol class="pod-list" ref={listRef} aria-label="Failing pods list" data-testid="pod-list">
-            {shown.map((pod) => (
+            {range.before > 0 ? <li class="pod-spacer" aria-hidden="true" style={{ height: `${range.before}px` }} /> : null}
+            {shown.slice(range.start, range.end).map((pod) => (
               <PodRow key={pod.pod_id} pod={pod} selected={pod.pod_id === selected} expanded={expanded.has(pod.pod_id)} onToggle={toggle} onSelect={select} />
             ))}
+            {range.after > 0 ? <li class="pod-spacer" aria-hidden="true" style={{ height: `${range.after}px` }} /> : null}
           </ol>
         </div>
       )}
@@ -166,13 +190,15 @@ export function FailingPods({ pods, loaded, conn, error }: FailingPodsProps) {
   );
 }
 
-function focusRow(list: HTMLElement | null, id: string): void {
-  // after the render that marks it selected
+function focusRow(list: HTMLElement | null, id: string, tries = 4): void {
+  // after the render that marks it selected (and, for a row scrolled to, renders it)
   requestAnimationFrame(() => {
     const button = list?.querySelector<HTMLElement>(`[data-toggle-for="${CSS.escape(id)}"]`);
     if (button) {
       button.focus({ preventScroll: true });
       button.scrollIntoView({ block: 'nearest' });
+    } else if (tries > 0) {
+      focusRow(list, id, tries - 1);
     }
   });
 }

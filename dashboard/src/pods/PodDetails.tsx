@@ -39,7 +39,7 @@ export function PodDetails({ pod }: { pod: FailingPod }) {
   const [detail, reloadDetail] = useLoad<PodDetail>((signal) => api.get(`/api/pods/${seg(pod.pod_id)}`, { signal }), [pod.pod_id, version]);
   const [diagnosis, reloadDiagnosis] = useLoad<DiagnosisView>(
     (signal) => api.get(`/api/diagnosis/${encodeURIComponent(pod.pod)}`, { query: { namespace: pod.namespace }, signal }),
-    [pod.pod_id, pod.diagnosis?.diagnosis ?? '', pod.diagnosis?.category ?? ''],
+    [pod.pod_id, pod.diagnosis?.diagnosis ?? '', pod.diagnosis?.category ?? '', pod.diagnosis?.verdict ?? ''],
   );
 
   return (
@@ -191,7 +191,7 @@ function DiagnosisSection({ pod, load, reload }: { pod: FailingPod; load: Load<D
           </button>
         ) : null}
       </div>
-      {change && !(d.canApplyFix && me.canApplyFix) ? (
+      {change && !me.canApplyFix ? (
         <p class="refusal" data-testid="apply-refusal">
           {FIX_REFUSAL}
         </p>

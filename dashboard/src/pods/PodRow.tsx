@@ -26,7 +26,7 @@ export class PodRow extends Component<PodRowProps> {
     const id = pod.pod_id;
     const detailsId = `details-${id.replace(/[^A-Za-z0-9_-]/g, '-')}`;
     return (
-      <li class={`pod-row${selected ? ' selected' : ''}${expanded ? ' expanded' : ''}`} data-testid="pod-row" data-pod-id={id} onMouseDown={() => onSelect(id)}>
+      <li class={`pod-row${selected ? ' selected' : ''}${expanded ? ' expanded' : ''}`} data-testid="pod-row" data-pod-id={id} data-window-key={id} onMouseDown={() => onSelect(id)}>
         <div class="pod-line">
           <span class="cell cell-pod">
             <button type="button" class="pod-toggle" aria-expanded={expanded} aria-controls={detailsId} data-toggle-for={id} onClick={() => onToggle(id)}>
@@ -103,7 +103,7 @@ function MirrorChip({ mirror }: { mirror: MirrorRef }) {
         shell.openDialog({ kind: 'mirror', id: mirror.id });
       }}
     >
-      mirror <Ticking text={(now) => formatCountdown(remainingSeconds(mirror.expires_at, serverSkew(), now))} />
+      mirror <Ticking text={(now) => formatCountdown(remainingSeconds(mirror.expires_at, serverSkew(), now, mirror.ttl_seconds))} />
     </button>
   );
 }

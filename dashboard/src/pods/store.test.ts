@@ -1,27 +1,7 @@
 // Tests of the failing-pods list: snapshot, updates, sorting and the search filter.
 import { describe, expect, it } from 'vitest';
-import type { FailingPod } from '../api/types';
+import { pod } from './fixtures';
 import { applyUpdate, filterPods, fromSnapshot, namespacesOf, reasonsOf, sortPods } from './store';
-
-export function pod(namespace: string, name: string, extra: Partial<FailingPod> = {}): FailingPod {
-  return {
-    namespace,
-    pod: name,
-    pod_id: `${namespace}:${name}`,
-    phase: 'Pending',
-    reason: 'ImagePullBackOff',
-    reasons: ['ImagePullBackOff'],
-    restarts: 0,
-    owner: null,
-    diagnosis: null,
-    ready: 0,
-    containers: 1,
-    created_at: '2026-12-03T11:00:00Z',
-    last_restart_at: null,
-    mirrors: [],
-    ...extra,
-  } as FailingPod;
-}
 
 describe('store', () => {
   const a = pod('shop', 'api-1');

@@ -1,22 +1,29 @@
 // The one ticking clock of the page: every countdown and "ago" text updates from it, with the server's clock skew.
 import { useEffect, useLayoutEffect, useReducer, useRef } from 'preact/hooks';
-import { clockSkew } from './time';
+import { clockSkew, SkewEstimate } from './time';
 
 type Listener = (localNowMs: number) => void;
 
 const listeners = new Set<Listener>();
 let timer: ReturnType<typeof setTimeout> | null = null;
+const skew = new SkewEstimate();
 let skewMs = 0;
 
-/** Server time − browser time, from the latest message that carried the server's `now`. */
+/** Server time − browser time, from the messages that carried the server's `now` (see SkewEstimate). */
 export function serverSkew(): number {
   return skewMs;
 }
 
 /** Records the server's clock from a message's `now`. */
 export function noteServerNow(now: string | null | undefined): void {
-  const skew = clockSkew(now, Date.now());
-  if (skew !== null) skewMs = skew;
+  const at = Date.now();
+  const s = clockSkew(now, at);
+  if (s !== null) skewMs = skew.add(s, at);
+}
+
+/** Records a skew found another way (a status's remaining seconds). */
+export function noteSkew(s: number): void {
+  skewMs = skew.add(s, Date.now());
 }
 
 function schedule(): void {

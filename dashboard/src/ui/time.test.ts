@@ -1,6 +1,6 @@
 // Tests of the time texts: countdowns against the server's clock, ages, "N (x ago)".
 import { describe, expect, it } from 'vitest';
-import { clockSkew, formatAge, formatCountdown, formatDuration, formatRestarts, parseTime, remainingSeconds } from './time';
+import { clockSkew, SkewEstimate, formatAge, formatCountdown, formatDuration, formatRestarts, parseTime, remainingSeconds } from './time';
 
 describe('parseTime', () => {
   it('reads RFC 3339 with any fraction and offsets', () => {
@@ -60,5 +60,22 @@ describe('ages and restarts', () => {
     expect(formatRestarts(1, '2026-12-03T11:59:50.123456Z', now)).toBe('1 (9s ago)');
     expect(formatRestarts(0, null, now)).toBe('0');
     expect(formatRestarts(4, null, now)).toBe('4');
+  });
+
+  it('takes the largest skew of the last minute, as messages only arrive late', () => {
+    const e = new SkewEstimate(60_000);
+    // the server is 30 s ahead; messages take 5, 1200 and 40 ms to arrive
+    expect(e.add(30_000 - 5, 1_000)).toBe(29_995);
+    expect(e.add(30_000 - 1_200, 2_000)).toBe(29_995);
+    expect(e.add(30_000 - 40, 3_000)).toBe(29_995);
+    // a minute on, the old samples are gone: the browser clock was set 10 s back
+    expect(e.add(40_000 - 30, 70_000)).toBe(39_970);
+    expect(e.add(40_000 - 10, 200_000)).toBe(39_990);
+  });
+
+  it('never shows more than the TTL, though the server clock is known to a fraction of a second', () => {
+    const expires = '2026-12-03T12:02:00.000Z';
+    expect(remainingSeconds(expires, 0, Date.parse('2026-12-03T12:00:00Z') - 150)).toBe(121);
+    expect(remainingSeconds(expires, 0, Date.parse('2026-12-03T12:00:00Z') - 150, 120)).toBe(120);
   });
 });

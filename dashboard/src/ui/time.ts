@@ -52,11 +52,35 @@ export function clockSkew(serverNow: string | null | undefined, localNowMs: numb
   return t === null ? null : t - localNowMs;
 }
 
-/** Whole seconds left until `expiresAt` on the server's clock (`skewMs` = server − browser). Never negative. */
-export function remainingSeconds(expiresAt: string | null | undefined, skewMs: number, localNowMs: number): number | null {
+/**
+ * Server − browser clock from many samples. A message's `now` is read when it arrives, so each sample
+ * is short by the message's time in transit; the best estimate is the largest sample of the last
+ * `windowMs` (the window lets a browser clock that was reset be followed).
+ */
+export class SkewEstimate {
+  private samples: Array<{ at: number; skew: number }> = [];
+  constructor(private readonly windowMs = 60_000) {}
+
+  /** Adds a sample taken at browser time `at`; the estimate after it. */
+  add(skew: number, at: number): number {
+    this.samples = this.samples.filter((s) => s.at >= at - this.windowMs);
+    this.samples.push({ at, skew });
+    if (this.samples.length > 300) this.samples.shift();
+    return this.value();
+  }
+
+  value(): number {
+    return this.samples.length === 0 ? 0 : Math.max(...this.samples.map((s) => s.skew));
+  }
+}
+
+/** Whole seconds left until `expiresAt` on the server's clock (`skewMs` = server − browser), at most `atMost` (the TTL). Never negative. */
+export function remainingSeconds(expiresAt: string | null | undefined, skewMs: number, localNowMs: number, atMost?: number): number | null {
   const t = parseTime(expiresAt);
   if (t === null) return null;
-  return Math.max(0, Math.ceil((t - (localNowMs + skewMs)) / 1000));
+  const left = Math.max(0, Math.ceil((t - (localNowMs + skewMs)) / 1000));
+  // The server's clock is known to a fraction of a second: never show more than the TTL.
+  return atMost === undefined ? left : Math.min(left, atMost);
 }
 
 /** "2m 05s", "45s", "1h 02m 05s"; "expired" at 0. */

@@ -45,7 +45,7 @@ test('1,000 failing pods: a window of rows, keys and search reach any pod, and r
   await page.keyboard.press('/');
   await page.keyboard.press('Enter');
   for (let i = 0; i < 150; i++) await page.keyboard.press('j');
-  await page.waitForTimeout(200);
+  await page.waitForFunction(() => !!document.activeElement?.getAttribute('data-toggle-for'), null, { timeout: 5_000 });
   const focused = await page.evaluate(() => document.activeElement?.getAttribute('data-toggle-for'));
   const expected = await page.evaluate(() => {
     const ids = [...document.querySelectorAll('[data-testid="pod-row"]')].map((r) => r.dataset.podId);

@@ -190,7 +190,7 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
   );
 }
 
-function focusRow(list: HTMLElement | null, id: string, tries = 4): void {
+function focusRow(list: HTMLElement | null, id: string, tries = 30): void {
   // after the render that marks it selected (and, for a row scrolled to, renders it)
   requestAnimationFrame(() => {
     const button = list?.querySelector<HTMLElement>(`[data-toggle-for="${CSS.escape(id)}"]`);

@@ -57,6 +57,33 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
 
   const select = useCallback((id: string) => setSelected(id), []);
 
+  // The row the keys asked to focus: focused after whichever render brings it into the window
+  // (under load that may be several frames after the key), then forgotten.
+  const wantFocus = useRef<string | null>(null);
+  const focusWanted = useCallback(() => {
+    const id = wantFocus.current;
+    if (id === null) return;
+    const button = listRef.current?.querySelector<HTMLElement>(`[data-toggle-for="${CSS.escape(id)}"]`);
+    if (!button) return;
+    wantFocus.current = null;
+    button.focus({ preventScroll: true });
+    button.scrollIntoView({ block: 'nearest' });
+  }, []);
+  const focusRow = useCallback(
+    (id: string) => {
+      wantFocus.current = id;
+      // At once when the row is there, so the next key already reaches it (not the search box);
+      // otherwise the list holds the focus until the row renders.
+      focusWanted();
+      if (wantFocus.current !== null) {
+        listRef.current?.focus({ preventScroll: true });
+        requestAnimationFrame(focusWanted);
+      }
+    },
+    [focusWanted],
+  );
+  useEffect(focusWanted);
+
   // Keys: the latest list and selection, read through a ref so the handler is registered once.
   const state = useRef({ shown, selected, expanded, active, reveal });
   state.current = { shown, selected, expanded, active, reveal };
@@ -79,7 +106,7 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
             const id = list[next]!.pod_id;
             setSelected(id);
             show(next);
-            focusRow(listRef.current, id);
+            focusRow(id);
             return true;
           }
           case 'Enter': {
@@ -94,14 +121,14 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
             if (open.size === 0) return false;
             if (sel && open.has(sel)) toggle(sel);
             else setExpanded(new Set());
-            if (sel) focusRow(listRef.current, sel);
+            if (sel) focusRow(sel);
             return true;
           }
           default:
             return false;
         }
       }),
-    [toggle],
+    [toggle, focusRow],
   );
 
   // Forget expansions of pods that left the list.
@@ -139,7 +166,7 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
                 e.preventDefault();
                 setSelected(first.pod_id);
                 state.current.reveal(0);
-                focusRow(listRef.current, first.pod_id);
+                focusRow(first.pod_id);
               }
             }
           }}
@@ -177,7 +204,7 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
             <span>Diagnosis</span>
             <span>Mirror</span>
           </div>
-          <ol class="pod-list" ref={listRef} aria-label="Failing pods list" data-testid="pod-list">
+          <ol class="pod-list" ref={listRef} tabIndex={-1} aria-label="Failing pods list" data-testid="pod-list">
             {range.before > 0 ? <li class="pod-spacer" aria-hidden="true" style={{ height: `${range.before}px` }} /> : null}
             {shown.slice(range.start, range.end).map((pod) => (
               <PodRow key={pod.pod_id} pod={pod} selected={pod.pod_id === selected} expanded={expanded.has(pod.pod_id)} onToggle={toggle} onSelect={select} />
@@ -188,17 +215,4 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
       )}
     </section>
   );
-}
-
-function focusRow(list: HTMLElement | null, id: string, tries = 30): void {
-  // after the render that marks it selected (and, for a row scrolled to, renders it)
-  requestAnimationFrame(() => {
-    const button = list?.querySelector<HTMLElement>(`[data-toggle-for="${CSS.escape(id)}"]`);
-    if (button) {
-      button.focus({ preventScroll: true });
-      button.scrollIntoView({ block: 'nearest' });
-    } else if (tries > 0) {
-      focusRow(list, id, tries - 1);
-    }
-  });
 }

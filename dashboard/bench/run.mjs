@@ -112,7 +112,7 @@ try {
   await unschedulable(demo2, 'shop', 'crowd', 1000);
   for (let i = 0; i < runs; i++) big.push(await listFigures(chrome2.browser, demo2.url, shop + 1000));
 
-  // Sim write → DOM: bare pods that no node takes, deleted one at a time; the page's count is watched.
+  // Sim write → DOM: bare pods that no node takes, deleted one at a time; the page's count of them is watched.
   const page = await chrome2.browser.newPage({ viewport: { width: 1280, height: 800 } });
   await page.goto(demo2.url);
   const N = 60;
@@ -123,7 +123,11 @@ try {
     });
     if (!r.ok) throw new Error(`creating lone-${i}: ${r.status}`);
   }
-  const total = shop + 1000 + N;
+  // The page searches for them: its shown count ("60 of 1074 failing") then moves with these pods
+  // alone, not with the demo's own pods that come and go as they crash and restart.
+  await page.locator('[data-testid="pod-row"]').first().waitFor({ timeout: 60_000 });
+  await page.getByLabel('Search pods').fill('lone-');
+  const total = N;
   await page.waitForFunction((n) => Number(/^(\d+)/.exec(document.querySelector('[data-testid="pod-count"]')?.textContent ?? '')?.[1] ?? 0) >= n, total, { timeout: 120_000 });
   // The sim's own watch, beside the page, sees the same deletions.
   const watch = await demo2.sim('/api/v1/namespaces/shop/pods?watch=true&fieldSelector=metadata.namespace%3Dshop');

@@ -1,4 +1,4 @@
-//! The optional LLM of DESIGN §3. The rules answer first; when an
+//! The optional LLM of the diagnosis. The rules answer first; when an
 //! OpenAI-compatible chat-completions endpoint (or Ollama) is configured,
 //! [`consult`] shows it the pod's context with every Secret and env value
 //! redacted, and takes its answer only if it is JSON of the expected shape,

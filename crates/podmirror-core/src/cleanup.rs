@@ -1,7 +1,7 @@
 //! Strips the runtime noise from a pod (or a pod template) so that the result
 //! is a manifest the API server accepts as a new pod: what the API server,
 //! the controllers and admission added, and what only makes sense for the
-//! original (DESIGN §2; kubectl-neat and `kubectl debug --copy-to` are the
+//! original (the cluster contract; kubectl-neat and `kubectl debug --copy-to` are the
 //! references).
 
 use crate::contract::CONTROLLER_LABELS;

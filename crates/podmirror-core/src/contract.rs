@@ -1,4 +1,4 @@
-//! The names the cluster contract (DESIGN §2) fixes: labels, annotations,
+//! The names the cluster contract (the cluster contract, docs/architecture.md) fixes: labels, annotations,
 //! Lease names and sidecar opt-outs. Every part reads them from here.
 
 /// Label on every mirror pod (`"true"`).

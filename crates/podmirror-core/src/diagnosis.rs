@@ -1,4 +1,4 @@
-//! The rule engine of DESIGN §3: from the context gathered about a failing
+//! The rule engine of the diagnosis: from the context gathered about a failing
 //! pod to a finding — why it fails, the change that fixes it (a JSON Patch
 //! relative to a PodSpec and a kubectl command to paste), the evidence used,
 //! a confidence and whether the change is safe to make automatically. Pure:
@@ -94,7 +94,7 @@ pub struct Context {
     pub now: Option<Timestamp>,
 }
 
-/// The failure classes of DESIGN §3.
+/// The failure classes of the diagnosis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Category {
@@ -135,7 +135,7 @@ impl Category {
     }
 }
 
-/// A diagnosis (DESIGN §3).
+/// A diagnosis (the diagnosis rules).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Finding {
     /// `namespace/pod@timestamp`.

@@ -2,7 +2,7 @@
 //!
 //! - [`cleanup`] strips the runtime noise from a pod so it can be created anew;
 //! - [`changes`] are the edits a user asks for (`--set-image`, `--set-env`, `--patch`, `-f`);
-//! - [`mirror`] builds the mirror manifest of the cluster contract (DESIGN §2) and reads one back;
+//! - [`mirror`] builds the mirror manifest of the cluster contract (the cluster contract, docs/architecture.md) and reads one back;
 //! - [`ttl`] parses and bounds mirror lifetimes and computes expiry from the API server's clock;
 //! - [`contract`] names every label, annotation and Lease the contract fixes;
 //! - [`render`] turns manifests into YAML and coloured diffs;

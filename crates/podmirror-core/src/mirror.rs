@@ -1,4 +1,4 @@
-//! The mirror manifest of the cluster contract (DESIGN §2) and how to read a
+//! The mirror manifest of the cluster contract (the cluster contract, docs/architecture.md) and how to read a
 //! mirror back from the cluster: name, labels, annotations, TTL and deadline.
 
 use crate::CoreError;

@@ -1,4 +1,4 @@
-//! Gathering what the diagnosis rules read (DESIGN §3): one snapshot of a
+//! Gathering what the diagnosis rules read (the diagnosis rules): one snapshot of a
 //! namespace (or all) — pods, events of both events APIs, ReplicaSets (owner
 //! chain and rollout history), ConfigMap and Secret keys (never Secret
 //! values), claims, nodes — then, per failing pod, the tail of its

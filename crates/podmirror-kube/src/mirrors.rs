@@ -167,7 +167,7 @@ async fn delete_pod(client: &kube::Client, info: &MirrorInfo) -> Result<bool, Ku
     }
 }
 
-/// Makes a mirror live `by` longer: rewrites its ttl-seconds (DESIGN §2),
+/// Makes a mirror live `by` longer: rewrites its ttl-seconds (the cluster contract, docs/architecture.md),
 /// judged on the API server's clock. The write carries the resourceVersion
 /// the new TTL was computed from; when the pod changed meanwhile (the kubelet
 /// updates its status often) it is read again and the TTL recomputed, so two

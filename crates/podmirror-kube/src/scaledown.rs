@@ -1,4 +1,4 @@
-//! Scaling a source Deployment down while its mirror runs (DESIGN §2):
+//! Scaling a source Deployment down while its mirror runs (the cluster contract, docs/architecture.md):
 //! a Lease per Deployment names the mirror that holds it, one patch with a
 //! resourceVersion precondition sets `replicas: 0` and records the original
 //! count, and the restore undoes it only while this mirror is still the one

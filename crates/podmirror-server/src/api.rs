@@ -1,4 +1,4 @@
-//! The routes of DESIGN §4. Each handler authenticates the caller, keeps
+//! The routes of the API contract (docs/architecture.md). Each handler authenticates the caller, keeps
 //! to the caller's org (another org's objects answer 404), checks the role,
 //! does the work with the same service code as the CLI (`podmirror-kube`),
 //! and appends every mutation and every refusal to the audit log.
@@ -376,7 +376,7 @@ impl AppState {
     }
 }
 
-/// The refusal text of DESIGN §4.
+/// The refusal text of the API contract (docs/architecture.md).
 pub const FIX_REFUSED: &str =
     "Fix application is disabled for your role. Contact your platform admin.";
 

@@ -1,6 +1,6 @@
 //! Who is calling: the bearer token, looked up in the store (hash only,
 //! constant-time compare), its org from the config, a per-token rate limit,
-//! and the role checks of DESIGN §4 (`read` < `write` < `admin`).
+//! and the role checks of the API contract (docs/architecture.md) (`read` < `write` < `admin`).
 
 use crate::AppState;
 use crate::config::Org;

@@ -1,4 +1,4 @@
-//! The backend (`podmirror serve`): the REST API of DESIGN §4 with bearer
+//! The backend (`podmirror serve`): the REST API of the API contract (docs/architecture.md) with bearer
 //! tokens, roles and orgs ([`auth`]), live state from a pod watch
 //! ([`cache`]), the hash-chained audit log and settings of
 //! `podmirror-store`, a watcher that diagnoses pods as they start failing

@@ -1,5 +1,5 @@
 //! API tier: the backend's router in-process over the simulated cluster and
-//! an SQLite store. Two orgs and a token of each role: what DESIGN §4
+//! an SQLite store. Two orgs and a token of each role: what the API contract
 //! allows each, 404 for another org's objects, refusals audited, the
 //! mirror lifecycle through the API, the fix policy, and bad input.
 

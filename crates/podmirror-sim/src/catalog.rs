@@ -1,5 +1,5 @@
 //! The image catalog: which images the simulated registry holds and how a
-//! container started from each one behaves (DESIGN §5).
+//! container started from each one behaves (docs/sim.md).
 //!
 //! A catalog is YAML with one top-level key, `images`, a list of entries:
 //!

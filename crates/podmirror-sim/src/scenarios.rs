@@ -1,4 +1,4 @@
-//! The demo's workloads: one Deployment per failure class of DESIGN §3 next to
+//! The demo's workloads: one Deployment per failure class of the diagnosis next to
 //! healthy ones, each with what a user should see, so the demo and the tests
 //! share one definition.
 
@@ -30,7 +30,7 @@ pub enum Expect {
 pub struct Scenario {
     /// Deployment name.
     pub name: &'static str,
-    /// The DESIGN §3 class it demonstrates ("healthy" for the others).
+    /// The failure class it demonstrates ("healthy" for the others).
     pub class: &'static str,
     /// One line for the demo's list.
     pub summary: &'static str,

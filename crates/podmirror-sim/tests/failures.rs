@@ -1,4 +1,4 @@
-//! Sim tier: every demo scenario fails (or runs) the way DESIGN §3 says, with
+//! Sim tier: every demo scenario fails (or runs) the way its failure class says, with
 //! the real status fields, reasons, exit codes, events and logs.
 
 #![allow(clippy::unwrap_used)]

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 use subtle::ConstantTimeEq;
 
-/// What a token may do: `read` < `write` < `admin` (DESIGN §4).
+/// What a token may do: `read` < `write` < `admin` (docs/architecture.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Role {
     /// Look at pods, diagnoses and mirrors.

@@ -172,7 +172,7 @@ struct ClusterArgs {
     /// Run every timer this many times faster.
     #[arg(long, default_value_t = 1.0)]
     time_scale: f64,
-    /// Image catalog (YAML, see DESIGN §5); the built-in shop catalog when absent.
+    /// Image catalog (YAML, see docs/sim.md); the built-in shop catalog when absent.
     #[arg(long)]
     catalog: Option<PathBuf>,
     /// Seed for generated names, uids and IPs, so runs repeat (random when absent).

@@ -56,7 +56,7 @@ fn namespace(t: &Target) -> String {
     })
 }
 
-/// The exact words of DESIGN §4, with the CLI's marker.
+/// The exact words of the API contract (docs/architecture.md), with the CLI's marker.
 fn refused() -> String {
     let mark = if crate::mirror_cmd::utf8_locale() {
         "🚫"

@@ -68,7 +68,7 @@ pub struct Profile {
     /// Run the DynamicResources plugin (on by default in real clusters since
     /// v1.34). Its PostFilter adds `no new claims to deallocate, ` before
     /// `preemption: ` when every PreFilter passed and the pod claims no
-    /// devices. Off by default, matching the messages in the issue and DESIGN.
+    /// devices. Off by default, matching the messages kubectl users know.
     pub dynamic_resources: bool,
 }
 

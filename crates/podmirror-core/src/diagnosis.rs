@@ -814,6 +814,18 @@ fn waiting(ctx: &Context) -> Option<Found> {
             "ErrImagePull" | "ImagePullBackOff" => {
                 return Some(image_pull(ctx, spec, name, reason));
             }
+            "RunContainerError" | "CreateContainerError" | "StartError" | "ContainerCannotRun"
+                if !has_terminated(s) =>
+            {
+                if let Some(kind) = command_failure(reason, 128, message) {
+                    let path = container_path(spec, name);
+                    let mut f =
+                        bad_command(ctx, spec, name, &path, 128, kind, runtime_words(message));
+                    f.evidence
+                        .insert(0, format!("container {name} waiting: {reason}: {message}"));
+                    return Some(f);
+                }
+            }
             "CreateContainerConfigError" => {
                 let mut f = Found::new(
                     Category::ConfigError,
@@ -1007,17 +1019,13 @@ fn terminated(ctx: &Context) -> Option<Found> {
             .unwrap_or_default();
         let mut f = if reason == "OOMKilled" {
             oom(ctx, spec, name, &path)
-        } else if code == 127
-            || code == 126
-            || (reason == "StartError"
-                && text(last, "/message").contains("executable file not found"))
-        {
+        } else if let Some(kind) = command_failure(reason, code, text(last, "/message")) {
             // The runtime's message, else what the shell printed.
-            let message = match text(last, "/message") {
+            let message = match runtime_words(text(last, "/message")) {
                 "" => lines.last().map_or(String::new(), |l| l.to_string()),
                 m => m.to_string(),
             };
-            bad_command(ctx, spec, name, &path, code, &message)
+            bad_command(ctx, spec, name, &path, code, kind, &message)
         } else {
             crash(ctx, name, &path, code, &lines)
         };
@@ -1088,19 +1096,83 @@ fn oom(ctx: &Context, spec: &Value, name: &str, path: &str) -> Found {
     f
 }
 
+/// Why a container's command could not start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CommandFailure {
+    /// The executable is not in the image (shell exit 127; runc's
+    /// "executable file not found in $PATH" or "stat X: no such file or
+    /// directory").
+    NotFound,
+    /// It is there but cannot be executed (shell exit 126; runc's
+    /// "permission denied").
+    NotExecutable,
+}
+
+/// Reads a container's end (or its waiting state) as a command that could
+/// not start, in every form the runtimes report it:
+/// - through a shell (`sh -c "…"`), the shell's exit code: 127 not found,
+///   126 not executable;
+/// - in exec form, runc's words inside the runtime's message, with reason
+///   `StartError` (containerd), `ContainerCannotRun` (Docker),
+///   `RunContainerError` (the kubelet's waiting reason after it) or
+///   `CreateContainerError` (CRI-O), and exit code 128 when it ended.
+fn command_failure(reason: &str, code: i64, message: &str) -> Option<CommandFailure> {
+    let runtime = matches!(
+        reason,
+        "StartError" | "ContainerCannotRun" | "RunContainerError" | "CreateContainerError"
+    ) || code == 128;
+    if runtime {
+        // The part runc wrote: `exec: "NAME": …`.
+        if let Some((_, exec)) = message.split_once("exec: ") {
+            if exec.contains("executable file not found")
+                || exec.contains("no such file or directory")
+            {
+                return Some(CommandFailure::NotFound);
+            }
+            if exec.contains("permission denied") {
+                return Some(CommandFailure::NotExecutable);
+            }
+        }
+    }
+    match code {
+        127 => Some(CommandFailure::NotFound),
+        126 => Some(CommandFailure::NotExecutable),
+        _ => None,
+    }
+}
+
+/// The words that matter in a runtime's message: from runc's `exec: …` on,
+/// without the layers' prefixes and the trailing `: unknown`.
+fn runtime_words(message: &str) -> &str {
+    let words = message
+        .find("exec: ")
+        .map_or(message, |at| &message[at..])
+        .trim_end();
+    words
+        .strip_suffix(": unknown")
+        .unwrap_or(words)
+        .trim_end_matches(['"', '\\'])
+}
+
+fn has_terminated(status: &Value) -> bool {
+    status.pointer("/lastState/terminated").is_some()
+        || status.pointer("/state/terminated").is_some()
+}
+
 fn bad_command(
     ctx: &Context,
     spec: &Value,
     name: &str,
     path: &str,
     code: i64,
+    kind: CommandFailure,
     message: &str,
 ) -> Found {
     let command = spec.pointer(&format!("{path}/command")).cloned();
-    let why = if code == 126 {
-        "the command cannot be executed"
-    } else {
-        "the command is not found"
+    let args = spec.pointer(&format!("{path}/args")).cloned();
+    let why = match kind {
+        CommandFailure::NotExecutable => "the command cannot be executed",
+        CommandFailure::NotFound => "the command is not found",
     };
     let mut f = Found::new(
         Category::CrashLoop,
@@ -1113,39 +1185,63 @@ fn bad_command(
         },
         String::new(),
     );
-    if code == 126 {
+    if let Some(c) = &command {
+        f.evidence.push(format!("command: {c}"));
+    }
+    if let Some(a) = &args {
+        f.evidence.push(format!("args: {a}"));
+    }
+    // The command and args of the last revision that ran, when they differ.
+    let earlier = ctx.history.iter().rev().find_map(|r| {
+        let p = container_path(&r.spec, name);
+        let c = r.spec.pointer(&format!("{p}/command")).cloned();
+        let a = r.spec.pointer(&format!("{p}/args")).cloned();
+        (r.ran && (c.as_ref(), a.as_ref()) != (command.as_ref(), args.as_ref()))
+            .then_some((r.number, c, a))
+    });
+    let set = |f: &mut Found, field: &str, now: &Option<Value>, then: Option<Value>| {
+        let at = format!("{path}/{field}");
+        match (now, then) {
+            (Some(n), Some(t)) if *n == t => {}
+            (_, Some(t)) => f.patch.push(json!({"op": "add", "path": at, "value": t})),
+            (Some(_), None) => f.patch.push(json!({"op": "remove", "path": at})),
+            (None, None) => {}
+        }
+    };
+    if let Some((number, c, a)) = earlier {
+        set(&mut f, "command", &command, c.clone());
+        set(&mut f, "args", &args, a.clone());
+        let shown = |v: &Option<Value>| v.as_ref().map_or("none".to_string(), Value::to_string);
+        f.suggested_fix = format!(
+            "Go back to the command of revision {number}, which ran: command {}, args {}.",
+            shown(&c),
+            shown(&a)
+        );
+        f.evidence.push(format!(
+            "revision {number} ran with command {}, args {}",
+            shown(&c),
+            shown(&a)
+        ));
+        f.confidence = 0.85;
+        f.runnable = true;
+        return f;
+    }
+    if kind == CommandFailure::NotExecutable {
         f.suggested_fix = "The command exists but cannot be executed: check its permissions and that it is a binary or a script with a shebang.".into();
         f.confidence = 0.7;
         return f;
     }
-    // The command of the last revision that ran, else the image's own entrypoint.
-    let earlier = ctx.history.iter().rev().find_map(|r| {
-        let p = container_path(&r.spec, name);
-        let c = r.spec.pointer(&format!("{p}/command")).cloned();
-        (r.ran && c != command).then_some((r.number, c))
-    });
-    match earlier {
-        Some((number, Some(c))) => {
-            f.patch
-                .push(json!({"op": "replace", "path": format!("{path}/command"), "value": c}));
-            f.suggested_fix =
-                format!("Go back to the command of revision {number}, which ran: {c}.");
-            f.confidence = 0.85;
-        }
-        _ => {
-            f.patch
-                .push(json!({"op": "remove", "path": format!("{path}/command")}));
-            f.suggested_fix = "Remove the command so the image's own entrypoint runs (or correct the typo in it).".into();
-            f.confidence = 0.6;
-        }
-    }
     if command.is_none() {
-        f.patch.clear();
         f.suggested_fix = "The image's own entrypoint is missing: use an image whose entrypoint exists, or set a command.".into();
+        f.confidence = 0.6;
         return f;
     }
-    f.evidence
-        .push(format!("command: {}", command.unwrap_or(Value::Null)));
+    // No revision ran with another command: the image's own entrypoint, a
+    // guess a mirror proves or refutes.
+    set(&mut f, "command", &command, None);
+    set(&mut f, "args", &args, None);
+    f.suggested_fix = "Remove the command and its args so the image's own entrypoint runs (or correct the typo in it); a mirror shows whether the entrypoint is what the pod needs.".into();
+    f.confidence = 0.6;
     f.runnable = true;
     f
 }

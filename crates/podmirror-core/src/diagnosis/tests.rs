@@ -258,14 +258,157 @@ fn an_oom_kill_raises_the_limit_with_headroom_within_the_largest_node() {
     );
 }
 
+/// A container that never ran: the runtime refused to create it (CRI-O).
+fn refused_to_create(reason: &str, message: &str) -> Value {
+    json!({"phase": "Pending", "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0,
+        "state": {"waiting": {"reason": reason, "message": message}}}]})
+}
+
 #[test]
-fn a_command_typo_drops_the_command_or_goes_back_to_one_that_ran() {
+fn a_bad_command_is_read_in_every_form_the_runtimes_report_it() {
+    use CommandFailure::{NotExecutable, NotFound};
+    // (status, the shell's last log line, what it is)
+    let cases: Vec<(Value, &str, CommandFailure)> = vec![
+        // containerd + runc, exec form, a name looked up in $PATH: runc's
+        // "executable file not found in $PATH" (opencontainers/runc#4713,
+        // containerd/containerd#3597), reason StartError, exit 128.
+        (
+            crashed(
+                "StartError",
+                128,
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"servr\": executable file not found in $PATH: unknown",
+            ),
+            "",
+            NotFound,
+        ),
+        // containerd + runc, exec form, an absolute path: "stat X: no such
+        // file or directory" (CyCoreSystems/asterisk-k8s-demo#25).
+        (
+            crashed(
+                "StartError",
+                128,
+                "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"/app/servr\": stat /app/servr: no such file or directory: unknown",
+            ),
+            "",
+            NotFound,
+        ),
+        // Docker as the runtime: ContainerCannotRun, exit 127
+        // (moby/moby#31702, vmware/vic#5658).
+        (
+            crashed(
+                "ContainerCannotRun",
+                127,
+                "OCI runtime create failed: container_linux.go:380: starting container process caused: exec: \"/tmp/run.sh\": stat /tmp/run.sh: no such file or directory: unknown",
+            ),
+            "",
+            NotFound,
+        ),
+        // CRI-O: the container is never created; it waits with
+        // CreateContainerError and runc's words (cri-o/cri-o#9136).
+        (
+            refused_to_create(
+                "CreateContainerError",
+                "container create failed: runc create failed: unable to start container process: exec: \"/usr/bin/pod\": stat /usr/bin/pod: no such file or directory",
+            ),
+            "",
+            NotFound,
+        ),
+        // CRI-O, a file without the execute bit (opencontainers/runc#4713).
+        (
+            refused_to_create(
+                "CreateContainerError",
+                "container create failed: runc create failed: unable to start container process: exec: \"/bin/config-reloader\": permission denied",
+            ),
+            "",
+            NotExecutable,
+        ),
+        // Shell form: the shell (dash) prints and exits 127 / 126.
+        (
+            crashed("Error", 127, ""),
+            "/bin/sh: 1: servr: not found",
+            NotFound,
+        ),
+        (
+            crashed("Error", 126, ""),
+            "/bin/sh: 1: /app/run.sh: Permission denied",
+            NotExecutable,
+        ),
+    ];
+    for (status, log, kind) in cases {
+        let mut spec = one("registry.example.org/acme/relay:2.0");
+        spec["containers"][0]["command"] = json!(["/app/servr", "--port", "9000"]);
+        spec["containers"][0]["args"] = json!(["--verbose"]);
+        let mut c = ctx(pod(spec, status.clone()));
+        if !log.is_empty() {
+            c.logs.insert("app".into(), (vec![log.to_string()], vec![]));
+        }
+        let f = diagnose(&c).unwrap_or_else(|| panic!("no finding for {status}"));
+        assert_eq!(f.category, Category::CrashLoop, "{status}");
+        assert!(
+            f.diagnosis.contains("cannot start its command"),
+            "{status}: {}",
+            f.diagnosis
+        );
+        match kind {
+            NotFound => {
+                assert!(f.diagnosis.contains("is not found"), "{}", f.diagnosis);
+                assert!(f.runnable, "{status}");
+                assert_eq!(
+                    changes(&f),
+                    json!([{"op": "remove", "path": "/containers/0/command"},
+                           {"op": "remove", "path": "/containers/0/args"}])
+                );
+            }
+            NotExecutable => {
+                assert!(
+                    f.diagnosis.contains("cannot be executed"),
+                    "{}",
+                    f.diagnosis
+                );
+                assert!(!f.runnable);
+            }
+        }
+        // runc's words, without the layers around them
+        if status.to_string().contains("exec: ") {
+            assert!(f.diagnosis.contains(": exec: \""), "{}", f.diagnosis);
+            assert!(
+                !f.diagnosis.contains("failed to create shim task"),
+                "{}",
+                f.diagnosis
+            );
+            assert!(!f.diagnosis.ends_with(": unknown"), "{}", f.diagnosis);
+        }
+    }
+}
+
+#[test]
+fn a_runtime_error_that_is_not_about_the_command_is_not_read_as_one() {
+    // A bind mount that cannot be made also says "no such file or
+    // directory", but not in runc's `exec:` words.
+    let status = crashed(
+        "StartError",
+        128,
+        "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: error during container init: error mounting \"/var/lib/kubelet/pods/u-1/volumes/kubernetes.io~configmap/cfg\" to rootfs at \"/etc/relay/relay.yaml\": no such file or directory: unknown",
+    );
+    let f = diagnose(&ctx(pod(
+        one("registry.example.org/acme/relay:2.0"),
+        status,
+    )))
+    .unwrap();
+    assert!(
+        !f.diagnosis.contains("cannot start its command"),
+        "{}",
+        f.diagnosis
+    );
+}
+
+#[test]
+fn a_bad_command_goes_back_to_the_command_and_args_of_a_revision_that_ran() {
     let mut spec = one("registry.example.com/shop/notifier:0.9.3");
     spec["containers"][0]["command"] = json!(["servr"]);
     let message = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"servr\": executable file not found in $PATH: unknown";
-    let mut c = ctx(pod(spec, crashed("StartError", 127, message)));
+    let mut c = ctx(pod(spec, crashed("StartError", 128, message)));
     let f = diagnose(&c).unwrap();
-    assert_eq!(f.category, Category::CrashLoop);
     assert_eq!(
         changes(&f),
         json!([{"op": "remove", "path": "/containers/0/command"}])
@@ -273,16 +416,42 @@ fn a_command_typo_drops_the_command_or_goes_back_to_one_that_ran() {
     assert!(f.diagnosis.contains("executable file not found"));
     let mut good = one("registry.example.com/shop/notifier:0.9.3");
     good["containers"][0]["command"] = json!(["/app/server"]);
+    good["containers"][0]["args"] = json!(["--queue", "mail"]);
     c.history = vec![Revision {
         number: 3,
         spec: good,
         ran: true,
     }];
     let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
     assert_eq!(
         changes(&f),
-        json!([{"op": "replace", "path": "/containers/0/command", "value": ["/app/server"]}])
+        json!([{"op": "add", "path": "/containers/0/command", "value": ["/app/server"]},
+               {"op": "add", "path": "/containers/0/args", "value": ["--queue", "mail"]}])
     );
+    assert!(
+        f.suggested_fix.contains("revision 3"),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn an_image_whose_own_entrypoint_is_missing_is_told_so_and_nothing_is_guessed() {
+    let message = "failed to create containerd task: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: exec: \"/docker-entrypoint.sh\": stat /docker-entrypoint.sh: no such file or directory: unknown";
+    let f = diagnose(&ctx(pod(
+        one("registry.example.org/acme/relay:2.0"),
+        crashed("StartError", 128, message),
+    )))
+    .unwrap();
+    assert!(f.diagnosis.contains("is not found"));
+    assert!(
+        f.suggested_fix.contains("entrypoint is missing"),
+        "{}",
+        f.suggested_fix
+    );
+    assert!(!f.runnable);
+    assert_eq!(changes(&f), json!([]));
 }
 
 #[test]

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
+mod guess;
+use guess::Source;
+
 /// An event about the pod, as `kubectl describe` lists it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct EventLine {
@@ -86,6 +89,8 @@ pub struct Context {
     pub secrets: BTreeMap<String, SecretInfo>,
     /// PersistentVolumeClaims the pod uses: name → (phase, storage class).
     pub pvcs: BTreeMap<String, (String, String)>,
+    /// Every PersistentVolumeClaim of the namespace, by name.
+    pub claim_names: Vec<String>,
     /// The storage classes the cluster offers.
     pub storage_classes: Vec<String>,
     /// The nodes.
@@ -269,6 +274,7 @@ pub fn diagnose(ctx: &Context) -> Option<Finding> {
     let found = evicted(ctx)
         .or_else(|| unschedulable(ctx))
         .or_else(|| waiting(ctx))
+        .or_else(|| failed_mount(ctx))
         .or_else(|| post_start_hook(ctx))
         .or_else(|| if liveness { probes(ctx) } else { None })
         .or_else(|| terminated(ctx))
@@ -695,6 +701,47 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
         f.confidence = 0.5;
         return Some(f);
     }
+    if let Some(rest) = message.split("persistentvolumeclaim \"").nth(1)
+        && let Some((claim, after)) = rest.split_once('"')
+        && after.starts_with(" not found")
+    {
+        f.suggested_fix = format!(
+            "Create the PersistentVolumeClaim {claim:?} in this namespace, or point the pod's volume at a claim that exists."
+        );
+        f.confidence = 0.85;
+        let close = guess::closest(claim, ctx.claim_names.iter().map(String::as_str));
+        let volumes: Vec<String> = list(spec, "/volumes")
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| text(v, "/persistentVolumeClaim/claimName") == claim)
+            .map(|(i, _)| format!("/volumes/{i}/persistentVolumeClaim/claimName"))
+            .collect();
+        match close.as_slice() {
+            [one] if !volumes.is_empty() => {
+                for at in volumes {
+                    f.patch
+                        .push(json!({"op": "replace", "path": at, "value": one}));
+                }
+                f.evidence.push(format!(
+                    "no PersistentVolumeClaim {claim:?} in the namespace; {one:?} has a close name"
+                ));
+                f.suggested_fix = format!(
+                    "Use the claim {one:?} instead of {claim:?}, which does not exist (a guess from the close name: a mirror shows whether the pod runs with it; a ReadWriteOnce claim in use elsewhere may keep it Pending). If {claim:?} is meant, create it."
+                );
+                f.confidence = 0.6;
+                f.runnable = true;
+            }
+            [] | [_] => {}
+            several => {
+                f.suggested_fix = format!(
+                    "{} Several claims have a close name ({}): none is picked.",
+                    f.suggested_fix,
+                    guess::quoted_list(several)
+                );
+            }
+        }
+        return Some(f);
+    }
     if message.contains("unbound immediate PersistentVolumeClaims") {
         for (name, (phase, class)) in &ctx.pvcs {
             if phase == "Bound" {
@@ -835,12 +882,100 @@ fn waiting(ctx: &Context) -> Option<Found> {
                 f.evidence
                     .push(format!("container {name} waiting: {reason}: {message}"));
                 f.confidence = 0.9;
+                config_guess(ctx, spec, name, message, &mut f);
                 return Some(f);
             }
             _ => {}
         }
     }
     None
+}
+
+/// A pod held in ContainerCreating because a ConfigMap or Secret volume
+/// cannot be set up (`FailedMount` events).
+fn failed_mount(ctx: &Context) -> Option<Found> {
+    let spec = ctx.pod.get("spec")?;
+    let created = statuses(&ctx.pod)
+        .iter()
+        .any(|s| s.pointer("/state/running").is_some() || s.pointer("/state/terminated").is_some());
+    if created {
+        return None;
+    }
+    let event = ctx
+        .events
+        .iter()
+        .rev()
+        .find(|e| e.reason == "FailedMount")?;
+    let (volume, error) = event
+        .message
+        .strip_prefix("MountVolume.SetUp failed for volume ")?
+        .split_once(" : ")?;
+    let volume = volume.trim_matches('"');
+    let quoted = error.split('"').nth(1).unwrap_or("");
+    let source = if error.starts_with("configmap ") {
+        Source::ConfigMap
+    } else if error.starts_with("secret ") {
+        Source::Secret
+    } else {
+        return None;
+    };
+    if !error.ends_with("not found") {
+        return None;
+    }
+    let mut f = Found::new(
+        Category::ConfigError,
+        format!("Volume {volume} cannot be mounted: {error}, so no container starts."),
+        config_fix(error),
+    );
+    f.evidence.push(format!(
+        "event FailedMount (x{}): {}",
+        event.count.max(1),
+        event.message
+    ));
+    f.confidence = 0.9;
+    let existing: Vec<&str> = match source {
+        Source::ConfigMap => ctx.configmaps.keys().map(String::as_str).collect(),
+        Source::Secret => ctx.secrets.keys().map(String::as_str).collect(),
+    };
+    guess::missing_object(&mut f, spec, None, source, quoted, &existing);
+    Some(f)
+}
+
+/// The change a configuration error lets one guess, if any (see `guess`).
+fn config_guess(ctx: &Context, spec: &Value, name: &str, message: &str, f: &mut Found) {
+    let path = container_path(spec, name);
+    let quoted = message.split('"').nth(1).unwrap_or("");
+    let configmaps: Vec<&str> = ctx.configmaps.keys().map(String::as_str).collect();
+    let secrets: Vec<&str> = ctx.secrets.keys().map(String::as_str).collect();
+    if message.starts_with("configmap ") && message.ends_with("not found") {
+        guess::missing_object(f, spec, Some(&path), Source::ConfigMap, quoted, &configmaps);
+    } else if message.starts_with("secret ") && message.ends_with("not found") {
+        guess::missing_object(f, spec, Some(&path), Source::Secret, quoted, &secrets);
+    } else if let Some(rest) = message.strip_prefix("couldn't find key ") {
+        // `couldn't find key KEY in ConfigMap NS/NAME` (or Secret)
+        let Some((key, object)) = rest.split_once(" in ") else {
+            return;
+        };
+        let Some((kind, full)) = object.split_once(' ') else {
+            return;
+        };
+        let object_name = full.rsplit('/').next().unwrap_or(full);
+        let (source, keys) = match kind {
+            "ConfigMap" => (Source::ConfigMap, ctx.configmaps.get(object_name).cloned()),
+            "Secret" => (
+                Source::Secret,
+                ctx.secrets.get(object_name).map(|s| s.keys.clone()),
+            ),
+            _ => return,
+        };
+        if let Some(keys) = keys {
+            guess::missing_key(f, spec, &path, source, object_name, key, &keys);
+        }
+    } else if message.contains("runAsNonRoot and image will run as root")
+        || message.contains("runAsUser breaks non-root policy")
+    {
+        guess::non_root_user(f, spec, &path);
+    }
 }
 
 fn config_fix(message: &str) -> String {
@@ -1394,14 +1529,47 @@ fn crash(ctx: &Context, name: &str, path: &str, code: i64, lines: &[&String]) ->
         f.diagnosis = format!(
             "Container {name} exits (code {code}) because the environment variable {var} is not set."
         );
-        // A ConfigMap or Secret of the namespace with that key can provide it.
-        let from_cm = ctx.configmaps.iter().find(|(_, keys)| keys.contains(&var));
-        let from_secret = ctx.secrets.iter().find(|(_, s)| s.keys.contains(&var));
-        let source = match (from_cm, from_secret) {
-            (Some((cm, _)), _) => Some(json!({"configMapKeyRef": {"name": cm, "key": var}})),
-            (None, Some((s, _))) => Some(json!({"secretKeyRef": {"name": s, "key": var}})),
-            _ => None,
-        };
+        // A ConfigMap or Secret of the namespace with that key can provide it;
+        // when several can, none is picked.
+        let mut having: Vec<(Value, String)> = ctx
+            .configmaps
+            .iter()
+            .filter(|(_, keys)| keys.contains(&var))
+            .map(|(cm, _)| {
+                (
+                    json!({"configMapKeyRef": {"name": cm, "key": var}}),
+                    format!("ConfigMap {cm}"),
+                )
+            })
+            .collect();
+        having.extend(
+            ctx.secrets
+                .iter()
+                .filter(|(_, s)| s.keys.contains(&var))
+                .map(|(s, _)| {
+                    (
+                        json!({"secretKeyRef": {"name": s, "key": var}}),
+                        format!("Secret {s}"),
+                    )
+                }),
+        );
+        if having.len() > 1 {
+            let names: Vec<&str> = having.iter().map(|(_, n)| n.as_str()).collect();
+            f.evidence
+                .push(format!("the key {var} is in {}", names.join(", ")));
+            f.suggested_fix = format!(
+                "Set {var} from one of {}, which all have that key: none is picked, as only you know which is meant (kubectl -n {} set env {} --from=configmap/NAME --keys={var}, or valueFrom a secretKeyRef).",
+                names.join(", "),
+                text(&ctx.pod, "/metadata/namespace"),
+                ctx.owner.as_ref().map_or_else(
+                    || format!("pod/{}", text(&ctx.pod, "/metadata/name")),
+                    |o| format!("{}/{}", o.kind.to_ascii_lowercase(), o.name)
+                )
+            );
+            f.confidence = 0.7;
+            return f;
+        }
+        let source = having.pop().map(|(v, _)| v);
         match source {
             Some(value_from) => {
                 let from = value_from
@@ -1440,14 +1608,38 @@ fn crash(ctx: &Context, name: &str, path: &str, code: i64, lines: &[&String]) ->
     if let Some(l) = lines
         .iter()
         .rev()
-        .find(|l| l.contains("no such file or directory"))
+        .find(|l| l.to_ascii_lowercase().contains("no such file or directory"))
     {
         f.diagnosis =
             format!("Container {name} exits (code {code}): a file it needs is missing: {l}");
         f.suggested_fix = "Mount the file (a ConfigMap or Secret volume) at the path the log names, or fix the path.".into();
         f.confidence = 0.6;
+        if let Some(file) = missing_path(l) {
+            guess::mount_file(&mut f, ctx, path, &file);
+        }
     }
     f
+}
+
+/// The absolute path a "no such file or directory" log line names
+/// (`open /etc/app/app.yaml: no such file or directory`, Python's
+/// `[Errno 2] No such file or directory: '/etc/app/app.yaml'`).
+fn missing_path(line: &str) -> Option<String> {
+    let is_path = |c: char| c.is_ascii_alphanumeric() || "/._-+@".contains(c);
+    let mut best: Option<&str> = None;
+    for (at, _) in line.match_indices('/') {
+        let before = line[..at].chars().next_back();
+        if before.is_some_and(is_path) {
+            continue;
+        }
+        let rest = &line[at..];
+        let end = rest.find(|c: char| !is_path(c)).unwrap_or(rest.len());
+        let candidate = rest[..end].trim_end_matches(['.', '/']);
+        if candidate.len() > 1 && !candidate.starts_with("//") {
+            best = Some(candidate);
+        }
+    }
+    best.map(str::to_string)
 }
 
 fn probes(ctx: &Context) -> Option<Found> {
@@ -1505,6 +1697,54 @@ fn probes(ctx: &Context) -> Option<Found> {
                 format!("Probe port {to}, where the container listens, instead of {port}.");
             f.confidence = 0.9;
             f.runnable = true;
+            return Some(f);
+        }
+        // An HTTP path the app answers 404 to: the path a sibling probe of
+        // the container asks with success, else this probe's path in a
+        // revision that ran.
+        if handler == Some("httpGet") && last.message.contains("statuscode: 404") {
+            let asked = text(probe, "/httpGet/path").to_string();
+            let failing = |k: &str| unhealthy.iter().any(|e| e.message.starts_with(k));
+            let sibling = ["Readiness", "Liveness", "Startup"]
+                .into_iter()
+                .filter(|k| *k != kind && !failing(k))
+                .find_map(|k| {
+                    let other = c.get(format!("{}Probe", k.to_ascii_lowercase()))?;
+                    let p = other.pointer("/httpGet/path")?.as_str()?;
+                    (p != asked && other.pointer("/httpGet/port") == probe.pointer("/httpGet/port"))
+                        .then(|| {
+                            (
+                                format!("the {} probe", k.to_ascii_lowercase()),
+                                p.to_string(),
+                            )
+                        })
+                });
+            let earlier = || {
+                ctx.history.iter().rev().find_map(|r| {
+                    let p = container_path(&r.spec, name);
+                    let path = r
+                        .spec
+                        .pointer(&format!("{p}/{field}/httpGet/path"))?
+                        .as_str()?;
+                    (r.ran && path != asked)
+                        .then(|| (format!("revision {}", r.number), path.to_string()))
+                })
+            };
+            if let Some((from, to)) = sibling.or_else(earlier) {
+                f.patch.push(json!({"op": "replace", "path": format!("/containers/{i}/{field}/httpGet/path"), "value": to}));
+                f.evidence
+                    .push(format!("probe path {asked} answers 404; {from} asks {to}"));
+                f.suggested_fix = format!(
+                    "Probe {to} (what {from} asks) instead of {asked}, which the app answers 404 to (a guess: a mirror shows whether {to} answers)."
+                );
+                f.confidence = 0.65;
+                f.runnable = true;
+                return Some(f);
+            }
+            f.suggested_fix = format!(
+                "The app answers 404 to {asked}: set the probe's path to its health endpoint (see the app's docs; /healthz, /health and /ready are common)."
+            );
+            f.confidence = 0.6;
             return Some(f);
         }
         // Right port, but it gives up before the app is up: a startupProbe.

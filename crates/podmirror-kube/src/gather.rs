@@ -332,6 +332,12 @@ impl Snapshot {
                     (c, state)
                 })
                 .collect(),
+            claim_names: self
+                .pvcs
+                .keys()
+                .filter(|k| in_ns(k))
+                .map(|k| k.1.clone())
+                .collect(),
             storage_classes: Vec::new(),
             nodes: self.nodes.clone(),
             now: self.now,

@@ -28,6 +28,11 @@ const TABLE: &[(&str, &str, Fix)] = &[
     ("fx-rates", "crash-loop", Fix::Proven),
     ("relay", "crash-loop", Fix::Proven),
     ("statements", "crash-loop", Fix::ByHand),
+    ("rates-sync", "config-error", Fix::Proven),
+    ("gatekeeper", "config-error", Fix::Proven),
+    ("journal", "crash-loop", Fix::Proven),
+    ("quotes", "config-error", Fix::Proven),
+    ("archive", "unschedulable", Fix::Proven),
 ];
 
 const NS: &str = "ledger";
@@ -41,6 +46,8 @@ fn data(name: &str) -> PathBuf {
 /// A cluster with the table's catalog: `podmirror sim`, or the real control
 /// plane with podmirror's kubelet as its node agent.
 struct Cluster {
+    /// `sim` or `real`: which `storage-*.yaml` gives the archive its claim.
+    tier: &'static str,
     kubeconfig: PathBuf,
     dir: PathBuf,
     sim: Option<Child>,
@@ -87,6 +94,7 @@ impl Cluster {
         assert!(first.contains("serving on"), "{first}");
         std::thread::spawn(move || for _ in lines {});
         Cluster {
+            tier: "sim",
             kubeconfig,
             dir,
             sim: Some(child),
@@ -102,6 +110,7 @@ impl Cluster {
         let real =
             common::RealCluster::with_agent(test, 2, 20, &["--catalog", catalog.to_str().unwrap()]);
         Some(Cluster {
+            tier: "real",
             kubeconfig: real.kubeconfig.clone(),
             dir: real.dir.clone(),
             sim: None,
@@ -168,6 +177,9 @@ fn findings(c: &Cluster) -> Vec<(String, serde_json::Value)> {
 
 fn every_unseen_workload_is_diagnosed_and_its_guessed_fix_proves_healthy(c: &Cluster) {
     let (code, _, err) = c.kubectl(&["apply", "-f", data("workloads.yaml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let storage = data(&format!("storage-{}.yaml", c.tier));
+    let (code, _, err) = c.kubectl(&["apply", "-f", storage.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
     let found = findings(c);
     let mut right = 0;

@@ -1,6 +1,7 @@
 //! The rules against the statuses, events and logs of each failure class,
 //! worded as the API server, scheduler and kubelet word them.
 
+use super::guess;
 use super::*;
 
 const NS: &str = "shop";
@@ -763,4 +764,326 @@ fn a_failing_post_start_hook_goes_back_to_the_hook_that_ran_or_is_removed() {
         "{:?}",
         f.evidence
     );
+}
+
+#[test]
+fn close_names_are_typos_other_separators_or_added_words_and_ties_are_all_kept() {
+    use guess::closest;
+    assert_eq!(
+        closest("ledger-confg", ["ledger-config", "fx-config"]),
+        ["ledger-config"]
+    );
+    assert_eq!(
+        closest("LEDGER_CONFIG", ["ledger-config", "other"]),
+        ["ledger-config"]
+    );
+    assert_eq!(
+        closest("config", ["ledger-config", "unrelated"]),
+        ["ledger-config"]
+    );
+    // a typo is closer than added words
+    assert_eq!(
+        closest("postng-db", ["posting-db", "postng-db-v2"]),
+        ["posting-db"]
+    );
+    let mut tie = closest("rates-v1", ["rates-v2", "rates-v3"]);
+    tie.sort_unstable();
+    assert_eq!(tie, ["rates-v2", "rates-v3"]);
+    assert!(closest("billing", ["ledger", "posting"]).is_empty());
+    assert!(
+        closest("db", ["db"]).is_empty(),
+        "the name itself is not a guess"
+    );
+}
+
+/// A container that waits with the kubelet's CreateContainerConfigError
+/// text (pkg/kubelet/kuberuntime/kuberuntime_container.go and
+/// pkg/kubelet/kubelet_pods.go word these messages).
+fn config_error(spec: Value, message: &str) -> Context {
+    ctx(pod(spec, waiting("CreateContainerConfigError", message)))
+}
+
+#[test]
+fn a_missing_configmap_or_secret_with_a_close_name_in_the_namespace_is_pointed_at() {
+    let mut spec = one("quay.example.net/ledger/posting:3.2.1");
+    spec["containers"][0]["envFrom"] = json!([{"configMapRef": {"name": "posting-confg"}}]);
+    spec["containers"][0]["env"] = json!([{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "posting-tokn", "key": "token"}}}]);
+    let mut c = config_error(spec.clone(), "configmap \"posting-confg\" not found");
+    c.configmaps
+        .insert("posting-config".into(), vec!["MODE".into()]);
+    c.configmaps
+        .insert("kube-root-ca.crt".into(), vec!["ca.crt".into()]);
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::ConfigError);
+    assert!(f.runnable);
+    assert!(
+        f.confidence_score < 0.7,
+        "a guess says so: {}",
+        f.confidence_score
+    );
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/containers/0/envFrom/0/configMapRef/name", "value": "posting-config"}])
+    );
+    assert!(f.suggested_fix.contains("a guess"), "{}", f.suggested_fix);
+    assert!(
+        f.evidence.iter().any(|e| e.contains("close name")),
+        "{:?}",
+        f.evidence
+    );
+
+    let mut c = config_error(spec.clone(), "secret \"posting-tokn\" not found");
+    c.secrets.insert(
+        "posting-token".into(),
+        SecretInfo {
+            kind: "Opaque".into(),
+            keys: vec!["token".into()],
+        },
+    );
+    let f = diagnose(&c).unwrap();
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/containers/0/env/0/valueFrom/secretKeyRef/name", "value": "posting-token"}])
+    );
+
+    // Two equally close: said, none picked.
+    let mut c = config_error(spec, "configmap \"posting-confg\" not found");
+    c.configmaps.insert("posting-config".into(), vec![]);
+    c.configmaps.insert("posting-confg2".into(), vec![]);
+    let f = diagnose(&c).unwrap();
+    assert!(!f.runnable);
+    assert!(
+        f.suggested_fix.contains("none is picked"),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn a_missing_key_with_a_close_key_in_the_same_object_is_read_instead() {
+    let mut spec = one("quay.example.net/ledger/fx-rates:1.0");
+    spec["containers"][0]["env"] = json!([{"name": "API_KEY", "valueFrom": {"secretKeyRef": {"name": "fx-feed", "key": "apikey"}}}]);
+    let mut c = config_error(spec, "couldn't find key apikey in Secret ledger/fx-feed");
+    c.secrets.insert(
+        "fx-feed".into(),
+        SecretInfo {
+            kind: "Opaque".into(),
+            keys: vec!["api-key".into(), "endpoint".into()],
+        },
+    );
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/containers/0/env/0/valueFrom/secretKeyRef/key", "value": "api-key"}])
+    );
+}
+
+#[test]
+fn run_as_non_root_with_a_root_image_runs_as_a_conventional_non_root_user() {
+    let mut spec = one("ghcr.example.io/edge/relay:0.4.2");
+    spec["containers"][0]["securityContext"] =
+        json!({"runAsNonRoot": true, "readOnlyRootFilesystem": true});
+    let c = config_error(
+        spec,
+        "container has runAsNonRoot and image will run as root (pod: \"relay-5d8f9c7b6d-abcde_ledger(u-1)\", container: app)",
+    );
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::ConfigError);
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "add", "path": "/containers/0/securityContext", "value":
+            {"runAsNonRoot": true, "readOnlyRootFilesystem": true, "runAsUser": 65532}}])
+    );
+    assert!(
+        f.suggested_fix.contains("the image must work as that user"),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn a_volume_of_a_missing_configmap_holds_the_pod_and_a_close_name_is_pointed_at() {
+    let mut spec = one("quay.example.net/ledger/posting:3.2.1");
+    spec["volumes"] = json!([{"name": "rules", "configMap": {"name": "posting-rule"}}]);
+    spec["containers"][0]["volumeMounts"] = json!([{"name": "rules", "mountPath": "/etc/posting"}]);
+    let status = json!({"phase": "Pending", "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0,
+        "state": {"waiting": {"reason": "ContainerCreating"}}}]});
+    let mut c = ctx(pod(spec, status));
+    // the kubelet's volume manager (pkg/volume/util/operationexecutor)
+    c.events.push(event(
+        "Warning",
+        "FailedMount",
+        "MountVolume.SetUp failed for volume \"rules\" : configmap \"posting-rule\" not found",
+    ));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::ConfigError);
+    assert!(!f.runnable);
+    assert!(
+        f.suggested_fix
+            .contains("Create the ConfigMap \"posting-rule\""),
+        "{}",
+        f.suggested_fix
+    );
+    c.configmaps
+        .insert("posting-rules".into(), vec!["rules.yaml".into()]);
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/volumes/0/configMap/name", "value": "posting-rules"}])
+    );
+}
+
+#[test]
+fn a_claim_that_does_not_exist_is_pointed_at_one_with_a_close_name() {
+    let mut spec = one("quay.example.net/ledger/statements:5.1.0");
+    spec["volumes"] =
+        json!([{"name": "data", "persistentVolumeClaim": {"claimName": "statement-data"}}]);
+    // the scheduler's VolumeBinding plugin (pkg/scheduler/framework/plugins/volumebinding)
+    let mut c = ctx(pod(
+        spec,
+        unschedulable(
+            "0/2 nodes are available: persistentvolumeclaim \"statement-data\" not found. preemption: 0/2 nodes are available: 2 Preemption is not helpful for scheduling.",
+        ),
+    ));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Unschedulable);
+    assert!(!f.runnable);
+    assert!(
+        f.suggested_fix
+            .contains("Create the PersistentVolumeClaim \"statement-data\""),
+        "{}",
+        f.suggested_fix
+    );
+    c.claim_names = vec!["statements-data".into(), "scratch".into()];
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/volumes/0/persistentVolumeClaim/claimName", "value": "statements-data"}])
+    );
+}
+
+#[test]
+fn a_file_the_log_misses_is_mounted_from_the_one_key_named_like_it() {
+    let mut spec = one("ghcr.example.io/edge/relay:0.4.2");
+    // as the API server returns it: admission added the token volume
+    spec["volumes"] = json!([{"name": "kube-api-access-x1y2z", "projected": {"sources": []}}]);
+    spec["containers"][0]["volumeMounts"] = json!([{"name": "kube-api-access-x1y2z", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]);
+    let mut c = ctx(pod(spec, crashed("Error", 1, "")));
+    c.logs.insert(
+        "app".into(),
+        (
+            vec![],
+            vec![
+                "relayd: upstreams: open /etc/relay/upstreams.toml: no such file or directory"
+                    .into(),
+            ],
+        ),
+    );
+    let f = diagnose(&c).unwrap();
+    assert!(!f.runnable);
+    c.configmaps
+        .insert("relay-routes".into(), vec!["upstreams.toml".into()]);
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([
+            {"op": "add", "path": "/volumes", "value": [{"name": "podmirror-relay-routes", "configMap": {"name": "relay-routes"}}]},
+            {"op": "add", "path": "/containers/0/volumeMounts", "value": [
+                {"name": "podmirror-relay-routes", "mountPath": "/etc/relay/upstreams.toml", "subPath": "upstreams.toml", "readOnly": true}]}
+        ])
+    );
+    // Python's words, and a Secret too: two candidates, none picked.
+    c.logs.insert(
+        "app".into(),
+        (vec![], vec!["FileNotFoundError: [Errno 2] No such file or directory: '/etc/relay/upstreams.toml'".into()]),
+    );
+    c.secrets.insert(
+        "relay-secret".into(),
+        SecretInfo {
+            kind: "Opaque".into(),
+            keys: vec!["upstreams.toml".into()],
+        },
+    );
+    let f = diagnose(&c).unwrap();
+    assert!(!f.runnable);
+    assert!(
+        f.suggested_fix
+            .contains("ConfigMap relay-routes, Secret relay-secret"),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn a_missing_env_var_that_several_objects_have_is_said_and_none_is_picked() {
+    let mut c = ctx(pod(
+        one("quay.example.net/ledger/statements:5.1.0"),
+        crashed("Error", 2, ""),
+    ));
+    c.logs.insert(
+        "app".into(),
+        (vec![], vec!["panic: config: LEDGER_DSN is not set".into()]),
+    );
+    c.configmaps
+        .insert("ledger-env".into(), vec!["LEDGER_DSN".into()]);
+    c.secrets.insert(
+        "ledger-db".into(),
+        SecretInfo {
+            kind: "Opaque".into(),
+            keys: vec!["LEDGER_DSN".into()],
+        },
+    );
+    let f = diagnose(&c).unwrap();
+    assert!(!f.runnable);
+    assert!(
+        f.suggested_fix
+            .contains("ConfigMap ledger-env, Secret ledger-db"),
+        "{}",
+        f.suggested_fix
+    );
+    c.configmaps.clear();
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "add", "path": "/containers/0/env", "value":
+            [{"name": "LEDGER_DSN", "valueFrom": {"secretKeyRef": {"name": "ledger-db", "key": "LEDGER_DSN"}}}]}])
+    );
+}
+
+#[test]
+fn a_probe_path_the_app_answers_404_to_takes_the_path_its_sibling_probe_asks() {
+    let mut spec = one("quay.example.net/ledger/fx-rates:1.0");
+    spec["containers"][0]["readinessProbe"] =
+        json!({"httpGet": {"path": "/healthz", "port": 9100}});
+    spec["containers"][0]["livenessProbe"] = json!({"httpGet": {"path": "/status", "port": 9100}});
+    let status = json!({"phase": "Running", "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0,
+        "state": {"running": {"startedAt": "2026-11-22T09:58:00Z"}}}]});
+    let mut c = ctx(pod(spec, status));
+    // the kubelet's prober (pkg/probe/http): "HTTP probe failed with statuscode: 404"
+    c.events.push(event(
+        "Warning",
+        "Unhealthy",
+        "Readiness probe failed: HTTP probe failed with statuscode: 404",
+    ));
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Probe);
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/containers/0/readinessProbe/httpGet/path", "value": "/status"}])
+    );
+    // No sibling and no history: said, nothing guessed.
+    let mut spec = one("quay.example.net/ledger/fx-rates:1.0");
+    spec["containers"][0]["readinessProbe"] =
+        json!({"httpGet": {"path": "/healthz", "port": 9100}});
+    c.pod["spec"] = spec;
+    let f = diagnose(&c).unwrap();
+    assert!(!f.runnable);
+    assert!(f.suggested_fix.contains("404"), "{}", f.suggested_fix);
 }

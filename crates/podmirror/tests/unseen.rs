@@ -33,6 +33,7 @@ const TABLE: &[(&str, &str, Fix)] = &[
     ("journal", "crash-loop", Fix::Proven),
     ("quotes", "config-error", Fix::Proven),
     ("archive", "unschedulable", Fix::Proven),
+    ("rates-api", "probe", Fix::Proven),
 ];
 
 const NS: &str = "ledger";

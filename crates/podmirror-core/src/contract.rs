@@ -20,6 +20,9 @@ pub const ANN_ORG: &str = "podmirror.dev/org";
 pub const ANN_SOURCE_UID: &str = "podmirror.dev/source-uid";
 /// The diagnosis the mirror tests, when made from one.
 pub const ANN_DIAGNOSIS_ID: &str = "podmirror.dev/diagnosis-id";
+/// Which of that diagnosis's candidate changes the mirror tests (`0`, the
+/// first, when absent).
+pub const ANN_CANDIDATE: &str = "podmirror.dev/candidate";
 /// The owning workload of the source, `Kind/name` (e.g. `Deployment/api`).
 pub const ANN_SOURCE_OWNER: &str = "podmirror.dev/source-owner";
 /// Set on a mirror that scaled its source Deployment down: the Deployment's name.

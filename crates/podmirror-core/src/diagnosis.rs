@@ -173,6 +173,40 @@ pub struct Finding {
     pub source: String,
     /// When it was made (API server clock), RFC 3339.
     pub timestamp: String,
+    /// Every change worth trying on a mirror, in confidence order; the first
+    /// is the finding's own (`suggested_fix`, `patch`). Empty when nothing
+    /// is runnable. `podmirror test` tries them until one proves Healthy.
+    #[serde(default)]
+    pub candidates: Vec<Candidate>,
+}
+
+/// One change a finding proposes to try on a mirror.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Candidate {
+    /// What to change, in words.
+    pub suggested_fix: String,
+    /// JSON Patch operations relative to a PodSpec.
+    pub patch: Value,
+    /// A command a person could paste.
+    pub fix_command: String,
+    /// 0.0 to 1.0.
+    pub confidence_score: f64,
+}
+
+impl Finding {
+    /// The finding as if candidate `index` were its own change (the
+    /// suggested fix, patch, command and confidence); itself when there is
+    /// no such candidate.
+    pub fn with_candidate(&self, index: usize) -> Finding {
+        let mut f = self.clone();
+        if let Some(c) = self.candidates.get(index) {
+            f.suggested_fix = c.suggested_fix.clone();
+            f.patch = c.patch.clone();
+            f.fix_command = c.fix_command.clone();
+            f.confidence_score = c.confidence_score;
+        }
+        f
+    }
 }
 
 /// What a rule found, before the common fields are added.
@@ -186,6 +220,9 @@ struct Found {
     set_image: Option<(String, String)>,
     confidence: f64,
     runnable: bool,
+    /// Other changes worth a mirror when the first does not prove Healthy:
+    /// (suggested fix, patch ops, confidence).
+    alternatives: Vec<(String, Vec<Value>, f64)>,
 }
 
 impl Found {
@@ -199,6 +236,20 @@ impl Found {
             set_image: None,
             confidence: 0.5,
             runnable: false,
+            alternatives: Vec::new(),
+        }
+    }
+
+    /// Another change to try after the first (or first, when the finding has
+    /// none yet: it becomes the finding's own change).
+    fn also(&mut self, fix: String, patch: Vec<Value>, confidence: f64) {
+        if self.runnable {
+            self.alternatives.push((fix, patch, confidence));
+        } else {
+            self.suggested_fix = fix;
+            self.patch = patch;
+            self.confidence = confidence;
+            self.runnable = true;
         }
     }
 }
@@ -379,6 +430,7 @@ pub fn proposed(ctx: &Context, p: Proposal, source: &str) -> Finding {
         patch: p.patch,
         set_image,
         confidence: p.confidence.clamp(0.0, 1.0),
+        alternatives: Vec::new(),
     };
     let mut f = finish(ctx, found);
     f.source = source.to_string();
@@ -388,6 +440,9 @@ pub fn proposed(ctx: &Context, p: Proposal, source: &str) -> Finding {
 fn finish(ctx: &Context, mut f: Found) -> Finding {
     if let Some(spec) = ctx.pod.get("spec") {
         f.patch = guard_containers(spec, std::mem::take(&mut f.patch));
+        for (_, ops, _) in &mut f.alternatives {
+            *ops = guard_containers(spec, std::mem::take(ops));
+        }
     }
     let pod = &ctx.pod;
     let namespace = text(pod, "/metadata/namespace").to_string();
@@ -395,10 +450,30 @@ fn finish(ctx: &Context, mut f: Found) -> Finding {
     let timestamp = ctx.now.map(|t| t.to_string()).unwrap_or_default();
     let patch = Value::Array(f.patch.clone());
     let fix_command = if f.runnable {
-        fix_command(ctx, &namespace, &name, &f)
+        fix_command(ctx, &namespace, &name, &f.patch, f.set_image.as_ref())
     } else {
         String::new()
     };
+    let mut candidates = Vec::new();
+    if f.runnable {
+        candidates.push(Candidate {
+            suggested_fix: f.suggested_fix.clone(),
+            patch: Value::Array(f.patch.clone()),
+            fix_command: fix_command.clone(),
+            confidence_score: f.confidence,
+        });
+        let mut others = std::mem::take(&mut f.alternatives);
+        // stable: equal confidences keep the order the rule gave
+        others.sort_by(|a, b| b.2.total_cmp(&a.2));
+        for (fix, ops, confidence) in others {
+            candidates.push(Candidate {
+                fix_command: self::fix_command(ctx, &namespace, &name, &ops, None),
+                suggested_fix: fix,
+                patch: Value::Array(ops),
+                confidence_score: confidence,
+            });
+        }
+    }
     Finding {
         id: format!("{namespace}/{name}@{timestamp}"),
         namespace,
@@ -415,16 +490,23 @@ fn finish(ctx: &Context, mut f: Found) -> Finding {
         runnable: f.runnable,
         source: "rules".into(),
         timestamp,
+        candidates,
     }
 }
 
 /// The kubectl command that makes the same change on the owner.
-fn fix_command(ctx: &Context, ns: &str, pod: &str, f: &Found) -> String {
+fn fix_command(
+    ctx: &Context,
+    ns: &str,
+    pod: &str,
+    patch: &[Value],
+    set_image: Option<&(String, String)>,
+) -> String {
     let target = match &ctx.owner {
         Some(o) => format!("{}/{}", o.kind.to_ascii_lowercase(), o.name),
         None => format!("pod/{pod}"),
     };
-    if let Some((container, image)) = &f.set_image {
+    if let Some((container, image)) = set_image {
         return format!("kubectl -n {ns} set image {target} {container}={image}");
     }
     let Some(owner) = &ctx.owner else {
@@ -432,7 +514,7 @@ fn fix_command(ctx: &Context, ns: &str, pod: &str, f: &Found) -> String {
             "# pod {pod} has no owner and a pod's spec cannot change: recreate it with the patch applied"
         );
     };
-    let ops = template_ops(&Value::Array(f.patch.clone()));
+    let ops = template_ops(&Value::Array(patch.to_vec()));
     let body = Value::Array(ops).to_string().replace('\'', "'\\''");
     let prefix = if owner.kind == "Job" {
         "# a Job's template cannot change: delete and recreate the Job with this patch\n"
@@ -733,11 +815,23 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
             }
             [] | [_] => {}
             several => {
-                f.suggested_fix = format!(
-                    "{} Several claims have a close name ({}): none is picked.",
-                    f.suggested_fix,
+                f.evidence.push(format!(
+                    "no PersistentVolumeClaim {claim:?} in the namespace; close names: {}",
                     guess::quoted_list(several)
-                );
+                ));
+                for one in several {
+                    f.also(
+                        format!(
+                            "Use the claim {one:?} instead of {claim:?}, which does not exist (one of several close names, {}: each is a guess a mirror tries in turn). If {claim:?} is meant, create it.",
+                            guess::quoted_list(several)
+                        ),
+                        volumes
+                            .iter()
+                            .map(|at| json!({"op": "replace", "path": at, "value": one}))
+                            .collect(),
+                        0.45,
+                    );
+                }
             }
         }
         return Some(f);
@@ -1346,6 +1440,17 @@ fn bad_command(
     if let Some((number, c, a)) = earlier {
         set(&mut f, "command", &command, c.clone());
         set(&mut f, "args", &args, a.clone());
+        // then the image's entrypoint, should that revision's command not do
+        if command.is_some() && c.is_some() {
+            let mut entry = Found::new(Category::CrashLoop, String::new(), String::new());
+            set(&mut entry, "command", &command, None);
+            set(&mut entry, "args", &args, None);
+            f.alternatives.push((
+                "Remove the command and its args so the image's own entrypoint runs.".into(),
+                entry.patch,
+                0.5,
+            ));
+        }
         let shown = |v: &Option<Value>| v.as_ref().map_or("none".to_string(), Value::to_string);
         f.suggested_fix = format!(
             "Go back to the command of revision {number}, which ran: command {}, args {}.",
@@ -1741,10 +1846,21 @@ fn probes(ctx: &Context) -> Option<Found> {
                 f.runnable = true;
                 return Some(f);
             }
-            f.suggested_fix = format!(
-                "The app answers 404 to {asked}: set the probe's path to its health endpoint (see the app's docs; /healthz, /health and /ready are common)."
-            );
-            f.confidence = 0.6;
+            // The paths health endpoints are usually at, each a guess for a mirror.
+            f.evidence.push(format!(
+                "probe path {asked} answers 404; no other probe or revision names a path"
+            ));
+            let mut confidence = 0.35;
+            for to in guess::HEALTH_PATHS.iter().filter(|p| **p != asked) {
+                f.also(
+                    format!(
+                        "Probe {to} instead of {asked}, which the app answers 404 to (a guess from where health endpoints usually are: a mirror shows whether {to} answers; the app's docs say for sure)."
+                    ),
+                    vec![json!({"op": "replace", "path": format!("/containers/{i}/{field}/httpGet/path"), "value": to})],
+                    confidence,
+                );
+                confidence -= 0.01;
+            }
             return Some(f);
         }
         // Right port, but it gives up before the app is up: a startupProbe.

@@ -28,6 +28,8 @@ pub struct MirrorOptions {
     pub org: String,
     /// The diagnosis it tests, if any.
     pub diagnosis_id: Option<String>,
+    /// Which of that diagnosis's candidates it tests (index; 0 when None).
+    pub candidate: Option<usize>,
     /// The owning workload of the source, as `Kind/name`.
     pub source_owner: Option<String>,
     /// The Deployment this mirror scales down, if any.
@@ -118,6 +120,9 @@ pub fn build(
     annotations.insert(ANN_SOURCE_UID.into(), json!(source_uid));
     if let Some(d) = &opts.diagnosis_id {
         annotations.insert(ANN_DIAGNOSIS_ID.into(), json!(d));
+        if let Some(c) = opts.candidate {
+            annotations.insert(ANN_CANDIDATE.into(), json!(c.to_string()));
+        }
     }
     if let Some(o) = &opts.source_owner {
         annotations.insert(ANN_SOURCE_OWNER.into(), json!(o));

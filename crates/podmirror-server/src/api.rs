@@ -251,10 +251,13 @@ impl AppState {
         let Some((source, _)) = rest.split_once('@') else {
             return;
         };
+        let candidate = text(pod, "/metadata/annotations/podmirror.dev~1candidate")
+            .parse::<usize>()
+            .unwrap_or(0);
         if matches!(status.verdict.as_str(), "Healthy" | "Failing")
             && let Err(e) = self
                 .store
-                .verify_id(ns, source, id, &status.id, &status.verdict)
+                .verify_id(ns, source, id, candidate, &status.id, &status.verdict)
                 .await
         {
             tracing::warn!(error = %e, mirror = %status.id, "could not record the verdict on the diagnosis");
@@ -297,6 +300,8 @@ pub async fn get_diagnosis(
         verified_by: saved
             .verified
             .map(|(mirror, verdict)| Verification { mirror, verdict }),
+        verified_candidate: saved.verified_candidate,
+        tries: CandidateTry::all(&saved.tries),
         can_apply_fix,
         finding: saved.finding,
     }))
@@ -401,7 +406,8 @@ pub async fn apply_fix(
         return Err(ApiError::forbidden(FIX_REFUSED));
     }
     let saved = s.last_diagnosis(ns, &pod).await?;
-    let f = saved.finding;
+    // the candidate a mirror proved Healthy, else the first
+    let f = saved.best();
     let prepared = match fixes::prepare(&s.client, &f).await {
         Ok(p) => p,
         Err(e) => {
@@ -562,6 +568,7 @@ impl AppState {
             created_by: caller.name.clone(),
             org: caller.org.name.clone(),
             diagnosis_id: req.diagnosis_id.clone(),
+            candidate: req.candidate.filter(|_| req.diagnosis_id.is_some()),
             ..Default::default()
         };
         let plan = deploy::plan(&self.client, ns, name, &changes, opts, req.scale_down).await?;

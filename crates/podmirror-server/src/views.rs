@@ -184,10 +184,41 @@ pub struct DiagnosisView {
     pub finding: Finding,
     /// When it was saved (RFC 3339).
     pub saved_at: String,
-    /// The mirror that tested its fix and its verdict, if one did.
+    /// The mirror that tested its fix and its verdict, if one did: the
+    /// first candidate that proved Healthy, else the last one tried.
     pub verified_by: Option<Verification>,
+    /// Which candidate (index into `candidates`) `verifiedBy` tested; an
+    /// applied fix is that candidate when it proved Healthy.
+    pub verified_candidate: Option<usize>,
+    /// Every candidate tried on a mirror, with its verdict.
+    pub tries: Vec<CandidateTry>,
     /// Whether the caller may apply its fix (org policy, and a runnable fix).
     pub can_apply_fix: bool,
+}
+
+/// One candidate of a diagnosis tried on a mirror.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct CandidateTry {
+    /// Index into the diagnosis's `candidates`.
+    pub candidate: usize,
+    /// The mirror that tried it.
+    pub mirror: String,
+    /// `Healthy` or `Failing`.
+    pub verdict: String,
+}
+
+impl CandidateTry {
+    /// The tries of a stored diagnosis.
+    pub fn all(tries: &[podmirror_store::Try]) -> Vec<CandidateTry> {
+        tries
+            .iter()
+            .map(|t| CandidateTry {
+                candidate: t.candidate,
+                mirror: t.mirror.clone(),
+                verdict: t.verdict.clone(),
+            })
+            .collect()
+    }
 }
 
 /// A mirror's verdict on a fix.
@@ -249,6 +280,9 @@ pub struct DeployRequest {
     pub set_env: Vec<String>,
     /// The diagnosis whose fix this tests; the mirror's verdict is recorded on it.
     pub diagnosis_id: Option<String>,
+    /// Which of that diagnosis's candidates `patch` is (index into
+    /// `finding.candidates`; default 0, the first).
+    pub candidate: Option<usize>,
     /// Lifetime in seconds (30 to 3600; default: the mirror-ttl setting).
     #[schemars(range(min = 30, max = 3600))]
     pub ttl_seconds: Option<u64>,

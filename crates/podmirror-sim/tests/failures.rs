@@ -494,3 +494,46 @@ async fn run_as_non_root_and_pull_secrets() {
         .unwrap();
     wait_pod(&sim, "billing", |p| p["status"]["phase"] == "Running").await;
 }
+
+#[tokio::test]
+async fn a_failing_readiness_probe_never_restarts_the_container() {
+    let sim = plain_cluster();
+    // web answers 200 on /healthz only; readiness asks /ready.
+    let pod = serde_json::json!({"metadata": {"name": "never-ready"}, "spec": {
+        "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.3.1",
+            "readinessProbe": {"httpGet": {"path": "/ready", "port": 8080}, "periodSeconds": 1, "failureThreshold": 1}}]
+    }});
+    sim.cluster
+        .create(
+            ids::pods(),
+            "default",
+            pod,
+            &podmirror_sim::cluster::WriteOptions::manager("test"),
+        )
+        .unwrap();
+    let events = |sim: &Sim| -> Vec<String> {
+        let data = sim.cluster.store.read();
+        data.iter(ids::events(), Some("default"), None)
+            .map(|(_, s)| s.value())
+            .filter(|e| e.pointer("/involvedObject/name") == Some(&Value::from("never-ready")))
+            .map(|e| e["reason"].as_str().unwrap_or("").to_string())
+            .collect()
+    };
+    wait_pod(&sim, "never-ready", |p| {
+        p["status"]["phase"] == "Running" && events(&sim).iter().any(|r| r == "Unhealthy")
+    })
+    .await;
+    // ten more simulated seconds of failing probes
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let p = sim
+        .cluster
+        .get(ids::pods(), "default", "never-ready")
+        .unwrap();
+    let c = &p["status"]["containerStatuses"][0];
+    assert_eq!(c["ready"], false);
+    assert_eq!(c["restartCount"], 0, "{c}");
+    assert!(
+        !events(&sim).iter().any(|r| r == "Killing"),
+        "no Killing event for a readiness failure"
+    );
+}

@@ -52,8 +52,35 @@ pub struct Saved {
     pub finding: Finding,
     /// When it was saved (the clock of the process that saved it).
     pub saved_at: Timestamp,
-    /// The mirror that tested its patch and that mirror's verdict, if any.
+    /// The mirror that verified it and that mirror's verdict, if any: the
+    /// first candidate that proved Healthy, else the last one tried.
     pub verified: Option<(String, String)>,
+    /// Which candidate (index into `finding.candidates`) `verified` tested.
+    pub verified_candidate: Option<usize>,
+    /// Every candidate tried on a mirror, with its verdict.
+    pub tries: Vec<Try>,
+}
+
+impl Saved {
+    /// The finding with the candidate to show first as its own change: the
+    /// one a mirror proved Healthy, if any.
+    pub fn best(&self) -> Finding {
+        match (&self.verified, self.verified_candidate) {
+            (Some((_, verdict)), Some(i)) if verdict == "Healthy" => self.finding.with_candidate(i),
+            _ => self.finding.clone(),
+        }
+    }
+}
+
+/// One candidate of a diagnosis tried on a mirror.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Try {
+    /// Index into the finding's candidates.
+    pub candidate: usize,
+    /// The mirror that tried it.
+    pub mirror: String,
+    /// Its verdict: Healthy or Failing.
+    pub verdict: String,
 }
 
 /// One audit row: a fix applied (or refused, or failed) on a live workload.
@@ -151,6 +178,13 @@ const MIGRATIONS: &[(i64, &[&str])] = &[
         4,
         &["ALTER TABLE audit_log ADD COLUMN detail TEXT NOT NULL DEFAULT ''"],
     ),
+    (
+        5,
+        &[
+            "ALTER TABLE diagnoses ADD COLUMN verified_candidate BIGINT",
+            "ALTER TABLE diagnoses ADD COLUMN tries TEXT NOT NULL DEFAULT '[]'",
+        ],
+    ),
 ];
 
 /// Which database a store is on.
@@ -177,6 +211,28 @@ fn query(action: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 
 fn at_ms(ms: i64) -> Timestamp {
     Timestamp::from_millisecond(ms).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// A stored diagnosis from its row.
+fn saved_of(row: &sqlx::any::AnyRow) -> Result<Saved, StoreError> {
+    let finding: Finding = serde_json::from_str(&row.get::<String, _>("finding"))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let mirror: Option<String> = row.get("verified_mirror");
+    let verdict: Option<String> = row.get("verified_verdict");
+    let candidate: Option<i64> = row.get("verified_candidate");
+    let tries: Vec<Try> = serde_json::from_str(&row.get::<String, _>("tries"))
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    let verified = mirror.zip(verdict);
+    Ok(Saved {
+        // rows verified before candidates existed tested the first
+        verified_candidate: verified
+            .as_ref()
+            .map(|_| candidate.and_then(|c| usize::try_from(c).ok()).unwrap_or(0)),
+        verified,
+        finding,
+        saved_at: at_ms(row.get("saved_at_ms")),
+        tries,
+    })
 }
 
 impl Store {
@@ -360,7 +416,7 @@ impl Store {
             "INSERT INTO diagnoses (namespace, pod, saved_at_ms, finding, finding_id) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (namespace, pod) DO UPDATE SET saved_at_ms = excluded.saved_at_ms,
                finding = excluded.finding, finding_id = excluded.finding_id,
-               verified_mirror = NULL, verified_verdict = NULL",
+               verified_mirror = NULL, verified_verdict = NULL, verified_candidate = NULL, tries = '[]'",
         )
         .bind(&finding.namespace)
         .bind(&finding.pod)
@@ -383,7 +439,7 @@ impl Store {
     ) -> Result<Option<Saved>, StoreError> {
         let oldest = now.as_millisecond() - max_age.as_millis() as i64;
         let row = sqlx::query(
-            "SELECT saved_at_ms, finding, verified_mirror, verified_verdict FROM diagnoses
+            "SELECT saved_at_ms, finding, verified_mirror, verified_verdict, verified_candidate, tries FROM diagnoses
              WHERE namespace = $1 AND pod = $2 AND saved_at_ms >= $3",
         )
         .bind(namespace)
@@ -393,15 +449,7 @@ impl Store {
         .await
         .map_err(query("read a diagnosis"))?;
         let Some(row) = row else { return Ok(None) };
-        let finding: Finding = serde_json::from_str(&row.get::<String, _>("finding"))
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let mirror: Option<String> = row.get("verified_mirror");
-        let verdict: Option<String> = row.get("verified_verdict");
-        Ok(Some(Saved {
-            finding,
-            saved_at: at_ms(row.get("saved_at_ms")),
-            verified: mirror.zip(verdict),
-        }))
+        saved_of(&row).map(Some)
     }
 
     /// Every diagnosis saved within `max_age` of `now`, by (namespace, pod).
@@ -412,7 +460,7 @@ impl Store {
     ) -> Result<std::collections::HashMap<(String, String), Saved>, StoreError> {
         let oldest = now.as_millisecond() - max_age.as_millis() as i64;
         let rows = sqlx::query(
-            "SELECT namespace, pod, saved_at_ms, finding, verified_mirror, verified_verdict FROM diagnoses
+            "SELECT namespace, pod, saved_at_ms, finding, verified_mirror, verified_verdict, verified_candidate, tries FROM diagnoses
              WHERE saved_at_ms >= $1",
         )
         .bind(oldest)
@@ -421,28 +469,19 @@ impl Store {
         .map_err(query("read the recent diagnoses"))?;
         let mut out = std::collections::HashMap::new();
         for row in rows {
-            let finding: Finding = serde_json::from_str(&row.get::<String, _>("finding"))
-                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            let mirror: Option<String> = row.get("verified_mirror");
-            let verdict: Option<String> = row.get("verified_verdict");
-            out.insert(
-                (row.get("namespace"), row.get("pod")),
-                Saved {
-                    finding,
-                    saved_at: at_ms(row.get("saved_at_ms")),
-                    verified: mirror.zip(verdict),
-                },
-            );
+            out.insert((row.get("namespace"), row.get("pod")), saved_of(&row)?);
         }
         Ok(out)
     }
 
-    /// Records that `mirror` tested the fix of diagnosis `finding_id` and
-    /// reached `verdict`. Returns false when that diagnosis is no longer the
-    /// pod's last (a newer one replaced it meanwhile) or there is none.
+    /// Records that `mirror` tried candidate `candidate` of diagnosis
+    /// `finding.id` and reached `verdict`. Returns false when that diagnosis
+    /// is no longer the pod's last (a newer one replaced it meanwhile) or
+    /// there is none.
     pub async fn verify(
         &self,
         finding: &Finding,
+        candidate: usize,
         mirror: &str,
         verdict: &str,
     ) -> Result<bool, StoreError> {
@@ -450,34 +489,88 @@ impl Store {
             &finding.namespace,
             &finding.pod,
             &finding.id,
+            candidate,
             mirror,
             verdict,
         )
         .await
     }
 
-    /// [`Store::verify`] by the diagnosis's pod and id.
+    /// [`Store::verify`] by the diagnosis's pod and id. The try joins the
+    /// diagnosis's tries (replacing an earlier try of that candidate); the
+    /// diagnosis's verification becomes it unless a candidate already
+    /// proved Healthy. Two writers never lose each other's try: the update
+    /// applies only to the tries it read, and is read again otherwise.
     pub async fn verify_id(
         &self,
         namespace: &str,
         pod: &str,
         finding_id: &str,
+        candidate: usize,
         mirror: &str,
         verdict: &str,
     ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "UPDATE diagnoses SET verified_mirror = $1, verified_verdict = $2
-             WHERE namespace = $3 AND pod = $4 AND finding_id = $5",
-        )
-        .bind(mirror)
-        .bind(verdict)
-        .bind(namespace)
-        .bind(pod)
-        .bind(finding_id)
-        .execute(&self.pool)
-        .await
-        .map_err(query("record a verification"))?;
-        Ok(done.rows_affected() > 0)
+        for _ in 0..5 {
+            let row = sqlx::query(
+                "SELECT verified_verdict, tries FROM diagnoses
+                 WHERE namespace = $1 AND pod = $2 AND finding_id = $3",
+            )
+            .bind(namespace)
+            .bind(pod)
+            .bind(finding_id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(query("read a diagnosis's tries"))?;
+            let Some(row) = row else { return Ok(false) };
+            let kept: Option<String> = row.get("verified_verdict");
+            let before: String = row.get("tries");
+            let mut tries: Vec<Try> = serde_json::from_str(&before).unwrap_or_default();
+            tries.retain(|t| t.candidate != candidate);
+            tries.push(Try {
+                candidate,
+                mirror: mirror.to_string(),
+                verdict: verdict.to_string(),
+            });
+            tries.sort_by_key(|t| t.candidate);
+            let after =
+                serde_json::to_string(&tries).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let replaces = kept.as_deref() != Some("Healthy");
+            let done = if replaces {
+                sqlx::query(
+                    "UPDATE diagnoses SET verified_mirror = $1, verified_verdict = $2, verified_candidate = $3, tries = $4
+                     WHERE namespace = $5 AND pod = $6 AND finding_id = $7 AND tries = $8",
+                )
+                .bind(mirror)
+                .bind(verdict)
+                .bind(candidate as i64)
+                .bind(&after)
+                .bind(namespace)
+                .bind(pod)
+                .bind(finding_id)
+                .bind(&before)
+                .execute(&self.pool)
+                .await
+            } else {
+                sqlx::query(
+                    "UPDATE diagnoses SET tries = $1
+                     WHERE namespace = $2 AND pod = $3 AND finding_id = $4 AND tries = $5",
+                )
+                .bind(&after)
+                .bind(namespace)
+                .bind(pod)
+                .bind(finding_id)
+                .bind(&before)
+                .execute(&self.pool)
+                .await
+            }
+            .map_err(query("record a verification"))?;
+            if done.rows_affected() > 0 {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Invalid(format!(
+            "the tries of diagnosis {finding_id} kept changing under this write; try again"
+        )))
     }
 
     /// Appends an audit row.
@@ -547,6 +640,7 @@ mod tests {
             runnable: true,
             source: "rules".into(),
             timestamp: "t".into(),
+            candidates: Vec::new(),
         }
     }
 
@@ -629,20 +723,20 @@ mod tests {
         );
         assert!(
             store
-                .verify(&finding("api-1"), "api-1-mirror-x", "Healthy")
+                .verify(&finding("api-1"), 0, "api-1-mirror-x", "Healthy")
                 .await
                 .unwrap()
         );
         assert!(
             !store
-                .verify(&finding("nope"), "m", "Healthy")
+                .verify(&finding("nope"), 0, "m", "Healthy")
                 .await
                 .unwrap()
         );
         let mut newer = finding("api-1");
         newer.id = "shop/api-1@later".into();
         assert!(
-            !store.verify(&newer, "m", "Failing").await.unwrap(),
+            !store.verify(&newer, 0, "m", "Failing").await.unwrap(),
             "only the stored diagnosis is verified"
         );
         let got = store
@@ -662,6 +756,41 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((got.saved_at, got.verified), (minutes(5), None));
+
+        // Candidates tried in turn: the first Healthy one is kept, every try listed.
+        let mut several = finding("api-1");
+        let other = |image: &str| podmirror_core::diagnosis::Candidate {
+            suggested_fix: format!("use {image}"),
+            patch: json!([{"op": "replace", "path": "/containers/0/image", "value": image}]),
+            fix_command: String::new(),
+            confidence_score: 0.4,
+        };
+        several.candidates = vec![other("api:1"), other("api:2"), other("api:3")];
+        store.save(&several, minutes(7)).await.unwrap();
+        for (i, verdict) in [(0, "Failing"), (1, "Healthy"), (2, "Failing")] {
+            assert!(
+                store
+                    .verify(&several, i, &format!("m{i}"), verdict)
+                    .await
+                    .unwrap()
+            );
+        }
+        let got = store
+            .last("shop", "api-1", window, minutes(8))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.verified, Some(("m1".into(), "Healthy".into())));
+        assert_eq!(got.verified_candidate, Some(1));
+        assert_eq!(
+            got.tries
+                .iter()
+                .map(|t| (t.candidate, t.verdict.as_str()))
+                .collect::<Vec<_>>(),
+            [(0, "Failing"), (1, "Healthy"), (2, "Failing")]
+        );
+        assert_eq!(got.best().suggested_fix, "use api:2");
+        assert_eq!(got.best().patch, several.candidates[1].patch);
 
         let row = AuditRow {
             at: t0,
@@ -877,7 +1006,7 @@ mod tests {
             .unwrap();
         assert!(
             store
-                .verify(&finding("api-1"), "m", "Healthy")
+                .verify(&finding("api-1"), 0, "m", "Healthy")
                 .await
                 .unwrap()
         );

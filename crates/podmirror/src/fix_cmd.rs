@@ -75,7 +75,9 @@ pub async fn store() -> anyhow::Result<Store> {
 
 /// Prints a saved diagnosis's fix, whether a mirror verified it and how to apply it.
 pub(crate) fn show(saved: &podmirror_store::Saved, ns: &str, pod: &str, now: jiff::Timestamp) {
-    let f = &saved.finding;
+    // the candidate a mirror proved Healthy comes first
+    let f = &saved.best();
+    let n = saved.finding.candidates.len();
     let m = marks();
     let age = now.duration_since(saved.saved_at).as_secs().max(0) as u64;
     println!(
@@ -88,18 +90,54 @@ pub(crate) fn show(saved: &podmirror_store::Saved, ns: &str, pod: &str, now: jif
     if f.runnable {
         println!("{} Suggested Patch:", m.tool);
         println!("{}", f.fix_command);
+        let which = |i: usize| {
+            if n > 1 {
+                format!(" (candidate {}/{n})", i + 1)
+            } else {
+                String::new()
+            }
+        };
+        let shown = saved.verified_candidate.unwrap_or(0);
         match &saved.verified {
             Some((mirror, verdict)) if verdict == "Healthy" => {
-                println!("{} Verified: mirror {mirror} was {verdict}", m.ok)
+                println!(
+                    "{} Verified: mirror {mirror} was {verdict}{}",
+                    m.ok,
+                    which(shown)
+                )
             }
+            Some((mirror, verdict)) if n > 1 => println!(
+                "{} Mirror {mirror} was {verdict}{}: no candidate has proved Healthy yet",
+                m.warn,
+                which(shown)
+            ),
             Some((mirror, verdict)) => println!(
                 "{} Mirror {mirror} was {verdict}: the fix did not work there",
+                m.warn
+            ),
+            None if n > 1 => println!(
+                "{} Not yet verified: podmirror test {pod} -n {ns} tries the {n} candidates in turn",
                 m.warn
             ),
             None => println!(
                 "{} Not yet verified: podmirror test {pod} -n {ns} (it uses this fix)",
                 m.warn
             ),
+        }
+        if n > 1 {
+            println!("Candidates, in confidence order:");
+            for (i, c) in saved.finding.candidates.iter().enumerate() {
+                let tried = saved.tries.iter().find(|t| t.candidate == i).map_or_else(
+                    || "not tried".to_string(),
+                    |t| format!("{} on {}", t.verdict, t.mirror),
+                );
+                println!(
+                    "  {}. [{:.2}, {tried}] {}",
+                    i + 1,
+                    c.confidence_score,
+                    c.suggested_fix
+                );
+            }
         }
         println!(
             "{} Apply this fix with: podmirror fix {pod} -n {ns} --apply",
@@ -147,7 +185,8 @@ pub async fn fix(t: Target, pod: String, args: FixArgs) -> anyhow::Result<u8> {
         show(&saved, &ns, &pod, now);
         return Ok(0);
     }
-    let f = &saved.finding;
+    // the candidate a mirror proved Healthy, else the first
+    let f = &saved.best();
     apply(&client, &t, &store, f, args.yes).await
 }
 

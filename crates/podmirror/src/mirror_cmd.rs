@@ -141,12 +141,16 @@ pub(crate) fn who() -> String {
         .unwrap_or_else(|_| "unknown".into())
 }
 
+/// The plan of a mirror of `pod` with `args`'s changes; with none, the
+/// change is candidate `candidate` of the pod's last diagnosis, which is
+/// returned with the plan.
 async fn build(
     client: &kube::Client,
     ns: &str,
     pod: &str,
     args: &ChangeArgs,
-) -> anyhow::Result<(deploy::Plan, Option<podmirror_core::diagnosis::Finding>)> {
+    candidate: usize,
+) -> anyhow::Result<(deploy::Plan, Option<podmirror_store::Saved>)> {
     let ttl: Ttl = args.ttl.parse()?;
     let mut changes = args.changes()?;
     let src = source::resolve(client, ns, pod).await?;
@@ -157,19 +161,21 @@ async fn build(
         && !src.from_template
         && let Some(saved) = last_fix(ns, src.name()).await
     {
-        let f = &saved.finding;
+        let f = saved.finding.with_candidate(candidate);
         let age = jiff::Timestamp::now()
             .duration_since(saved.saved_at)
             .as_secs()
             .max(0) as u64;
-        eprintln!(
-            "using the fix of the last diagnosis ({}, {} ago): {} (--no-fix for a plain copy)",
-            f.category.as_str(),
-            ttl::human(age),
-            f.suggested_fix
-        );
+        if candidate == 0 {
+            eprintln!(
+                "using the fix of the last diagnosis ({}, {} ago): {} (--no-fix for a plain copy)",
+                f.category.as_str(),
+                ttl::human(age),
+                f.suggested_fix
+            );
+        }
         changes.push(Change::patch(f.patch.clone())?);
-        diagnosed = Some(f.clone());
+        diagnosed = Some(saved);
     }
     if let Some(gone) = &src.gone_pod {
         eprintln!(
@@ -185,6 +191,9 @@ async fn build(
         strip_probes: args.strip_probes,
         keep_labels: args.keep_labels,
         created_by: who(),
+        // a backend watching the cluster records the verdict on it too
+        diagnosis_id: diagnosed.as_ref().map(|s| s.finding.id.clone()),
+        candidate: diagnosed.as_ref().map(|_| candidate),
         ..Default::default()
     };
     let mut plan = deploy::plan_from(src, ns, &changes, opts, args.scale_down)?;
@@ -197,7 +206,7 @@ async fn build(
 /// `podmirror preview POD`: the mirror manifest and its diff against the source.
 pub async fn preview(t: Target, pod: String, args: ChangeArgs) -> anyhow::Result<()> {
     let (client, ns) = connect(&t).await?;
-    let (plan, _) = build(&client, &ns, &pod, &args).await?;
+    let (plan, _) = build(&client, &ns, &pod, &args, 0).await?;
     print!("{}", render::yaml(&plan.manifest));
     println!("---");
     print!("{}", plan.diff(color()));
@@ -222,13 +231,30 @@ pub struct TestArgs {
     /// Seconds all containers must stay ready without a restart to be Healthy.
     #[arg(long, default_value_t = 30)]
     pub settle: u64,
+    /// When the last diagnosis has several candidate changes: how many
+    /// mirrors to try at once (1: one after the other). The first candidate
+    /// that proves Healthy is kept; the other mirrors are deleted.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=10))]
+    pub parallel: u64,
 }
 
 /// `podmirror test POD`: deploy the mirror, then follow it to a verdict.
 /// Returns the process exit code.
 pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> anyhow::Result<u8> {
     let (client, ns) = connect(&t).await?;
-    let (plan, diagnosed) = build(&client, &ns, &pod, &args).await?;
+    let (plan, diagnosed) = build(&client, &ns, &pod, &args, 0).await?;
+    if let Some(saved) = &diagnosed
+        && saved.finding.candidates.len() > 1
+        && !args.edit
+        && !test.no_follow
+    {
+        return candidates(&client, &ns, &pod, &args, &test, plan, saved).await;
+    }
+    if test.parallel > 1 && args.scale_down {
+        anyhow::bail!(
+            "--parallel tries several mirrors at once, and --scale-down holds the Deployment for one mirror: drop one of them"
+        );
+    }
     // A dry run comes before any scale-down, so a bad manifest leaves the
     // Deployment as it was; a failed create puts its replicas back.
     let deployed = deploy::deploy(&client, &plan).await?;
@@ -259,24 +285,154 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
         );
         return Ok(0);
     }
-    let code = follow(&client, &info, &test).await?;
+    let code = follow(&client, &info, &test, false).await?;
     // The verdict verifies (or not) the diagnosed fix.
-    if let Some(finding) = diagnosed
-        && code < 2
-    {
-        let verdict = if code == 0 { "Healthy" } else { "Failing" };
-        let recorded = async {
-            crate::fix_cmd::store()
-                .await?
-                .verify(&finding, &info.id, verdict)
-                .await?;
-            anyhow::Ok(())
-        };
-        if let Err(e) = recorded.await {
-            eprintln!("warning: the verdict was not recorded on the diagnosis: {e:#}");
-        }
+    if let Some(saved) = diagnosed {
+        record(&saved.finding, 0, &info.id, code).await;
     }
     Ok(if test.wait_verdict { code } else { 0 })
+}
+
+/// Records a mirror's verdict (exit code 0 Healthy, 1 Failing) on candidate
+/// `candidate` of `finding`; a warning when the store cannot take it.
+async fn record(
+    finding: &podmirror_core::diagnosis::Finding,
+    candidate: usize,
+    mirror: &str,
+    code: u8,
+) {
+    if code >= 2 {
+        return;
+    }
+    let verdict = if code == 0 { "Healthy" } else { "Failing" };
+    let recorded = async {
+        crate::fix_cmd::store()
+            .await?
+            .verify(finding, candidate, mirror, verdict)
+            .await?;
+        anyhow::Ok(())
+    };
+    if let Err(e) = recorded.await {
+        eprintln!("warning: the verdict was not recorded on the diagnosis: {e:#}");
+    }
+}
+
+/// `podmirror test POD` when the last diagnosis has several candidate
+/// changes: a mirror per candidate, in confidence order, `--parallel` at a
+/// time, until one proves Healthy; that one is kept, the others deleted.
+async fn candidates(
+    client: &kube::Client,
+    ns: &str,
+    pod: &str,
+    args: &ChangeArgs,
+    test: &TestArgs,
+    first: deploy::Plan,
+    saved: &podmirror_store::Saved,
+) -> anyhow::Result<u8> {
+    let all = &saved.finding.candidates;
+    let n = all.len();
+    let at_once = usize::try_from(test.parallel).unwrap_or(1).clamp(1, n);
+    if at_once > 1 && args.scale_down {
+        anyhow::bail!(
+            "--parallel tries several mirrors at once, and --scale-down holds the Deployment for one mirror: drop one of them"
+        );
+    }
+    println!(
+        "the diagnosis has {n} candidate changes: trying them {}, until one proves Healthy",
+        if at_once == 1 {
+            "one after the other".to_string()
+        } else {
+            format!("{at_once} at a time")
+        }
+    );
+    let mut first = Some(first);
+    let mut next = 0;
+    while next < n {
+        let batch: Vec<usize> = (next..(next + at_once).min(n)).collect();
+        next += batch.len();
+        let mut running: Vec<(usize, MirrorInfo)> = Vec::new();
+        for &i in &batch {
+            let plan = match first.take() {
+                Some(p) if i == 0 => p,
+                _ => build(client, ns, pod, args, i).await?.0,
+            };
+            let c = &all[i];
+            println!(
+                "candidate {}/{n} (confidence {:.2}): {}",
+                i + 1,
+                c.confidence_score,
+                c.suggested_fix
+            );
+            let deployed = deploy::deploy(client, &plan).await?;
+            println!(
+                "  mirror {} created, expires in {}",
+                deployed.info.id,
+                ttl::human(deployed.info.ttl_seconds)
+            );
+            if let Some(s) = &deployed.scaled {
+                println!(
+                    "  deployment {} scaled down from {} to 0 replicas until the mirror goes",
+                    s.deployment, s.original_replicas
+                );
+            }
+            running.push((i, deployed.info));
+        }
+        // One mirror: followed as a single test is; several: quietly, at once.
+        let codes: Vec<u8> = if running.len() == 1 {
+            vec![follow(client, &running[0].1, test, false).await?]
+        } else {
+            let mut set = tokio::task::JoinSet::new();
+            for (k, (_, info)) in running.iter().enumerate() {
+                let (client, info, test) = (client.clone(), info.clone(), test.clone());
+                set.spawn(async move { (k, follow(&client, &info, &test, true).await) });
+            }
+            let mut codes = vec![2u8; running.len()];
+            while let Some(done) = set.join_next().await {
+                let (k, code) = done?;
+                codes[k] = code?;
+            }
+            codes
+        };
+        let mut kept: Option<usize> = None;
+        for ((i, info), &code) in running.iter().zip(&codes) {
+            record(&saved.finding, *i, &info.id, code).await;
+            if code == 0 && kept.is_none() {
+                kept = Some(*i);
+            }
+        }
+        for ((i, info), &code) in running.iter().zip(&codes) {
+            if kept == Some(*i) {
+                continue;
+            }
+            mirrors::delete(client, info).await?;
+            let how = match code {
+                0 => "Healthy too, a later candidate",
+                1 => "Failing",
+                _ => "without a verdict",
+            };
+            println!(
+                "  candidate {}/{n}: {how}; mirror {} deleted",
+                i + 1,
+                info.id
+            );
+        }
+        if let Some(i) = kept {
+            let (_, info) = running.iter().find(|(j, _)| *j == i).unwrap_or(&running[0]);
+            println!(
+                "verdict: Healthy — candidate {}/{n} proved Healthy on mirror {}: {}",
+                i + 1,
+                info.id,
+                all[i].suggested_fix
+            );
+            println!(
+                "podmirror fix {pod} -n {ns} shows it first; mirror {} stays until its TTL",
+                info.id
+            );
+            return Ok(0);
+        }
+    }
+    println!("verdict: Failing — none of the {n} candidates proved Healthy");
+    Ok(if test.wait_verdict { 1 } else { 0 })
 }
 
 /// The runnable fix of a pod's last diagnosis (15 minutes), if the store has one.
@@ -356,7 +512,15 @@ async fn new_events(
     out
 }
 
-async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> anyhow::Result<u8> {
+/// Follows a mirror to its verdict, printing its status and events as they
+/// change; `quiet` (several mirrors followed at once) prints only the
+/// verdict. Returns 0 Healthy, 1 Failing, 2 expired, gone or interrupted.
+async fn follow(
+    client: &kube::Client,
+    info: &MirrorInfo,
+    test: &TestArgs,
+    quiet: bool,
+) -> anyhow::Result<u8> {
     let api: Api<Pod> = Api::namespaced(client.clone(), &info.namespace);
     let events: Api<k8s_openapi::api::core::v1::Event> =
         Api::namespaced(client.clone(), &info.namespace);
@@ -374,7 +538,12 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
     loop {
         let got = tokio::select! {
             got = api.get_opt(&info.id) => got.context("cannot read the mirror")?,
-            _ = tokio::signal::ctrl_c() => return interrupted(client, info).await,
+            _ = tokio::signal::ctrl_c() => {
+                if quiet {
+                    return Ok(2);
+                }
+                return interrupted(client, info).await;
+            }
         };
         let Some(pod) = got else {
             println!("\nmirror {} is gone (deleted or expired)", info.id);
@@ -394,8 +563,15 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
         let ready_for = ready_since.map_or(0.0, |s| s.elapsed().as_secs_f64());
         let v = verdict::judge(&pod, ready_for, settle);
         let line = status_line(&pod, &v);
-        let fresh = new_events(&events, &info.id, &mut seen).await;
-        if tty {
+        let fresh = if quiet {
+            Vec::new()
+        } else {
+            new_events(&events, &info.id, &mut seen).await
+        };
+        let tty = tty && !quiet;
+        if quiet {
+            // several mirrors at once: only their verdicts are printed
+        } else if tty {
             // Events scroll above; the status line with its spinner and countdown stays last.
             for e in &fresh {
                 print!("\r\x1b[2K{e}\n");
@@ -423,6 +599,9 @@ async fn follow(client: &kube::Client, info: &MirrorInfo, test: &TestArgs) -> an
                 }
                 let done = pod.pointer("/status/phase") == Some(&Value::from("Succeeded"));
                 let code = report(&api, info, &v, done).await;
+                if quiet {
+                    return Ok(code);
+                }
                 println!(
                     "mirror {} stays until its TTL (expires in {}); podmirror delete {} removes it now",
                     info.id,

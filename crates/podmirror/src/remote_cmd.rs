@@ -167,6 +167,10 @@ pub async fn fix(r: &Remote, t: &Target, pod: &str, args: &FixArgs) -> anyhow::R
                 v["verdict"].as_str().unwrap_or("").to_string(),
             )
         }),
+        verified_candidate: view["verifiedCandidate"]
+            .as_u64()
+            .and_then(|c| usize::try_from(c).ok()),
+        tries: serde_json::from_value(view["tries"].clone()).unwrap_or_default(),
     };
     if !args.apply {
         fix_cmd::show(&saved, &ns, pod, jiff::Timestamp::now());

@@ -34,6 +34,7 @@ const TABLE: &[(&str, &str, Fix)] = &[
     ("quotes", "config-error", Fix::Proven),
     ("archive", "unschedulable", Fix::Proven),
     ("rates-api", "probe", Fix::Proven),
+    ("ticker", "probe", Fix::Proven),
 ];
 
 const NS: &str = "ledger";
@@ -210,14 +211,26 @@ fn every_unseen_workload_is_diagnosed_and_its_guessed_fix_proves_healthy(c: &Clu
             runnable.push((app.to_string(), f["pod"].as_str().unwrap().to_string()));
         }
     }
-    // Every runnable change on a mirror of its pod, all at once.
+    // Every runnable change on a mirror of its pod, all at once; a pod's
+    // several candidates one after the other on the real tier, two at a
+    // time on the sim.
+    let parallel = if c.tier == "sim" { "2" } else { "1" };
     let healthy: Vec<(String, bool, String)> = std::thread::scope(|s| {
         let runs: Vec<_> = runnable
             .iter()
             .map(|(app, pod)| {
                 s.spawn(move || {
-                    let (code, out, err) =
-                        c.podmirror(&["test", pod, "-n", NS, "--settle", "2", "--wait-verdict"]);
+                    let (code, out, err) = c.podmirror(&[
+                        "test",
+                        pod,
+                        "-n",
+                        NS,
+                        "--settle",
+                        "2",
+                        "--wait-verdict",
+                        "--parallel",
+                        parallel,
+                    ]);
                     (
                         app.clone(),
                         code == 0 && out.contains("verdict: Healthy"),
@@ -234,6 +247,28 @@ fn every_unseen_workload_is_diagnosed_and_its_guessed_fix_proves_healthy(c: &Clu
         }
     }
     let proven = healthy.iter().filter(|(_, ok, _)| *ok).count();
+    // The ticker's candidates: the usual health paths, tried until one is
+    // Healthy; `fix` then shows that one first, verified, the others below.
+    if let Some((_, _, out)) = healthy.iter().find(|(app, _, _)| app == "ticker") {
+        assert!(out.contains("candidate changes"), "{out}");
+        assert!(
+            out.contains("Failing") && out.contains("deleted"),
+            "earlier candidates failed and went: {out}"
+        );
+        let pod = &runnable.iter().find(|(app, _)| app == "ticker").unwrap().1;
+        let (_, shown, _) = c.podmirror(&["fix", pod, "-n", NS]);
+        let first = shown.lines().find(|l| l.starts_with("- ")).unwrap_or("");
+        if !first.contains("/readyz") || !shown.contains("Verified") {
+            wrong.push(format!(
+                "ticker: fix does not show the proven candidate first: {shown}"
+            ));
+        }
+        if !shown.contains("Failing on") || !shown.contains("not tried") {
+            wrong.push(format!(
+                "ticker: fix does not list the candidates' verdicts: {shown}"
+            ));
+        }
+    }
     eprintln!(
         "unseen table: {} workloads; right category {right}; runnable change {}; proven Healthy on a mirror {proven}",
         TABLE.len(),

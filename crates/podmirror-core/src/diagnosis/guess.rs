@@ -6,8 +6,15 @@
 use super::{Context, Found, list, text};
 use serde_json::{Value, json};
 
-/// The non-root user id a guess sets (distroless images' `nonroot`).
+/// The non-root user id a guess sets first (distroless images' `nonroot`),
+/// then the first user id many base images create.
 pub(super) const NON_ROOT_UID: i64 = 65532;
+const FIRST_USER_UID: i64 = 1000;
+
+/// Where HTTP health endpoints usually are, most common first.
+pub(super) const HEALTH_PATHS: &[&str] = &[
+    "/healthz", "/health", "/livez", "/readyz", "/ready", "/status", "/ping", "/",
+];
 
 /// The names among `among` closest to `wanted`, when any is close: a typo
 /// (edits at most a quarter of the length, at least one), the same words in
@@ -194,20 +201,28 @@ pub(super) fn missing_object(
             f.runnable = true;
             true
         }
-        [] | [_] => false,
-        several => {
+        several if !refs.is_empty() => {
             f.evidence.push(format!(
                 "no {} {name:?} in the namespace; close names: {}",
                 source.kind(),
                 quoted_list(several)
             ));
-            f.suggested_fix = format!(
-                "{} Several have a close name ({}): none is picked; point the reference at the right one.",
-                f.suggested_fix,
-                quoted_list(several)
-            );
-            false
+            for one in several {
+                f.also(
+                    format!(
+                        "Use the {} {one:?} instead of {name:?}, which does not exist (one of several close names, {}: each is a guess a mirror tries in turn). If {name:?} is meant, create it instead.",
+                        source.kind(),
+                        quoted_list(several)
+                    ),
+                    refs.iter()
+                        .map(|at| json!({"op": "replace", "path": at, "value": one}))
+                        .collect(),
+                    0.45,
+                );
+            }
+            true
         }
+        _ => false,
     }
 }
 
@@ -256,15 +271,23 @@ pub(super) fn missing_key(
             f.runnable = true;
             true
         }
-        [] | [_] => false,
-        several => {
-            f.suggested_fix = format!(
-                "{} Its keys {} all have close names: none is picked.",
-                f.suggested_fix,
-                quoted_list(several)
-            );
-            false
+        several if !refs.is_empty() => {
+            for one in several {
+                f.also(
+                    format!(
+                        "Read the key {one:?} of {} {name} instead of {key:?} (one of several close keys, {}: each is a guess a mirror tries in turn).",
+                        source.kind(),
+                        quoted_list(several)
+                    ),
+                    refs.iter()
+                        .map(|at| json!({"op": "replace", "path": at, "value": one}))
+                        .collect(),
+                    0.45,
+                );
+            }
+            true
         }
+        _ => false,
     }
 }
 
@@ -288,6 +311,14 @@ pub(super) fn non_root_user(f: &mut Found, spec: &Value, path: &str) {
     ));
     f.confidence = 0.5;
     f.runnable = true;
+    context["runAsUser"] = json!(FIRST_USER_UID);
+    f.alternatives.push((
+        format!(
+            "Run the container as user {FIRST_USER_UID}, the first user many base images create (a guess a mirror proves)."
+        ),
+        vec![json!({"op": "add", "path": format!("{path}/securityContext"), "value": context})],
+        0.4,
+    ));
 }
 
 /// A file the app misses at `file`, where a ConfigMap or Secret of the

@@ -846,16 +846,28 @@ fn a_missing_configmap_or_secret_with_a_close_name_in_the_namespace_is_pointed_a
         json!([{"op": "replace", "path": "/containers/0/env/0/valueFrom/secretKeyRef/name", "value": "posting-token"}])
     );
 
-    // Two equally close: said, none picked.
+    // Two equally close: each is a candidate, tried in turn.
     let mut c = config_error(spec, "configmap \"posting-confg\" not found");
     c.configmaps.insert("posting-config".into(), vec![]);
     c.configmaps.insert("posting-confg2".into(), vec![]);
     let f = diagnose(&c).unwrap();
-    assert!(!f.runnable);
+    assert!(f.runnable);
+    let tried: Vec<Value> = f.candidates.iter().map(|c| replaced(&c.patch)).collect();
+    // equally close: by name
+    assert_eq!(tried, [json!("posting-confg2"), json!("posting-config")]);
+    assert_eq!(
+        f.candidates[0].patch, f.patch,
+        "the first candidate is the finding's own change"
+    );
     assert!(
-        f.suggested_fix.contains("none is picked"),
-        "{}",
-        f.suggested_fix
+        f.candidates
+            .iter()
+            .all(|c| c.confidence_score < 0.5 && c.suggested_fix.contains("each is a guess"))
+    );
+    assert!(
+        f.candidates
+            .iter()
+            .all(|c| c.fix_command.contains("kubectl -n shop patch deployment x"))
     );
 }
 
@@ -1078,12 +1090,76 @@ fn a_probe_path_the_app_answers_404_to_takes_the_path_its_sibling_probe_asks() {
         changes(&f),
         json!([{"op": "replace", "path": "/containers/0/readinessProbe/httpGet/path", "value": "/status"}])
     );
-    // No sibling and no history: said, nothing guessed.
+    assert_eq!(f.candidates.len(), 1);
+    // No sibling and no history: the usual health paths, one candidate each,
+    // in the order they are most common.
     let mut spec = one("quay.example.net/ledger/fx-rates:1.0");
     spec["containers"][0]["readinessProbe"] =
         json!({"httpGet": {"path": "/healthz", "port": 9100}});
     c.pod["spec"] = spec;
     let f = diagnose(&c).unwrap();
-    assert!(!f.runnable);
-    assert!(f.suggested_fix.contains("404"), "{}", f.suggested_fix);
+    assert!(f.runnable);
+    let paths: Vec<Value> = f.candidates.iter().map(|c| replaced(&c.patch)).collect();
+    assert_eq!(
+        paths,
+        [
+            "/health", "/livez", "/readyz", "/ready", "/status", "/ping", "/"
+        ]
+        .map(|p| json!(p))
+    );
+    assert!(
+        f.candidates
+            .windows(2)
+            .all(|w| w[0].confidence_score > w[1].confidence_score)
+    );
+}
+
+/// The value of a candidate patch's first `replace` (or `add`).
+fn replaced(patch: &Value) -> Value {
+    patch
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|op| op["op"] == "replace" || op["op"] == "add")
+        .unwrap()["value"]
+        .clone()
+}
+
+#[test]
+fn a_bad_command_tries_the_revision_that_ran_then_the_entrypoint_and_a_root_image_two_users() {
+    let mut spec = one("registry.example.com/shop/notifier:0.9.3");
+    spec["containers"][0]["command"] = json!(["servr"]);
+    let mut c = ctx(pod(spec, crashed("Error", 127, "")));
+    let mut good = one("registry.example.com/shop/notifier:0.9.3");
+    good["containers"][0]["command"] = json!(["/app/server"]);
+    c.history = vec![Revision {
+        number: 2,
+        spec: good,
+        ran: true,
+    }];
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.candidates.len(), 2);
+    assert!(f.candidates[0].suggested_fix.contains("revision 2"));
+    assert!(f.candidates[1].suggested_fix.contains("entrypoint"));
+    assert_eq!(
+        f.with_candidate(1)
+            .patch
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|op| op["op"] != "test")
+            .cloned()
+            .collect::<Vec<_>>(),
+        [json!({"op": "remove", "path": "/containers/0/command"})]
+    );
+
+    let mut spec = one("ghcr.example.io/edge/gatekeeper:1.3");
+    spec["securityContext"] = json!({"runAsNonRoot": true});
+    let f = diagnose(&config_error(spec, "container has runAsNonRoot and image will run as root (pod: \"g_ledger(u-1)\", container: app)")).unwrap();
+    let users: Vec<Value> = f
+        .candidates
+        .iter()
+        .map(|c| replaced(&c.patch)["runAsUser"].clone())
+        .collect();
+    assert_eq!(users, [json!(65532), json!(1000)]);
 }

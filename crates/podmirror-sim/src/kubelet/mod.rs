@@ -841,9 +841,13 @@ async fn run_process(
                     *f += 1;
                     let threshold = probe_num(p, "failureThreshold", 3.0) as u32;
                     match kind {
-                        ProbeKind::Readiness if w.with(|st| st.containers[idx].ready) => {
-                            w.with(|st| st.containers[idx].ready = false);
-                            w.publish();
+                        // A readiness failure only takes the container out
+                        // of ready; the kubelet never restarts it for that.
+                        ProbeKind::Readiness => {
+                            if w.with(|st| st.containers[idx].ready) {
+                                w.with(|st| st.containers[idx].ready = false);
+                                w.publish();
+                            }
                         }
                         _ if *f >= threshold => {
                             let cname = w.with(|st| st.containers[idx].name.clone());

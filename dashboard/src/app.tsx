@@ -259,6 +259,7 @@ function DialogHost({ request, shell }: { request: DialogRequest; shell: ShellAp
           <TestFixBody
             pod={request.pod}
             diagnosis={request.diagnosis}
+            candidate={request.candidate}
             readOnly={request.readOnly}
             onCancel={shell.closeDialog}
             onDeployed={(id: string) => shell.openDialog({ kind: 'mirror', id })}

@@ -133,6 +133,20 @@ pub(crate) fn print_finding(f: &Finding) {
     if f.runnable {
         println!("Patch (relative to the pod spec): {}", f.patch);
         println!("Fix command:\n  {}", f.fix_command.replace('\n', "\n  "));
+        if f.candidates.len() > 1 {
+            println!(
+                "Candidates ({}), most likely first; podmirror test tries them in turn:",
+                f.candidates.len()
+            );
+            for (i, c) in f.candidates.iter().enumerate() {
+                println!(
+                    "  {}. [{:.2}] {}",
+                    i + 1,
+                    c.confidence_score,
+                    c.suggested_fix
+                );
+            }
+        }
     } else {
         println!("No automatic change: the fix needs a person (see above).");
     }

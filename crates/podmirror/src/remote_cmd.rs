@@ -222,7 +222,14 @@ pub async fn fix(r: &Remote, t: &Target, pod: &str, args: &FixArgs) -> anyhow::R
 
 /// The body of a preview or deploy, from the change flags (and the last
 /// diagnosis's fix when none is given).
-async fn request(r: &Remote, ns: &str, pod: &str, args: &ChangeArgs) -> anyhow::Result<Value> {
+/// The deploy request for `args`; with no change given, the last diagnosis's
+/// fix (its first candidate), and that diagnosis.
+async fn request(
+    r: &Remote,
+    ns: &str,
+    pod: &str,
+    args: &ChangeArgs,
+) -> anyhow::Result<(Value, Option<Value>)> {
     if args.edit {
         bail!(
             "--edit works against the cluster, not through --server; edit a manifest and pass it with -f"
@@ -259,15 +266,16 @@ async fn request(r: &Remote, ns: &str, pod: &str, args: &ChangeArgs) -> anyhow::
             );
             body["patch"] = view["patch"].clone();
             body["diagnosis_id"] = view["id"].clone();
+            return Ok((body, Some(view)));
         }
     }
-    Ok(body)
+    Ok((body, None))
 }
 
 /// `podmirror preview POD --server …`.
 pub async fn preview(r: &Remote, t: &Target, pod: &str, args: &ChangeArgs) -> anyhow::Result<u8> {
     let ns = namespace(t);
-    let body = request(r, &ns, pod, args).await?;
+    let (body, _) = request(r, &ns, pod, args).await?;
     let got = r
         .call(
             Method::POST,
@@ -290,24 +298,21 @@ pub async fn test(
     test: &TestArgs,
 ) -> anyhow::Result<u8> {
     let ns = namespace(t);
-    let body = request(r, &ns, pod, args).await?;
-    let created = r
-        .call(
-            Method::POST,
-            &format!("/api/mirror/deploy/{}", encode(&format!("{ns}:{pod}"))),
-            Some(&body),
-        )
-        .await?;
-    let id = created["id"].as_str().unwrap_or("").to_string();
-    println!(
-        "mirror {id} created in namespace {} (source {}), expires in {}",
-        created["namespace"].as_str().unwrap_or(""),
-        created["source"].as_str().unwrap_or(""),
-        ttl::human(created["remaining_seconds"].as_u64().unwrap_or(0))
-    );
-    if let Some(d) = created["scaled_down"].as_str() {
-        println!("deployment {d} scaled down to 0 replicas until the mirror goes");
+    let (body, diagnosis) = request(r, &ns, pod, args).await?;
+    let candidates = diagnosis
+        .as_ref()
+        .and_then(|v| v["candidates"].as_array())
+        .cloned()
+        .unwrap_or_default();
+    if candidates.len() > 1 && !test.no_follow {
+        return remote_candidates(r, &ns, pod, body, &candidates, test).await;
     }
+    if test.parallel > 1 && args.scale_down {
+        bail!(
+            "--parallel tries several mirrors at once, and --scale-down holds the Deployment for one mirror: drop one of them"
+        );
+    }
+    let id = deploy(r, &ns, pod, &body, "").await?;
     if test.no_follow {
         println!(
             "follow it with: podmirror status -n {ns} --server {}",
@@ -315,7 +320,133 @@ pub async fn test(
         );
         return Ok(0);
     }
-    let path = format!("/api/mirror/status/{}?settle={}", encode(&id), test.settle);
+    let code = follow(r, &id, test, false).await?;
+    Ok(if test.wait_verdict { code } else { 0 })
+}
+
+/// Deploys a mirror through the backend; its id. `indent` prefixes the lines.
+async fn deploy(
+    r: &Remote,
+    ns: &str,
+    pod: &str,
+    body: &Value,
+    indent: &str,
+) -> anyhow::Result<String> {
+    let created = r
+        .call(
+            Method::POST,
+            &format!("/api/mirror/deploy/{}", encode(&format!("{ns}:{pod}"))),
+            Some(body),
+        )
+        .await?;
+    let id = created["id"].as_str().unwrap_or("").to_string();
+    println!(
+        "{indent}mirror {id} created in namespace {} (source {}), expires in {}",
+        created["namespace"].as_str().unwrap_or(""),
+        created["source"].as_str().unwrap_or(""),
+        ttl::human(created["remaining_seconds"].as_u64().unwrap_or(0))
+    );
+    if let Some(d) = created["scaled_down"].as_str() {
+        println!("{indent}deployment {d} scaled down to 0 replicas until the mirror goes");
+    }
+    Ok(id)
+}
+
+/// The diagnosis's candidates through the backend, as `podmirror test`
+/// tries them against the cluster: `--parallel` at a time until one proves
+/// Healthy; the backend records each verdict on its candidate.
+async fn remote_candidates(
+    r: &Remote,
+    ns: &str,
+    pod: &str,
+    body: Value,
+    candidates: &[Value],
+    test: &TestArgs,
+) -> anyhow::Result<u8> {
+    let n = candidates.len();
+    let at_once = usize::try_from(test.parallel).unwrap_or(1).clamp(1, n);
+    if at_once > 1 && body["scale_down"] == true {
+        bail!(
+            "--parallel tries several mirrors at once, and --scale-down holds the Deployment for one mirror: drop one of them"
+        );
+    }
+    println!(
+        "the diagnosis has {n} candidate changes: trying them {}, until one proves Healthy",
+        if at_once == 1 {
+            "one after the other".to_string()
+        } else {
+            format!("{at_once} at a time")
+        }
+    );
+    let mut next = 0;
+    while next < n {
+        let batch: Vec<usize> = (next..(next + at_once).min(n)).collect();
+        next += batch.len();
+        let mut running = Vec::new();
+        for &i in &batch {
+            let c = &candidates[i];
+            println!(
+                "candidate {}/{n} (confidence {:.2}): {}",
+                i + 1,
+                c["confidence_score"].as_f64().unwrap_or(0.0),
+                c["suggested_fix"].as_str().unwrap_or("")
+            );
+            let mut b = body.clone();
+            b["patch"] = c["patch"].clone();
+            b["candidate"] = serde_json::json!(i);
+            running.push((i, deploy(r, ns, pod, &b, "  ").await?));
+        }
+        let codes: Vec<u8> = if running.len() == 1 {
+            vec![follow(r, &running[0].1, test, false).await?]
+        } else {
+            let mut codes = Vec::new();
+            let follows = running.iter().map(|(_, id)| follow(r, id, test, true));
+            for code in futures::future::join_all(follows).await {
+                codes.push(code?);
+            }
+            codes
+        };
+        let kept = running
+            .iter()
+            .zip(&codes)
+            .find(|(_, code)| **code == 0)
+            .map(|((i, _), _)| *i);
+        for ((i, id), &code) in running.iter().zip(&codes) {
+            if kept == Some(*i) {
+                continue;
+            }
+            r.call(Method::DELETE, &format!("/api/mirror/{}", encode(id)), None)
+                .await?;
+            let how = match code {
+                0 => "Healthy too, a later candidate",
+                1 => "Failing",
+                _ => "without a verdict",
+            };
+            println!("  candidate {}/{n}: {how}; mirror {id} deleted", i + 1);
+        }
+        if let Some(i) = kept {
+            let id = &running
+                .iter()
+                .find(|(j, _)| *j == i)
+                .map(|(_, id)| id.clone())
+                .unwrap_or_default();
+            println!(
+                "verdict: Healthy — candidate {}/{n} proved Healthy on mirror {id}: {}",
+                i + 1,
+                candidates[i]["suggested_fix"].as_str().unwrap_or("")
+            );
+            println!("podmirror fix {pod} -n {ns} shows it first; mirror {id} stays until its TTL");
+            return Ok(0);
+        }
+    }
+    println!("verdict: Failing — none of the {n} candidates proved Healthy");
+    Ok(if test.wait_verdict { 1 } else { 0 })
+}
+
+/// Follows a mirror's status through the backend to its verdict: 0
+/// Healthy, 1 Failing, 2 gone or expired. `quiet` prints only the verdict.
+async fn follow(r: &Remote, id: &str, test: &TestArgs, quiet: bool) -> anyhow::Result<u8> {
+    let path = format!("/api/mirror/status/{}?settle={}", encode(id), test.settle);
     let mut seen = 0usize;
     let mut last = String::new();
     loop {
@@ -328,7 +459,7 @@ pub async fn test(
             Err(e) => return Err(e.into()),
         };
         let events = s["recent_events"].as_array().cloned().unwrap_or_default();
-        for e in events.iter().skip(seen) {
+        for e in events.iter().skip(seen).filter(|_| !quiet) {
             let count = e["count"].as_i64().unwrap_or(1);
             let times = if count > 1 {
                 format!(" (x{count})")
@@ -350,10 +481,10 @@ pub async fn test(
             s["restarts"],
             s["verdict_detail"].as_str().unwrap_or("")
         );
-        if line != last {
+        if line != last && !quiet {
             println!("{line} (expires in {})", ttl::countdown(left));
-            last = line;
         }
+        last = line;
         let code = match s["verdict"].as_str() {
             Some("Healthy") => {
                 println!("verdict: Healthy — mirror {id} runs with the change");
@@ -361,7 +492,7 @@ pub async fn test(
             }
             Some("Failing") => {
                 println!(
-                    "verdict: Failing — {}",
+                    "verdict: Failing — mirror {id}: {}",
                     s["verdict_detail"].as_str().unwrap_or("")
                 );
                 1
@@ -375,11 +506,13 @@ pub async fn test(
                 continue;
             }
         };
-        println!(
-            "mirror {id} stays until its TTL (expires in {}); podmirror delete {id} removes it now",
-            ttl::countdown(left)
-        );
-        return Ok(if test.wait_verdict { code } else { 0 });
+        if !quiet {
+            println!(
+                "mirror {id} stays until its TTL (expires in {}); podmirror delete {id} removes it now",
+                ttl::countdown(left)
+            );
+        }
+        return Ok(code);
     }
 }
 

@@ -1420,3 +1420,80 @@ fn the_backends_reaper_deletes_an_expired_mirror_and_restores_its_scale_down(tie
     );
     demo.kubectl_until("web restored", &replicas, |r| r == "1");
 }
+
+#[test]
+fn several_candidates_through_the_backend_are_tried_until_one_is_healthy() {
+    let demo = Demo::start("candidates-remote");
+    let admin = format!("pm_ci0admin_{}", "7b".repeat(24));
+    let server = Server::start(&demo, &[("PODMIRROR_ADMIN_TOKEN", admin.as_str())]);
+    let as_admin = [
+        ("PODMIRROR_SERVER", server.url.as_str()),
+        ("PODMIRROR_TOKEN", admin.as_str()),
+    ];
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/beacon.yaml");
+    demo.kubectl_until(
+        "beacon applied",
+        &["apply", "-f", manifest.to_str().unwrap()],
+        |_| true,
+    );
+    let pod = demo
+        .kubectl_until(
+            "beacon's pod",
+            &[
+                "get",
+                "pods",
+                "-n",
+                "shop",
+                "-l",
+                "app=beacon",
+                "-o",
+                "name",
+            ],
+            |o| !o.trim().is_empty(),
+        )
+        .trim()
+        .trim_start_matches("pod/")
+        .to_string();
+    // The backend's watcher diagnoses it: eight candidates.
+    let mut shown = String::new();
+    for _ in 0..120 {
+        let (_, out, _) = demo.run_with(&["fix", &pod, "-n", "shop"], &as_admin, "");
+        shown = out;
+        if shown.contains("Candidates, in confidence order") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    assert!(shown.contains("tries the 8 candidates in turn"), "{shown}");
+    // Two at a time: /healthz proves Healthy, /health fails and goes.
+    let (code, out, err) = demo.run_with(
+        &[
+            "test",
+            &pod,
+            "-n",
+            "shop",
+            "--settle",
+            "2",
+            "--wait-verdict",
+            "--parallel",
+            "2",
+        ],
+        &as_admin,
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("trying them 2 at a time"), "{out}");
+    assert!(out.contains("candidate 2/8: Failing; mirror"), "{out}");
+    assert!(
+        out.contains("verdict: Healthy — candidate 1/8 proved Healthy"),
+        "{out}"
+    );
+    // The backend recorded both verdicts on their candidates.
+    let (_, shown, _) = demo.run_with(&["fix", &pod, "-n", "shop"], &as_admin, "");
+    assert!(
+        shown.contains("Verified: mirror") && shown.contains("(candidate 1/8)"),
+        "{shown}"
+    );
+    assert!(shown.contains("[0.34, Failing on"), "{shown}");
+    drop(server);
+}

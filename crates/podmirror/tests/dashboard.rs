@@ -131,3 +131,8 @@ fn browser_a_thousand_failing_pods() {
 fn browser_keyboard_alone_themes_and_a_narrow_screen() {
     browser("habits.test.mjs");
 }
+
+#[test]
+fn browser_candidates_are_tested_one_by_one_and_the_proven_one_comes_first() {
+    browser("candidates.test.mjs");
+}

@@ -10,7 +10,10 @@ import type { Problem } from './problems';
 
 export interface TestFixProps {
   pod: FailingPod;
+  /** The diagnosis, with the candidate to test as its own fix. */
   diagnosis: DiagnosisView;
+  /** Which of the diagnosis's candidates it is (the verdict is recorded on it). */
+  candidate?: number;
   /** Read users see the preview only. */
   readOnly: boolean;
   onCancel: () => void;
@@ -24,8 +27,9 @@ interface Options {
 }
 
 /** What a deploy or a check sends: the edited manifest when there is one, else the diagnosis's patch. */
-export function requestBody(diagnosis: DiagnosisView, edited: string | null, options: Options, ttl: number | null): DeployRequest {
+export function requestBody(diagnosis: DiagnosisView, edited: string | null, options: Options, ttl: number | null, candidate?: number): DeployRequest {
   const body: DeployRequest = { ...options, diagnosis_id: diagnosis.id };
+  if (candidate !== undefined) body.candidate = candidate;
   if (edited !== null) body.manifest = edited;
   else body.patch = (diagnosis.patch ?? []) as PatchOp[];
   if (ttl !== null) body.ttl_seconds = ttl;
@@ -46,7 +50,7 @@ const OPTION_TEXT: Array<[keyof Options, string, string]> = [
   ['keep_labels', 'Keep labels', "Keep the source's labels, so its Services send the mirror real traffic; off, nothing selects the mirror."],
 ];
 
-export function TestFixBody({ pod, diagnosis, readOnly, onCancel, onDeployed }: TestFixProps) {
+export function TestFixBody({ pod, diagnosis, candidate, readOnly, onCancel, onDeployed }: TestFixProps) {
   const me = useMe();
   const [options, setOptions] = useState<Options>({ strip_probes: false, scale_down: false, keep_labels: false });
   const [preview, setPreview] = useState<Preview | null>(null);
@@ -86,7 +90,7 @@ export function TestFixBody({ pod, diagnosis, readOnly, onCancel, onDeployed }: 
       },
     );
     return () => abort.abort();
-  }, [podPath, diagnosis.id, options.strip_probes, options.keep_labels, options.scale_down]);
+  }, [podPath, diagnosis.id, candidate, options.strip_probes, options.keep_labels, options.scale_down]);
 
   // The editor, made once the preview is here; its documents follow the preview while nothing is edited.
   useEffect(() => {
@@ -166,7 +170,7 @@ export function TestFixBody({ pod, diagnosis, readOnly, onCancel, onDeployed }: 
     if (!(await check())) return;
     setDeploying(true);
     try {
-      const status = await api.post<MirrorStatus>(`/api/mirror/deploy/${seg(pod.pod_id)}`, requestBody(diagnosis, edited, options, Number(ttlText)));
+      const status = await api.post<MirrorStatus>(`/api/mirror/deploy/${seg(pod.pod_id)}`, requestBody(diagnosis, edited, options, Number(ttlText), candidate));
       onDeployed(status.id);
     } catch (error) {
       if (error instanceof ApiError && error.causes.length > 0) editor.current?.setServerCauses(error.causes);

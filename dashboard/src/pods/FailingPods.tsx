@@ -131,18 +131,8 @@ export function FailingPods({ pods, loaded, conn, error, active }: FailingPodsPr
     [toggle, focusRow],
   );
 
-  // Forget expansions of pods that left the list.
-  useEffect(() => {
-    setExpanded((prev) => {
-      let changed = false;
-      const next = new Set<string>();
-      for (const id of prev) {
-        if (pods.has(id)) next.add(id);
-        else changed = true;
-      }
-      return changed ? next : prev;
-    });
-  }, [pods]);
+  // Expansions are kept when a pod leaves the list: a crash-looping pod is
+  // Ready for moments between restarts, and its details stay open through them.
 
   return (
     <section class="pods" aria-label="Failing pods">

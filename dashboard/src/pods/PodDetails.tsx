@@ -7,6 +7,7 @@ import { Chip, CopyButton, ErrorText, Spinner } from '../ui/bits';
 import { useShell } from '../ui/shell';
 import { formatAgo, formatClock } from '../ui/time';
 import { useTick } from '../ui/clock';
+import { asCandidate, candidatesOf, shownCandidate, tryOf } from './candidates';
 
 type Load<T> = { state: 'loading' } | { state: 'ok'; value: T } | { state: 'missing'; message: string } | { state: 'error'; message: string };
 
@@ -127,7 +128,10 @@ function DiagnosisSection({ pod, load, reload }: { pod: FailingPod; load: Load<D
     );
   }
 
-  const d = load.value;
+  const all = load.value;
+  // The candidate a mirror proved Healthy is shown (and applied) first.
+  const shown = shownCandidate(all);
+  const d = asCandidate(all, shown);
   const change = hasChange(d);
   const percent = Math.round(d.confidence_score * 100);
   return (
@@ -171,12 +175,12 @@ function DiagnosisSection({ pod, load, reload }: { pod: FailingPod; load: Load<D
       ) : null}
       <div class="actions">
         {change && canDeploy(me) ? (
-          <button type="button" class="button primary" onClick={() => shell.openDialog({ kind: 'testfix', pod, diagnosis: d, readOnly: false })}>
+          <button type="button" class="button primary" onClick={() => shell.openDialog({ kind: 'testfix', pod, diagnosis: d, candidate: shown, readOnly: false })}>
             Test Fix
           </button>
         ) : null}
         {change && !canDeploy(me) ? (
-          <button type="button" class="button" onClick={() => shell.openDialog({ kind: 'testfix', pod, diagnosis: d, readOnly: true })}>
+          <button type="button" class="button" onClick={() => shell.openDialog({ kind: 'testfix', pod, diagnosis: d, candidate: shown, readOnly: true })}>
             Preview
           </button>
         ) : null}
@@ -191,6 +195,7 @@ function DiagnosisSection({ pod, load, reload }: { pod: FailingPod; load: Load<D
           </button>
         ) : null}
       </div>
+      {candidatesOf(all).length > 1 ? <Candidates pod={pod} d={all} shown={shown} deploy={canDeploy(me)} /> : null}
       {change && !me.canApplyFix ? (
         <p class="refusal" data-testid="apply-refusal">
           {FIX_REFUSAL}
@@ -199,6 +204,46 @@ function DiagnosisSection({ pod, load, reload }: { pod: FailingPod; load: Load<D
       {!d.runnable ? <p class="muted small">This fix needs a person (for example a Secret's value): nothing to test automatically.</p> : null}
       {note ? <p class="muted">{note}</p> : null}
     </div>
+  );
+}
+
+/** Every candidate change, most likely first, with what a mirror said of it and a button to test it. */
+function Candidates({ pod, d, shown, deploy }: { pod: FailingPod; d: DiagnosisView; shown: number; deploy: boolean }) {
+  const shell = useShell();
+  return (
+    <>
+      <h4>Candidates ({candidatesOf(d).length}), most likely first</h4>
+      <ol class="candidates" data-testid="candidates">
+        {candidatesOf(d).map((c, i) => {
+          const tried = tryOf(d, i);
+          return (
+            <li key={i} class={i === shown ? 'candidate shown' : 'candidate'} data-testid="candidate">
+              <div class="candidate-head">
+                <span class="muted small">{Math.round(c.confidence_score * 100)}%</span>
+                {tried ? (
+                  <Chip tone={tried.verdict === 'Healthy' ? 'good' : 'bad'} title={`Mirror ${tried.mirror}`}>
+                    {tried.verdict}
+                  </Chip>
+                ) : (
+                  <Chip tone="muted">not tried</Chip>
+                )}
+                {deploy ? (
+                  <button
+                    type="button"
+                    class="button small"
+                    aria-label={`Test candidate ${i + 1}`}
+                    onClick={() => shell.openDialog({ kind: 'testfix', pod, diagnosis: asCandidate(d, i), candidate: i, readOnly: false })}
+                  >
+                    Test
+                  </button>
+                ) : null}
+              </div>
+              <div>{c.suggested_fix}</div>
+            </li>
+          );
+        })}
+      </ol>
+    </>
   );
 }
 

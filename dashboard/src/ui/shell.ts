@@ -4,7 +4,7 @@ import { useContext } from 'preact/hooks';
 import type { DiagnosisView, FailingPod } from '../api/types';
 
 export type DialogRequest =
-  | { kind: 'testfix'; pod: FailingPod; diagnosis: DiagnosisView; readOnly: boolean }
+  | { kind: 'testfix'; pod: FailingPod; diagnosis: DiagnosisView; readOnly: boolean; candidate?: number }
   | { kind: 'mirror'; id: string }
   | { kind: 'apply'; pod: FailingPod; diagnosis: DiagnosisView }
   | { kind: 'help' };

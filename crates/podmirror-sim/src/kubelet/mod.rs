@@ -843,12 +843,11 @@ async fn run_process(
                     match kind {
                         // A readiness failure only takes the container out
                         // of ready; the kubelet never restarts it for that.
-                        ProbeKind::Readiness => {
-                            if w.with(|st| st.containers[idx].ready) {
-                                w.with(|st| st.containers[idx].ready = false);
-                                w.publish();
-                            }
+                        ProbeKind::Readiness if w.with(|st| st.containers[idx].ready) => {
+                            w.with(|st| st.containers[idx].ready = false);
+                            w.publish();
                         }
+                        ProbeKind::Readiness => {}
                         _ if *f >= threshold => {
                             let cname = w.with(|st| st.containers[idx].name.clone());
                             w.event(

@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 mod guess;
+mod workload;
 use guess::Source;
+pub use workload::WorkloadState;
 
 /// An event about the pod, as `kubectl describe` lists it.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -91,6 +93,11 @@ pub struct Context {
     pub pvcs: BTreeMap<String, (String, String)>,
     /// Every PersistentVolumeClaim of the namespace, by name.
     pub claim_names: Vec<String>,
+    /// Every ServiceAccount of the namespace, by name.
+    pub service_accounts: Vec<String>,
+    /// For a workload that has no pod to diagnose, what its owner chain
+    /// says; `pod` is then its template as a pod, named `kind/name`.
+    pub workload: Option<WorkloadState>,
     /// The storage classes the cluster offers.
     pub storage_classes: Vec<String>,
     /// The nodes.
@@ -121,6 +128,13 @@ pub enum Category {
     InitContainer,
     /// A container's postStart hook fails, so the kubelet kills it.
     LifecycleHook,
+    /// The API server refuses to create the workload's pods (quota,
+    /// ServiceAccount, Pod Security, an admission webhook).
+    Admission,
+    /// A Deployment's rollout stopped progressing.
+    Rollout,
+    /// A Job reached its backoff limit.
+    JobFailed,
 }
 
 impl Category {
@@ -136,6 +150,9 @@ impl Category {
             Category::Evicted => "evicted",
             Category::InitContainer => "init-container",
             Category::LifecycleHook => "lifecycle-hook",
+            Category::Admission => "admission",
+            Category::Rollout => "rollout",
+            Category::JobFailed => "job-failed",
         }
     }
 }
@@ -322,7 +339,8 @@ pub fn diagnose(ctx: &Context) -> Option<Finding> {
         .events
         .iter()
         .any(|e| e.reason == "Unhealthy" && e.message.starts_with("Liveness"));
-    let found = evicted(ctx)
+    let found = workload::diagnose(ctx)
+        .or_else(|| evicted(ctx))
         .or_else(|| unschedulable(ctx))
         .or_else(|| waiting(ctx))
         .or_else(|| failed_mount(ctx))

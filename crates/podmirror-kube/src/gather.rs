@@ -1,18 +1,24 @@
-//! Gathering what the diagnosis rules read (the diagnosis rules): one snapshot of a
-//! namespace (or all) — pods, events of both events APIs, ReplicaSets (owner
-//! chain and rollout history), ConfigMap and Secret keys (never Secret
-//! values), claims, nodes — then, per failing pod, the tail of its
-//! containers' logs. A namespace costs 9 requests (the clock and 8 lists)
-//! plus 1–2 log reads per container that is not ready, however many pods it
-//! has.
+//! Gathering what the diagnosis rules read: one snapshot of a namespace (or
+//! all) — pods, events of both events APIs, ReplicaSets (owner chain and
+//! rollout history), the workloads (Deployments, StatefulSets, DaemonSets,
+//! Jobs) for those that have no pod to diagnose, ConfigMap and Secret keys
+//! (never Secret values), claims, ServiceAccounts, nodes — then, per failing
+//! pod, the tail of its containers' logs. A namespace costs 14 requests (the
+//! clock and 13 lists) plus 1–2 log reads per container that is not ready,
+//! however many pods it has.
 
 use crate::KubeError;
 use crate::source::controller;
-use k8s_openapi::api::apps::v1::ReplicaSet;
-use k8s_openapi::api::core::v1::{ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Secret};
+use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Event, Node, PersistentVolumeClaim, Pod, Secret, ServiceAccount,
+};
 use kube::api::{Api, ListParams, LogParams};
 use podmirror_core::contract::LABEL_MIRROR;
-use podmirror_core::diagnosis::{Context, EventLine, NodeInfo, Owner, Revision, SecretInfo};
+use podmirror_core::diagnosis::{
+    Context, EventLine, NodeInfo, Owner, Revision, SecretInfo, WorkloadState,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -29,6 +35,9 @@ pub struct Snapshot {
     configmaps: BTreeMap<(String, String), Vec<String>>,
     secrets: BTreeMap<(String, String), SecretInfo>,
     pvcs: BTreeMap<(String, String), (String, String)>,
+    /// Deployments, StatefulSets, DaemonSets and Jobs.
+    workloads: Vec<Value>,
+    service_accounts: Vec<(String, String)>,
     nodes: Vec<NodeInfo>,
     /// The API server's time when it was taken.
     pub now: Option<jiff::Timestamp>,
@@ -248,6 +257,37 @@ impl Snapshot {
             )
         })
         .collect();
+        // The workloads (a single pod's diagnosis does not need them).
+        let mut workloads = Vec::new();
+        let mut service_accounts = Vec::new();
+        if only.is_none() {
+            for (listed, what) in [
+                (
+                    list::<Deployment>(client, ns, "deployments").await,
+                    "deployments",
+                ),
+                (
+                    list::<StatefulSet>(client, ns, "statefulsets").await,
+                    "statefulsets",
+                ),
+                (
+                    list::<DaemonSet>(client, ns, "daemonsets").await,
+                    "daemonsets",
+                ),
+                (list::<Job>(client, ns, "jobs").await, "jobs"),
+            ] {
+                workloads.extend(optional(listed, what, &mut unreadable)?);
+            }
+        }
+        service_accounts.extend(
+            optional(
+                list::<ServiceAccount>(client, ns, "serviceaccounts").await,
+                "serviceaccounts",
+                &mut unreadable,
+            )?
+            .iter()
+            .map(key),
+        );
         let nodes: Api<Node> = Api::all(client.clone());
         let nodes = optional(
             nodes
@@ -269,6 +309,8 @@ impl Snapshot {
             configmaps,
             secrets,
             pvcs,
+            workloads,
+            service_accounts,
             nodes,
             now,
             unreadable,
@@ -339,9 +381,192 @@ impl Snapshot {
                 .map(|k| k.1.clone())
                 .collect(),
             storage_classes: Vec::new(),
+            service_accounts: self
+                .service_accounts
+                .iter()
+                .filter(|k| in_ns(k))
+                .map(|k| k.1.clone())
+                .collect(),
+            workload: None,
             nodes: self.nodes.clone(),
             now: self.now,
         }
+    }
+
+    /// The workload `kind/name` of namespace `ns`, if the snapshot has it.
+    pub fn workload(&self, ns: &str, kind: &str, name: &str) -> Option<&Value> {
+        self.workloads.iter().find(|w| {
+            text(w, "/metadata/namespace") == ns
+                && text(w, "/kind").eq_ignore_ascii_case(kind)
+                && text(w, "/metadata/name") == name
+        })
+    }
+
+    /// The workloads with something to say and no failing pod that says
+    /// it: pods refused at creation, a stalled rollout, a failed Job.
+    pub fn stuck_workloads(&self) -> Vec<&Value> {
+        self.workloads
+            .iter()
+            .filter(|w| {
+                let state = self.workload_state(w);
+                let refused = state.pods < state.desired
+                    && (state.events.iter().any(|e| e.reason == "FailedCreate")
+                        || state
+                            .conditions
+                            .iter()
+                            .any(|(t, s, _, _)| t == "ReplicaFailure" && s == "True"));
+                let no_failing_pod = !self
+                    .pods_of(w)
+                    .iter()
+                    .any(|p| !podmirror_core::diagnosis::healthy(p));
+                let stalled = state.conditions.iter().any(|(t, s, r, _)| {
+                    t == "Progressing" && s == "False" && r == "ProgressDeadlineExceeded"
+                }) && no_failing_pod;
+                let failed_job = state
+                    .conditions
+                    .iter()
+                    .any(|(t, s, _, _)| t == "Failed" && s == "True")
+                    && state.pods == 0;
+                refused || stalled || failed_job
+            })
+            .collect()
+    }
+
+    /// The ReplicaSets a Deployment owns (for other kinds, none).
+    fn replicasets_of(&self, w: &Value) -> Vec<&Value> {
+        let uid = text(w, "/metadata/uid");
+        self.replicasets
+            .iter()
+            .filter(|r| {
+                r.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|o| o.iter().any(|o| o["uid"] == uid.as_str()))
+            })
+            .collect()
+    }
+
+    /// The pods of a workload (through its ReplicaSets for a Deployment), not being deleted.
+    fn pods_of(&self, w: &Value) -> Vec<&Value> {
+        let mut owners: Vec<String> = vec![text(w, "/metadata/uid")];
+        owners.extend(
+            self.replicasets_of(w)
+                .iter()
+                .map(|r| text(r, "/metadata/uid")),
+        );
+        self.pods
+            .iter()
+            .filter(|p| p.pointer("/metadata/deletionTimestamp").is_none())
+            .filter(|p| {
+                p.pointer("/metadata/ownerReferences")
+                    .and_then(Value::as_array)
+                    .is_some_and(|o| {
+                        o.iter()
+                            .any(|o| owners.iter().any(|u| o["uid"] == u.as_str()))
+                    })
+            })
+            .collect()
+    }
+
+    fn workload_state(&self, w: &Value) -> WorkloadState {
+        let kind = text(w, "/kind");
+        let (ns, name) = key(w);
+        let rss = self.replicasets_of(w);
+        let mut names: Vec<String> = vec![name.clone()];
+        names.extend(rss.iter().map(|r| text(r, "/metadata/name")));
+        let events = self
+            .events
+            .iter()
+            .filter(|(n, p, _)| *n == ns && names.contains(p))
+            .map(|(_, _, e)| e.clone())
+            .collect();
+        let conditions_of = |o: &Value| -> Vec<(String, String, String, String)> {
+            o.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(|c| {
+                    (
+                        text(c, "/type"),
+                        text(c, "/status"),
+                        text(c, "/reason"),
+                        text(c, "/message"),
+                    )
+                })
+                .collect()
+        };
+        let mut conditions = conditions_of(w);
+        let revision = |r: &Value| {
+            text(
+                r,
+                "/metadata/annotations/deployment.kubernetes.io~1revision",
+            )
+            .parse::<u64>()
+            .unwrap_or(0)
+        };
+        if let Some(newest) = rss.iter().max_by_key(|r| revision(r)) {
+            conditions.extend(conditions_of(newest));
+        }
+        let number = |p: &str| w.pointer(p).and_then(Value::as_i64);
+        let desired = match kind.as_str() {
+            "DaemonSet" => number("/status/desiredNumberScheduled").unwrap_or(0),
+            "Job" => number("/spec/parallelism").unwrap_or(1),
+            _ => number("/spec/replicas").unwrap_or(1),
+        };
+        WorkloadState {
+            kind,
+            name,
+            desired,
+            pods: self.pods_of(w).len() as i64,
+            events,
+            conditions,
+        }
+    }
+
+    /// The context of a workload that has no pod to diagnose: its template
+    /// as a pod named `kind/name`, and what its owner chain says.
+    pub fn workload_context(&self, w: &Value) -> Context {
+        let state = self.workload_state(w);
+        let (ns, _) = key(w);
+        let target = format!("{}/{}", state.kind.to_ascii_lowercase(), state.name);
+        let template = w.pointer("/spec/template").cloned().unwrap_or(Value::Null);
+        let pod = podmirror_core::cleanup::pod_from_template(&template, &target, &ns);
+        let mut ctx = Context {
+            owner: Some(Owner {
+                kind: state.kind.clone(),
+                name: state.name.clone(),
+            }),
+            ..Context::default()
+        };
+        let in_ns = |k: &(String, String)| k.0 == ns;
+        ctx.configmaps = self
+            .configmaps
+            .iter()
+            .filter(|(k, _)| in_ns(k))
+            .map(|(k, v)| (k.1.clone(), v.clone()))
+            .collect();
+        ctx.secrets = self
+            .secrets
+            .iter()
+            .filter(|(k, _)| in_ns(k))
+            .map(|(k, v)| (k.1.clone(), v.clone()))
+            .collect();
+        ctx.claim_names = self
+            .pvcs
+            .keys()
+            .filter(|k| in_ns(k))
+            .map(|k| k.1.clone())
+            .collect();
+        ctx.service_accounts = self
+            .service_accounts
+            .iter()
+            .filter(|k| in_ns(k))
+            .map(|k| k.1.clone())
+            .collect();
+        ctx.nodes = self.nodes.clone();
+        ctx.now = self.now;
+        ctx.pod = pod;
+        ctx.workload = Some(state);
+        ctx
     }
 
     /// The workload above the pod and, for a Deployment, its revisions.

@@ -809,7 +809,7 @@ async fn a_pod_that_is_gone_is_sourced_from_its_owners_template() {
 }
 
 #[tokio::test]
-async fn a_namespace_is_gathered_in_nine_requests_and_a_healthy_pod_has_no_diagnosis() {
+async fn a_namespace_is_gathered_in_fourteen_requests_and_a_healthy_pod_has_no_diagnosis() {
     let sim = cluster().await;
     let client = sim.client();
     let web = until("web ready", || {
@@ -824,8 +824,8 @@ async fn a_namespace_is_gathered_in_nine_requests_and_a_healthy_pod_has_no_diagn
         .unwrap();
     assert_eq!(
         sim.requests.last_seq() - before,
-        9,
-        "the clock and eight lists: {:?}",
+        14,
+        "the clock and thirteen lists: {:?}",
         sim.requests
             .after(before)
             .iter()

@@ -43,6 +43,9 @@ async fn judge(
 pub async fn one(t: Target, pod: String, format: Format, use_llm: bool) -> anyhow::Result<u8> {
     let llm = llm(use_llm)?;
     let (client, ns) = connect(&t).await?;
+    if let Some((kind, name)) = pod.split_once('/').filter(|(k, _)| *k != "pod") {
+        return workload(&client, &ns, kind, name, format).await;
+    }
     let name = pod.strip_prefix("pod/").unwrap_or(&pod).to_string();
     let snapshot = Snapshot::take_pod(&client, &ns, &name).await?;
     let Some(p) = snapshot
@@ -88,6 +91,55 @@ pub async fn one(t: Target, pod: String, format: Format, use_llm: bool) -> anyho
     Ok(0)
 }
 
+/// `podmirror diagnose deployment/NAME` (statefulset, daemonset, job): what
+/// its owner chain says when it has no pod to diagnose, else where its pods are.
+async fn workload(
+    client: &kube::Client,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    format: Format,
+) -> anyhow::Result<u8> {
+    let kind = match kind.to_ascii_lowercase().as_str() {
+        "deployment" | "deployments" | "deploy" => "Deployment",
+        "statefulset" | "statefulsets" | "sts" => "StatefulSet",
+        "daemonset" | "daemonsets" | "ds" => "DaemonSet",
+        "job" | "jobs" => "Job",
+        other => anyhow::bail!(
+            "cannot diagnose a {other:?}: give a pod, or deployment/NAME, statefulset/NAME, daemonset/NAME or job/NAME"
+        ),
+    };
+    let snapshot = Snapshot::take(client, Some(ns)).await?;
+    let Some(w) = snapshot.workload(ns, kind, name) else {
+        anyhow::bail!(
+            "{} {name:?} not found in namespace {ns:?}; check the name with `kubectl -n {ns} get {}`",
+            kind.to_ascii_lowercase(),
+            kind.to_ascii_lowercase()
+        );
+    };
+    if let Some(why) = snapshot.unreadable_note() {
+        eprintln!("note: {why}");
+    }
+    let ctx = snapshot.workload_context(w);
+    let Some(f) = diagnosis::diagnose(&ctx) else {
+        let state = ctx.workload.as_ref();
+        println!(
+            "{}/{name} has {} of {} pods and nothing its owner chain says explains a failure; its failing pods, if any: podmirror diagnose --all -n {ns}",
+            kind.to_ascii_lowercase(),
+            state.map_or(0, |s| s.pods),
+            state.map_or(0, |s| s.desired),
+        );
+        return Ok(0);
+    };
+    keep(std::slice::from_ref(&f)).await;
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&f)?),
+        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&f)?)),
+        Format::Table => print_finding(&f),
+    }
+    Ok(0)
+}
+
 fn ns_name(p: &Value) -> String {
     format!(
         "{}/{}",
@@ -108,14 +160,25 @@ fn owner_text(f: &Finding) -> String {
 }
 
 pub(crate) fn print_finding(f: &Finding) {
-    println!(
-        "pod {}/{} ({}): {}, confidence {:.2}",
-        f.namespace,
-        f.pod,
-        owner_text(f),
-        f.category.as_str(),
-        f.confidence_score
-    );
+    if f.pod.contains('/') {
+        // a workload with no pod to diagnose
+        println!(
+            "{}/{}: {}, confidence {:.2}",
+            f.namespace,
+            f.pod,
+            f.category.as_str(),
+            f.confidence_score
+        );
+    } else {
+        println!(
+            "pod {}/{} ({}): {}, confidence {:.2}",
+            f.namespace,
+            f.pod,
+            owner_text(f),
+            f.category.as_str(),
+            f.confidence_score
+        );
+    }
     if f.source != "rules" {
         println!(
             "Source: {} (checked: allowed paths, API server dry run)",
@@ -187,6 +250,12 @@ pub async fn all(
         match found {
             Some(f) => findings.push(f),
             None => unexplained.push(ns_name(p)),
+        }
+    }
+    // Workloads whose pods the API server refuses, or that stalled, with no pod to say so.
+    for w in snapshot.stuck_workloads() {
+        if let Some(f) = diagnosis::diagnose(&snapshot.workload_context(w)) {
+            findings.push(f);
         }
     }
     if llm.is_some() && asked == LLM_PER_RUN && !unexplained.is_empty() {

@@ -156,10 +156,21 @@ async fn build(
     let src = source::resolve(client, ns, pod).await?;
     // With no change given, a pod's last diagnosed fix is the change.
     let mut diagnosed = None;
+    // A pod's diagnosis is kept under its name; a workload's (one with no
+    // pod to diagnose) under `kind/name`.
+    let key = match (&src.gone_pod, src.from_template) {
+        (Some(_), _) => None,
+        (None, false) => Some(src.name().to_string()),
+        (None, true) => src
+            .owner
+            .as_deref()
+            .and_then(|o| o.split_once('/'))
+            .map(|(k, n)| format!("{}/{n}", k.to_ascii_lowercase())),
+    };
     if changes.is_empty()
         && !args.no_fix
-        && !src.from_template
-        && let Some(saved) = last_fix(ns, src.name()).await
+        && let Some(key) = key
+        && let Some(saved) = last_fix(ns, &key).await
     {
         let f = saved.finding.with_candidate(candidate);
         let age = jiff::Timestamp::now()

@@ -1163,3 +1163,214 @@ fn a_bad_command_tries_the_revision_that_ran_then_the_entrypoint_and_a_root_imag
         .collect();
     assert_eq!(users, [json!(65532), json!(1000)]);
 }
+
+/// A Deployment with no pod: its template as the context's pod, and what
+/// its owner chain says.
+fn workload(
+    spec: Value,
+    events: Vec<EventLine>,
+    conditions: Vec<(&str, &str, &str, &str)>,
+) -> Context {
+    let mut c = ctx(
+        json!({"metadata": {"name": "deployment/ledger-api", "namespace": "ledger"}, "spec": spec}),
+    );
+    c.owner = Some(Owner {
+        kind: "Deployment".into(),
+        name: "ledger-api".into(),
+    });
+    c.workload = Some(WorkloadState {
+        kind: "Deployment".into(),
+        name: "ledger-api".into(),
+        desired: 2,
+        pods: 0,
+        events,
+        conditions: conditions
+            .into_iter()
+            .map(|(t, s, r, m)| (t.into(), s.into(), r.into(), m.into()))
+            .collect(),
+    });
+    c
+}
+
+fn with_resources(requests: Value, limits: Value) -> Value {
+    let mut spec = one("quay.example.net/ledger/posting:3.2.1");
+    spec["containers"][0]["resources"] = json!({"requests": requests, "limits": limits});
+    spec
+}
+
+#[test]
+fn a_pod_over_its_quota_asks_for_what_is_left() {
+    // the ReplicaSet controller's "Error creating: %v" (pkg/controller/controller_utils.go)
+    // around the quota admission's words (k8s.io/apiserver plugin/resourcequota/controller.go)
+    let message = "Error creating: pods \"ledger-api-6d9f8b7c5-x2x4q\" is forbidden: exceeded quota: ledger-compute, requested: requests.memory=1Gi, used: requests.memory=3584Mi, limited: requests.memory=4Gi";
+    let c = workload(
+        with_resources(
+            json!({"memory": "1Gi", "cpu": "250m"}),
+            json!({"memory": "2Gi"}),
+        ),
+        vec![event("Warning", "FailedCreate", message)],
+        vec![],
+    );
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Admission);
+    assert!(
+        f.diagnosis
+            .contains("refuses to create the pods of deployment/ledger-api (0 of 2 exist)"),
+        "{}",
+        f.diagnosis
+    );
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "add", "path": "/containers/0/resources", "value":
+            {"requests": {"memory": "512Mi", "cpu": "250m"}, "limits": {"memory": "2Gi"}}}])
+    );
+    assert!(
+        f.fix_command
+            .contains("kubectl -n ledger patch deployment ledger-api"),
+        "{}",
+        f.fix_command
+    );
+    assert!(f.suggested_fix.contains("a guess"), "{}", f.suggested_fix);
+
+    // Used up: nothing to ask less of.
+    let full = "Error creating: pods \"ledger-api-6d9f8b7c5-x2x4q\" is forbidden: exceeded quota: ledger-compute, requested: pods=1, used: pods=10, limited: pods=10";
+    let f = diagnose(&workload(
+        one("a:1"),
+        vec![event("Warning", "FailedCreate", full)],
+        vec![],
+    ))
+    .unwrap();
+    assert!(!f.runnable);
+    assert!(
+        f.suggested_fix
+            .contains("ledger-compute is used up: pods (10 used of 10)"),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn a_quota_that_wants_every_value_set_gets_them() {
+    // k8s.io/kubernetes pkg/quota/v1/evaluator/core/pods.go: "must specify %s for: %s"
+    let message = "Error creating: pods \"ledger-api-6d9f8b7c5-x2x4q\" is forbidden: failed quota: ledger-compute: must specify limits.memory for: app; requests.cpu for: app";
+    let c = workload(
+        with_resources(json!({"memory": "256Mi"}), json!({"cpu": "500m"})),
+        vec![event("Warning", "FailedCreate", message)],
+        vec![],
+    );
+    let f = diagnose(&c).unwrap();
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "add", "path": "/containers/0/resources", "value":
+            {"requests": {"memory": "256Mi", "cpu": "500m"}, "limits": {"cpu": "500m", "memory": "256Mi"}}}])
+    );
+}
+
+#[test]
+fn a_missing_service_account_takes_a_close_one_then_the_default() {
+    // plugin/pkg/admission/serviceaccount/admission.go
+    let message = "Error creating: pods \"ledger-api-6d9f8b7c5-x2x4q\" is forbidden: error looking up service account ledger/ledger-wrtier: serviceaccount \"ledger-wrtier\" not found";
+    let mut spec = one("quay.example.net/ledger/posting:3.2.1");
+    spec["serviceAccountName"] = json!("ledger-wrtier");
+    let mut c = workload(
+        spec,
+        vec![event("Warning", "FailedCreate", message)],
+        vec![],
+    );
+    c.service_accounts = vec![
+        "default".into(),
+        "ledger-writer".into(),
+        "ledger-reader".into(),
+    ];
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Admission);
+    assert!(f.runnable);
+    let to: Vec<Value> = f.candidates.iter().map(|c| replaced(&c.patch)).collect();
+    assert_eq!(to, [json!("ledger-writer"), json!("default")]);
+    assert!(
+        f.suggested_fix
+            .contains("kubectl -n ledger create serviceaccount ledger-wrtier"),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn pod_security_settings_are_set_as_the_level_asks() {
+    // the StatefulSet controller's words (pkg/controller/statefulset/stateful_pod_control.go)
+    // around pod-security-admission's (admission/admission.go, policy/check_*.go)
+    let message = "create Pod ledger-api-0 in StatefulSet ledger-api failed error: pods \"ledger-api-0\" is forbidden: violates PodSecurity \"restricted:latest\": allowPrivilegeEscalation != false (container \"app\" must set securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container \"app\" must set securityContext.capabilities.drop=[\"ALL\"]), runAsNonRoot != true (pod or container \"app\" must set securityContext.runAsNonRoot=true), seccompProfile (pod or container \"app\" must set securityContext.seccompProfile.type to \"RuntimeDefault\" or \"Localhost\")";
+    let f = diagnose(&workload(
+        one("a:1"),
+        vec![event("Warning", "FailedCreate", message)],
+        vec![],
+    ))
+    .unwrap();
+    assert!(f.runnable);
+    assert_eq!(f.candidates.len(), 2);
+    let sc = replaced(&f.candidates[0].patch);
+    assert_eq!(
+        sc,
+        json!({"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": true, "seccompProfile": {"type": "RuntimeDefault"}})
+    );
+    assert_eq!(replaced(&f.candidates[1].patch)["runAsUser"], 65532);
+}
+
+#[test]
+fn a_webhook_refusal_is_said_in_its_words_and_nothing_is_guessed() {
+    let message = "Error creating: admission webhook \"images.policy.example.net\" denied the request: image quay.example.net/ledger/posting:3.2.1 is not signed";
+    let f = diagnose(&workload(
+        one("a:1"),
+        vec![event("Warning", "FailedCreate", message)],
+        vec![],
+    ))
+    .unwrap();
+    assert_eq!(f.category, Category::Admission);
+    assert!(!f.runnable);
+    assert!(f.diagnosis.contains("is not signed"), "{}", f.diagnosis);
+    assert!(
+        f.suggested_fix.contains("\"images.policy.example.net\""),
+        "{}",
+        f.suggested_fix
+    );
+}
+
+#[test]
+fn a_stalled_rollout_and_a_failed_job_are_named() {
+    // pkg/controller/deployment/util/deployment_util.go: ReplicaSet "%s" has timed out progressing.
+    let c = workload(
+        one("a:1"),
+        vec![],
+        vec![(
+            "Progressing",
+            "False",
+            "ProgressDeadlineExceeded",
+            "ReplicaSet \"ledger-api-6d9f8b7c5\" has timed out progressing.",
+        )],
+    );
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::Rollout);
+    assert!(
+        f.suggested_fix
+            .contains("kubectl rollout undo deployment/ledger-api"),
+        "{}",
+        f.suggested_fix
+    );
+    // pkg/controller/job/job_controller.go: "Job has reached the specified backoff limit"
+    let mut c = workload(
+        one("a:1"),
+        vec![],
+        vec![(
+            "Failed",
+            "True",
+            "BackoffLimitExceeded",
+            "Job has reached the specified backoff limit",
+        )],
+    );
+    c.workload.as_mut().unwrap().kind = "Job".into();
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::JobFailed);
+    assert!(f.diagnosis.contains("BackoffLimitExceeded"));
+}

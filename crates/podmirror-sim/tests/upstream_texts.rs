@@ -270,3 +270,78 @@ fn kubelet_and_scheduler_texts_match_the_kubernetes_source() {
     );
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
+
+#[test]
+fn quota_refusals_match_the_kubernetes_source() {
+    let Some(src) = kubernetes_source() else {
+        assert!(
+            std::env::var_os("PODMIRROR_REQUIRE_REAL_CLUSTER").is_none(),
+            "the Kubernetes source is not in the Go module cache: run scripts/build-control-plane"
+        );
+        eprintln!("skipped: the Kubernetes source is not in the Go module cache");
+        return;
+    };
+    // k8s.io/apiserver v0.N.M is released with k8s.io/kubernetes v1.N.M
+    let version = src
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .replace("kubernetes@v1.", "apiserver@v0.");
+    let apiserver = src.parent().unwrap().join(version);
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    };
+    let controller = read(apiserver.join("pkg/admission/plugin/resourcequota/controller.go"));
+    let pods = read(src.join("pkg/quota/v1/evaluator/core/pods.go"));
+    let quota = serde_json::json!({"metadata": {"name": "batch-compute"}, "spec": {"hard": {"requests.memory": "1Gi"}}});
+    let pod = |requests: serde_json::Value| serde_json::json!({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "app", "resources": {"requests": requests}}]}});
+    let none: Vec<serde_json::Value> = Vec::new();
+    let exceeded = podmirror_sim::apiserver::quota::refusal(
+        &pod(serde_json::json!({"memory": "2Gi"})),
+        [&quota].into_iter(),
+        none.iter(),
+    )
+    .unwrap();
+    let format = "exceeded quota: %s, requested: %s, used: %s, limited: %s";
+    assert!(
+        controller.contains(format),
+        "{format} is not in controller.go"
+    );
+    assert_eq!(
+        exceeded,
+        sprintf(
+            format,
+            &[
+                "batch-compute",
+                "requests.memory=2Gi",
+                "requests.memory=0",
+                "requests.memory=1Gi"
+            ]
+        )
+    );
+    let unspecified = podmirror_sim::apiserver::quota::refusal(
+        &pod(serde_json::json!({"cpu": "1"})),
+        [&quota].into_iter(),
+        none.iter(),
+    )
+    .unwrap();
+    for literal in ["failed quota: %s: %v", "must specify %s", "%s for: %s"] {
+        assert!(
+            controller.contains(literal) || pods.contains(literal),
+            "{literal} is not in the source"
+        );
+    }
+    assert_eq!(
+        unspecified,
+        sprintf(
+            "failed quota: %s: %v",
+            &[
+                "batch-compute",
+                &sprintf(
+                    "must specify %s",
+                    &[&sprintf("%s for: %s", &["requests.memory", "app"])]
+                )
+            ]
+        )
+    );
+}

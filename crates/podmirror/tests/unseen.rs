@@ -40,17 +40,11 @@ const TABLE: &[(&str, &str, &str, Fix)] = &[
     ("ledger-batch", "reconcile", "admission", Fix::Proven),
 ];
 
-/// Rows the sim cannot run yet: it has no ResourceQuota (quota.yaml).
-const REAL_ONLY: &[&str] = &["reconcile"];
-
-/// The table's rows this tier runs.
+/// The table's rows this tier runs (all of them, on both).
 fn rows(
-    c: &Cluster,
+    _: &Cluster,
 ) -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, Fix)> {
-    let sim = c.tier == "sim";
-    TABLE
-        .iter()
-        .filter(move |(_, app, _, _)| !(sim && REAL_ONLY.contains(app)))
+    TABLE.iter()
 }
 
 fn data(name: &str) -> PathBuf {
@@ -196,10 +190,8 @@ fn every_unseen_workload_is_diagnosed_and_its_guessed_fix_proves_healthy(c: &Clu
     let storage = data(&format!("storage-{}.yaml", c.tier));
     let (code, _, err) = c.kubectl(&["apply", "-f", storage.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
-    if c.tier == "real" {
-        let (code, _, err) = c.kubectl(&["apply", "-f", data("quota.yaml").to_str().unwrap()]);
-        assert_eq!(code, 0, "{err}");
-    }
+    let (code, _, err) = c.kubectl(&["apply", "-f", data("quota.yaml").to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
     let found = findings(c);
     let mut right = 0;
     let mut runnable = Vec::new();

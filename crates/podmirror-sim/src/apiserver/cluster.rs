@@ -1082,6 +1082,22 @@ fn admit_create(data: &Data, res: ResourceId, ns: &str, obj: &mut Value) -> Resu
                 ),
             ));
         }
+        // The quota plugin, over the namespace's quotas and pods as they are now.
+        let quotas: Vec<_> = data
+            .iter(ids::resourcequotas(), Some(ns), None)
+            .map(|(_, s)| s.value())
+            .collect();
+        if !quotas.is_empty() {
+            let pods: Vec<_> = data
+                .iter(ids::pods(), Some(ns), None)
+                .map(|(_, s)| s.value())
+                .collect();
+            if let Some(why) =
+                super::quota::refusal(obj, quotas.iter().map(|q| &**q), pods.iter().map(|p| &**p))
+            {
+                return Err(ApiError::forbidden(gr(res), meta::name(obj), &why));
+            }
+        }
         defaults::pod_service_account_token(obj);
     }
     Ok(())

@@ -34,6 +34,7 @@ fn add_schema(generator: &mut SchemaGenerator, r: &Resource) {
         ("", "Secret") => drop(generator.subschema_for::<core::v1::Secret>()),
         ("", "Service") => drop(generator.subschema_for::<core::v1::Service>()),
         ("", "ServiceAccount") => drop(generator.subschema_for::<core::v1::ServiceAccount>()),
+        ("", "ResourceQuota") => drop(generator.subschema_for::<core::v1::ResourceQuota>()),
         ("", "Node") => drop(generator.subschema_for::<core::v1::Node>()),
         ("", "PersistentVolumeClaim") => {
             drop(generator.subschema_for::<core::v1::PersistentVolumeClaim>())

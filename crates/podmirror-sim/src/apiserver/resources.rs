@@ -162,6 +162,18 @@ pub static RESOURCES: &[Resource] = &[
         )
     },
     Resource {
+        short_names: &["quota"],
+        subresources: &[Subresource::Status],
+        ..res(
+            "",
+            "v1",
+            "ResourceQuota",
+            "resourcequotas",
+            "resourcequota",
+            true,
+        )
+    },
+    Resource {
         short_names: &["no"],
         subresources: &[Subresource::Status],
         ..res("", "v1", "Node", "nodes", "node", false)
@@ -302,6 +314,7 @@ pub mod ids {
     id!(secrets, "", "secrets");
     id!(services, "", "services");
     id!(serviceaccounts, "", "serviceaccounts");
+    id!(resourcequotas, "", "resourcequotas");
     id!(nodes, "", "nodes");
     id!(pvcs, "", "persistentvolumeclaims");
     id!(deployments, "apps", "deployments");

@@ -41,7 +41,7 @@ impl NamespaceQuery {
     /// The namespace of `pod` for the caller: both names checked, and 404
     /// when the caller's org does not see the namespace.
     fn pod_namespace(&self, caller: &Caller, pod: &str) -> Result<&str, ApiError> {
-        crate::names::object_name(pod, "pod")?;
+        crate::names::target(pod)?;
         caller.namespace(self.ns(), &format!("pod {}/{pod}", self.ns()))
     }
 }
@@ -330,6 +330,9 @@ pub async fn post_diagnosis(
 impl AppState {
     /// Diagnoses one pod now and keeps the finding.
     pub(crate) async fn diagnose(&self, ns: &str, pod: &str) -> Result<DiagnoseResult, ApiError> {
+        if let Some((kind, name)) = pod.split_once('/') {
+            return self.diagnose_workload(ns, kind, name).await;
+        }
         let snapshot = podmirror_kube::gather::Snapshot::take_pod(&self.client, ns, pod).await?;
         let Some(p) = snapshot
             .pods
@@ -375,6 +378,37 @@ impl AppState {
             namespace: ns.into(),
             pod: pod.into(),
             healthy,
+            finding,
+            message,
+        })
+    }
+
+    /// Diagnoses `kind/name`, a workload with no pod to diagnose (rules only).
+    async fn diagnose_workload(
+        &self,
+        ns: &str,
+        kind: &str,
+        name: &str,
+    ) -> Result<DiagnoseResult, ApiError> {
+        let snapshot = podmirror_kube::gather::Snapshot::take(&self.client, Some(ns)).await?;
+        let Some(w) = snapshot.workload(ns, kind, name) else {
+            return Err(ApiError::not_found(format!("{kind} {ns}/{name} not found")));
+        };
+        let finding = diagnosis::diagnose(&snapshot.workload_context(w));
+        if let Some(f) = &finding {
+            self.store
+                .save(f, jiff::Timestamp::now())
+                .await
+                .map_err(ApiError::store)?;
+            self.diagnoses.send_modify(|n| *n += 1);
+        }
+        let message = finding.is_none().then(|| {
+            format!("{kind}/{name} has nothing its owner chain says explains a failure; its pods, if any, are diagnosed one by one")
+        });
+        Ok(DiagnoseResult {
+            namespace: ns.into(),
+            pod: format!("{kind}/{name}"),
+            healthy: finding.is_none(),
             finding,
             message,
         })

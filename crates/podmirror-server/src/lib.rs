@@ -70,6 +70,8 @@ pub struct AppState {
     /// Moves whenever this server keeps a diagnosis or a verdict, so the
     /// live lists show it at once.
     pub diagnoses: tokio::sync::watch::Sender<u64>,
+    /// Workloads with no pod to say what is wrong (the watcher's sweep).
+    pub stuck: std::sync::RwLock<Vec<watcher::Stuck>>,
     metrics: metrics::Metrics,
 }
 
@@ -95,6 +97,7 @@ impl AppState {
             clock: Mutex::new(Default::default()),
             reaper_leading: tokio::sync::watch::Sender::new(false),
             diagnoses: tokio::sync::watch::Sender::new(0),
+            stuck: Default::default(),
             metrics: Default::default(),
         });
         let weak = Arc::downgrade(&state);

@@ -91,6 +91,37 @@ impl AppState {
                 mirrors: refs,
             });
         }
+        // Workloads with no pod to say what is wrong: a row each, `kind/name`.
+        let stuck = self
+            .stuck
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        for w in stuck.into_iter().filter(|w| caller.org.sees(&w.namespace)) {
+            let saved = recent.remove(&(w.namespace.clone(), w.target.clone()));
+            out.push(FailingPod {
+                pod_id: format!("{}:{}", w.namespace, w.target),
+                namespace: w.namespace,
+                pod: w.target,
+                phase: "NoPods".into(),
+                reason: w.reason.clone(),
+                reasons: vec![w.reason],
+                restarts: 0,
+                last_restart_at: None,
+                ready: w.pods,
+                containers: w.desired,
+                created_at: w.created_at,
+                owner: Some(w.owner),
+                diagnosis: saved.map(|d| DiagnosisSummary {
+                    category: d.finding.category.as_str().into(),
+                    diagnosis: d.finding.diagnosis,
+                    confidence_score: d.finding.confidence_score,
+                    source: d.finding.source,
+                    verdict: d.verified.map(|(_, verdict)| verdict),
+                }),
+                mirrors: Vec::new(),
+            });
+        }
         out.sort_by(|a, b| (&a.namespace, &a.pod).cmp(&(&b.namespace, &b.pod)));
         Ok(out)
     }

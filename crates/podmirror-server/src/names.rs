@@ -37,6 +37,20 @@ pub fn object_name<'a>(s: &'a str, what: &str) -> Result<&'a str, ApiError> {
     }
 }
 
+/// A pod's name, or `KIND/NAME` of a workload that has no pod to diagnose
+/// (`deployment`, `statefulset`, `daemonset`, `job`); the kind, if any.
+pub fn target(s: &str) -> Result<Option<&str>, ApiError> {
+    match s.split_once('/') {
+        None => object_name(s, "pod").map(|_| None),
+        Some((kind @ ("deployment" | "statefulset" | "daemonset" | "job"), name)) => {
+            object_name(name, kind).map(|_| Some(kind))
+        }
+        Some((kind, _)) => Err(ApiError::bad_request(format!(
+            "{s:?}: {kind:?} is not a workload podmirror diagnoses; give a pod, or deployment/NAME, statefulset/NAME, daemonset/NAME or job/NAME"
+        ))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -194,6 +194,12 @@ pub async fn pod_detail(
     caller: Caller,
     Path(pod_id): Path<String>,
 ) -> Result<Json<PodDetail>, ApiError> {
+    if let Ok((ns, target)) = crate::api::split_pod_id(&pod_id)
+        && let Ok(Some(kind)) = crate::names::target(target)
+    {
+        let ns = caller.namespace(ns, &format!("{target} in {ns}"))?;
+        return workload_detail(&s, ns, kind, target).await.map(Json);
+    }
     let (ns, name) = pod_of(&caller, &pod_id)?;
     let mut pod = read_pod(&s.client, ns, name).await?;
     let events = events_of(&s.client, ns, name).await?;
@@ -210,6 +216,54 @@ pub async fn pod_detail(
         events,
         yaml: podmirror_core::render::yaml(&pod),
     }))
+}
+
+/// A workload with no pod to diagnose, as a pod's details: no containers,
+/// the events of its owner chain (the workload and its ReplicaSets), its YAML.
+async fn workload_detail(
+    s: &AppState,
+    ns: &str,
+    kind: &str,
+    target: &str,
+) -> Result<PodDetail, ApiError> {
+    let name = target.split_once('/').map_or(target, |(_, n)| n);
+    let snapshot = podmirror_kube::gather::Snapshot::take(&s.client, Some(ns)).await?;
+    let Some(w) = snapshot.workload(ns, kind, name) else {
+        return Err(ApiError::not_found(format!(
+            "{kind} {ns}/{name} not found; it may have been deleted"
+        )));
+    };
+    let ctx = snapshot.workload_context(w);
+    let events = ctx
+        .workload
+        .as_ref()
+        .map(|st| {
+            st.events
+                .iter()
+                .map(|e| EventView {
+                    kind: e.kind.clone(),
+                    reason: e.reason.clone(),
+                    message: e.message.clone(),
+                    count: i64::from(e.count),
+                    last_seen: None,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut yaml = w.clone();
+    if let Some(md) = yaml.get_mut("metadata").and_then(Value::as_object_mut) {
+        md.remove("managedFields");
+    }
+    Ok(PodDetail {
+        namespace: ns.into(),
+        pod: target.into(),
+        pod_id: format!("{ns}:{target}"),
+        phase: "NoPods".into(),
+        node: None,
+        containers: Vec::new(),
+        events,
+        yaml: podmirror_core::render::yaml(&yaml),
+    })
 }
 
 /// `?container=NAME&previous=true&tail=N` for a pod's logs.

@@ -61,11 +61,12 @@ pub struct Me {
 pub struct FailingPod {
     /// Namespace.
     pub namespace: String,
-    /// Pod name.
+    /// Pod name; for a workload with no pod to diagnose, `kind/name`.
     pub pod: String,
     /// `namespace:name`, for the mirror routes.
     pub pod_id: String,
-    /// status.phase.
+    /// status.phase; `NoPods` for a workload with no pod to diagnose (its
+    /// `ready` and `containers` are then the pods it has and wants).
     pub phase: String,
     /// The first reason Kubernetes gives (`CrashLoopBackOff`, `Unschedulable`, …).
     pub reason: String,

@@ -2,7 +2,10 @@
 //! has failed for `debounce` (a pod that is only starting up is left
 //! alone), at most `per_minute` diagnoses a minute, and again when its last
 //! diagnosis is older than half the window — so `GET /api/diagnosis/{pod}`
-//! and `podmirror fix` find a fresh diagnosis without anyone asking.
+//! and `podmirror fix` find a fresh diagnosis without anyone asking. Every
+//! `sweep` it also reads the cluster's workloads for those with no pod to
+//! say what is wrong (pods refused at creation, a stalled rollout, a failed
+//! Job), diagnoses them (`kind/name`) and lists them with the failing pods.
 
 use crate::AppState;
 use std::collections::HashMap;
@@ -16,6 +19,8 @@ pub struct Pacing {
     pub debounce: Duration,
     /// Most diagnoses a minute.
     pub per_minute: u32,
+    /// How often the workloads are read for those with no pod to diagnose.
+    pub sweep: Duration,
 }
 
 impl Default for Pacing {
@@ -23,12 +28,108 @@ impl Default for Pacing {
         Pacing {
             debounce: Duration::from_secs(10),
             per_minute: 30,
+            sweep: Duration::from_secs(15),
         }
+    }
+}
+
+/// A workload the sweep found with no pod to say what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stuck {
+    /// Its namespace.
+    pub namespace: String,
+    /// `deployment/NAME` (the diagnosis's `pod`).
+    pub target: String,
+    /// `Deployment/NAME`.
+    pub owner: String,
+    /// The category of its diagnosis (`admission`, `rollout`, `job-failed`).
+    pub reason: String,
+    /// Pods it wants, and has.
+    pub desired: i64,
+    /// Pods it has.
+    pub pods: i64,
+    /// Its creationTimestamp.
+    pub created_at: Option<String>,
+}
+
+/// Reads the workloads, diagnoses the stuck ones (again once their
+/// diagnosis is older than half the window) and publishes the list.
+async fn sweep(s: &AppState, last: &mut HashMap<String, Instant>) {
+    let snapshot = match podmirror_kube::gather::Snapshot::take(&s.client, None).await {
+        Ok(snap) => snap,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the workloads");
+            return;
+        }
+    };
+    let now = Instant::now();
+    let mut found = Vec::new();
+    for w in snapshot.stuck_workloads() {
+        let ctx = snapshot.workload_context(w);
+        let Some(f) = podmirror_core::diagnosis::diagnose(&ctx) else {
+            continue;
+        };
+        let key = format!("{}/{}", f.namespace, f.pod);
+        let stale = last
+            .get(&key)
+            .is_none_or(|t| now.duration_since(*t) > s.window / 2);
+        if stale {
+            match s.store.save(&f, jiff::Timestamp::now()).await {
+                Ok(()) => {
+                    last.insert(key, now);
+                    s.diagnoses.send_modify(|n| *n += 1);
+                    tracing::info!(namespace = %f.namespace, workload = %f.pod, "diagnosed a workload with no pod");
+                }
+                Err(e) => tracing::warn!(error = %e, "could not keep a workload's diagnosis"),
+            }
+        }
+        let state = ctx.workload.as_ref();
+        found.push(Stuck {
+            namespace: f.namespace.clone(),
+            target: f.pod.clone(),
+            owner: f
+                .owner
+                .as_ref()
+                .map(|o| format!("{}/{}", o.kind, o.name))
+                .unwrap_or_default(),
+            reason: f.category.as_str().to_string(),
+            desired: state.map_or(0, |w| w.desired),
+            pods: state.map_or(0, |w| w.pods),
+            created_at: w
+                .pointer("/metadata/creationTimestamp")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_string),
+        });
+    }
+    last.retain(|k, _| {
+        found
+            .iter()
+            .any(|f| format!("{}/{}", f.namespace, f.target) == *k)
+    });
+    let mut stuck = s
+        .stuck
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *stuck != found {
+        *stuck = found;
+        drop(stuck);
+        s.diagnoses.send_modify(|n| *n += 1);
     }
 }
 
 /// Starts the watcher; it stops when the state is dropped.
 pub fn start(state: &Arc<AppState>, pacing: Pacing) {
+    let weak = Arc::downgrade(state);
+    let every = pacing.sweep;
+    tokio::spawn(async move {
+        let mut last = HashMap::new();
+        loop {
+            let Some(s) = weak.upgrade() else { return };
+            sweep(&s, &mut last).await;
+            drop(s);
+            tokio::time::sleep(every).await;
+        }
+    });
     let weak = Arc::downgrade(state);
     let mut changes = state.pods.changes();
     tokio::spawn(async move {

@@ -658,6 +658,7 @@ async fn a_pod_that_starts_failing_is_diagnosed_without_anyone_asking() {
         podmirror_server::watcher::Pacing {
             debounce: Duration::from_millis(200),
             per_minute: 30,
+            sweep: Duration::from_secs(60),
         },
     );
     let pod = until("api failing", || api.pod_of("shop", "api", false)).await;
@@ -1196,4 +1197,130 @@ async fn the_failing_stream_sends_a_snapshot_then_only_changes_and_ends_when_the
         .await
         .unwrap();
     assert!(end.is_none(), "the stream ends");
+}
+
+#[tokio::test]
+async fn a_workload_whose_pods_are_refused_is_listed_diagnosed_and_mirrored() {
+    let api = Api::start("stuck").await;
+    podmirror_server::watcher::start(
+        &api.state,
+        podmirror_server::watcher::Pacing {
+            debounce: Duration::from_millis(200),
+            per_minute: 30,
+            sweep: Duration::from_millis(300),
+        },
+    );
+    // A ServiceAccount that does not exist: every pod is refused.
+    let mut d = deployment("ghost", "registry.example.com/shop/web:2.3.1");
+    d["spec"]["template"]["spec"]["serviceAccountName"] = json!("ghost-runner");
+    api.sim
+        .cluster
+        .create(
+            ids::deployments(),
+            "shop",
+            d,
+            &WriteOptions::manager("test"),
+        )
+        .unwrap();
+    let (_, _, failing) = until_ok(&api, "/api/pods/failing", "acme-read", |v| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pod"] == "deployment/ghost" && p["diagnosis"]["category"] == "admission")
+    })
+    .await;
+    let row = failing
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["pod"] == "deployment/ghost")
+        .unwrap()
+        .clone();
+    assert_eq!(row["phase"], "NoPods", "{row}");
+    assert_eq!(row["pod_id"], "shop:deployment/ghost");
+    assert_eq!(
+        (row["ready"].as_i64(), row["containers"].as_i64()),
+        (Some(0), Some(1))
+    );
+    // Another org does not see it.
+    let (_, _, theirs) = api
+        .call("GET", "/api/pods/failing", Some("globex-write"), None)
+        .await;
+    assert!(
+        !theirs
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["pod"] == "deployment/ghost")
+    );
+    // Its diagnosis: the default ServiceAccount as a guess.
+    let (status, _, v) = api
+        .call(
+            "GET",
+            "/api/diagnosis/deployment%2Fghost?namespace=shop",
+            Some("acme-read"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{v}");
+    assert!(
+        v["diagnosis"]
+            .as_str()
+            .unwrap()
+            .contains("error looking up service account shop/ghost-runner"),
+        "{v}"
+    );
+    assert_eq!(v["runnable"], true, "{v}");
+    // Its details: the FailedCreate events of its ReplicaSet, its YAML.
+    let (status, _, detail) = api
+        .call(
+            "GET",
+            "/api/pods/shop:deployment%2Fghost",
+            Some("acme-read"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{detail}");
+    assert!(
+        detail["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"] == "FailedCreate"),
+        "{detail}"
+    );
+    assert!(
+        detail["yaml"]
+            .as_str()
+            .unwrap()
+            .contains("serviceAccountName: ghost-runner")
+    );
+    // A mirror of its template with the fix: created, and its verdict recorded on the diagnosis.
+    let body = json!({"patch": v["patch"], "diagnosis_id": v["id"], "ttl_seconds": 60});
+    let (status, _, m) = api
+        .call(
+            "POST",
+            "/api/mirror/deploy/shop:deployment%2Fghost",
+            Some("acme-admin"),
+            Some(body),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{m}");
+    // A kind podmirror does not diagnose: a clear 400.
+    let (status, _, e) = api
+        .call(
+            "GET",
+            "/api/diagnosis/service%2Fweb?namespace=shop",
+            Some("acme-read"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{e}");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("is not a workload podmirror diagnoses"),
+        "{e}"
+    );
 }

@@ -136,3 +136,8 @@ fn browser_keyboard_alone_themes_and_a_narrow_screen() {
 fn browser_candidates_are_tested_one_by_one_and_the_proven_one_comes_first() {
     browser("candidates.test.mjs");
 }
+
+#[test]
+fn browser_a_workload_whose_pods_are_refused_has_its_own_row() {
+    browser("workloads.test.mjs");
+}

@@ -748,7 +748,7 @@ fn the_charts_rbac_is_enough_and_what_it_lacks_is_named() {
     );
     assert!(
         stderr.contains(
-            "does not let you list replicasets, configmaps, secrets, persistentvolumeclaims, nodes"
+            "does not let you list replicasets, configmaps, secrets, persistentvolumeclaims, deployments, statefulsets, daemonsets, jobs, serviceaccounts, nodes"
         ),
         "{stderr}"
     );

@@ -22,8 +22,8 @@ enum Fix {
     ByHand,
 }
 
-/// (namespace, Deployment, category, fix), in the order of `workloads.yaml`
-/// then `quota.yaml`.
+/// (namespace, Deployment, category, fix), in the order of `workloads.yaml`,
+/// `quota.yaml` and `pod-security.yaml`.
 const TABLE: &[(&str, &str, &str, Fix)] = &[
     ("ledger", "posting", "crash-loop", Fix::Proven),
     ("ledger", "fx-rates", "crash-loop", Fix::Proven),
@@ -38,13 +38,21 @@ const TABLE: &[(&str, &str, &str, Fix)] = &[
     ("ledger", "ticker", "probe", Fix::Proven),
     ("ledger", "writer", "admission", Fix::Proven),
     ("ledger-batch", "reconcile", "admission", Fix::Proven),
+    ("ledger-secure", "signer", "admission", Fix::Proven),
 ];
 
-/// The table's rows this tier runs (all of them, on both).
+/// Rows only the real control plane runs: Pod Security admission, which
+/// the sim does not have (pod-security.yaml).
+const REAL_ONLY: &[&str] = &["signer"];
+
+/// The table's rows this tier runs.
 fn rows(
-    _: &Cluster,
+    c: &Cluster,
 ) -> impl Iterator<Item = &'static (&'static str, &'static str, &'static str, Fix)> {
-    TABLE.iter()
+    let sim = c.tier == "sim";
+    TABLE
+        .iter()
+        .filter(move |(_, app, _, _)| !(sim && REAL_ONLY.contains(app)))
 }
 
 fn data(name: &str) -> PathBuf {
@@ -192,6 +200,11 @@ fn every_unseen_workload_is_diagnosed_and_its_guessed_fix_proves_healthy(c: &Clu
     assert_eq!(code, 0, "{err}");
     let (code, _, err) = c.kubectl(&["apply", "-f", data("quota.yaml").to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
+    if c.tier == "real" {
+        let psa = data("pod-security.yaml");
+        let (code, _, err) = c.kubectl(&["apply", "-f", psa.to_str().unwrap()]);
+        assert_eq!(code, 0, "{err}");
+    }
     let found = findings(c);
     let mut right = 0;
     let mut runnable = Vec::new();

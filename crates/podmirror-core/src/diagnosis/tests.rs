@@ -95,6 +95,8 @@ fn a_bad_tag_goes_back_to_the_last_tag_that_ran() {
             &format!("Back-off pulling image \"{image}\""),
         ),
     ));
+    // the kubelet's "Failed to pull image %q: %v" (pkg/kubelet/images/image_manager.go) around
+    // containerd's NotFound for a tag the registry lacks (core/remotes/docker/resolver.go: "not found")
     c.events.push(event("Warning", "Failed", &format!("Failed to pull image \"{image}\": rpc error: code = NotFound desc = failed to pull and unpack image \"{image}\": not found")));
     c.history = vec![
         Revision {
@@ -135,6 +137,8 @@ fn a_bad_tag_goes_back_to_the_last_tag_that_ran() {
 fn a_private_image_uses_the_pull_secret_the_namespace_has() {
     let image = "registry.example.com/private/billing:3.2.0";
     let mut c = ctx(pod(one(image), waiting("ErrImagePull", "")));
+    // containerd's words when the registry asks for credentials (the CRI plugin's
+    // "pull access denied, repository does not exist or may require authorization")
     c.events.push(event("Warning", "Failed", &format!("Failed to pull image \"{image}\": rpc error: code = Unknown desc = failed to pull and unpack image \"{image}\": pull access denied, repository does not exist or may require authorization: server message: insufficient_scope: authorization failed")));
     let without = diagnose(&c).unwrap();
     assert!(!without.runnable);
@@ -206,6 +210,8 @@ fn a_missing_env_var_is_named_and_filled_from_a_configmap_when_one_has_it() {
 
 #[test]
 fn config_errors_say_what_to_create_and_change_nothing() {
+    // the kubelet's CreateContainerConfigError texts (pkg/kubelet/kubelet_pods.go:
+    // "configmap %q not found", "couldn't find key %v in Secret %v/%v")
     for (message, says) in [
         (
             "configmap \"cart-config\" not found",
@@ -237,6 +243,8 @@ fn an_oom_kill_raises_the_limit_with_headroom_within_the_largest_node() {
     let mut spec = one("registry.example.com/shop/reports:1.2.0");
     spec["containers"][0]["resources"] =
         json!({"limits": {"memory": "256Mi"}, "requests": {"memory": "256Mi"}});
+    // the kubelet reports the cgroup OOM kill as terminated reason OOMKilled,
+    // exit code 137 (pkg/kubelet/kuberuntime/kuberuntime_container.go)
     let f = diagnose(&ctx(pod(spec.clone(), crashed("OOMKilled", 137, "")))).unwrap();
     assert_eq!(f.category, Category::OomKilled);
     assert_eq!(
@@ -464,6 +472,8 @@ fn a_probe_on_the_wrong_port_moves_to_the_container_port() {
     c.pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["reason"] =
         json!("Completed");
     c.pod["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] = json!(0);
+    // the prober's "%s probe failed: %s" (pkg/kubelet/prober/prober.go) around Go's
+    // net/http error for a port nothing listens on
     c.events.push(event("Warning", "Unhealthy", "Liveness probe failed: Get \"http://10.244.1.5:8081/healthz\": dial tcp 10.244.1.5:8081: connect: connection refused"));
     let f = diagnose(&c).unwrap();
     assert_eq!(f.category, Category::Probe);
@@ -496,6 +506,8 @@ fn a_liveness_probe_that_gives_up_too_early_gets_a_startup_probe() {
 fn unschedulable_pods_get_a_request_that_fits_or_lose_the_selector_or_tolerate_the_taint() {
     let mut spec = one("registry.example.com/shop/analytics:1.0.0");
     spec["containers"][0]["resources"] = json!({"requests": {"memory": "64Gi"}});
+    // the scheduler's FitError (pkg/scheduler/framework/types.go: "0/%v nodes are available: %v.")
+    // with NodeResourcesFit's "Insufficient memory" and the preemption summary
     let f = diagnose(&ctx(pod(spec, unschedulable("0/3 nodes are available: 3 Insufficient memory. preemption: 0/3 nodes are available: 3 No preemption victims found for incoming pod.")))).unwrap();
     assert_eq!(f.category, Category::Unschedulable);
     assert_eq!(
@@ -572,6 +584,8 @@ fn on_a_tainted_node(taint: (&str, &str)) -> Context {
 
 #[test]
 fn a_node_that_is_down_is_a_node_problem_not_the_pods() {
+    // the node lifecycle controller's taints for a node that stopped reporting
+    // (k8s.io/api/core/v1 well_known_taints.go: TaintNodeUnreachable, TaintNodeNotReady)
     for taint in [
         ("node.kubernetes.io/unreachable", "NoSchedule"),
         ("node.kubernetes.io/not-ready", "NoExecute"),
@@ -629,6 +643,8 @@ fn a_taint_the_pod_already_tolerates_is_not_the_one_to_fix() {
 fn an_unbound_claim_of_a_class_nobody_offers_says_what_to_recreate() {
     let mut c = ctx(pod(
         one("registry.example.com/shop/uploads:1.1.0"),
+        // VolumeBinding's "pod has unbound immediate PersistentVolumeClaims"
+        // (pkg/scheduler/framework/plugins/volumebinding/volume_binding.go)
         unschedulable(
             "0/3 nodes are available: pod has unbound immediate PersistentVolumeClaims. preemption: 0/3 nodes are available: 3 Preemption is not helpful for scheduling.",
         ),
@@ -717,6 +733,8 @@ fn a_failing_post_start_hook_goes_back_to_the_hook_that_ran_or_is_removed() {
     c.events.push(event(
         "Warning",
         "FailedPostStartHook",
+// the kubelet's FailedPostStartHook text before 1.34 (pkg/kubelet/lifecycle/handlers.go:
+// "Exec lifecycle hook (%v) for Container %q in Pod %q failed - error: %v, message: %q")
         "Exec lifecycle hook ([/bin/sh -c /app/warm-cache]) for Container \"app\" in Pod \"x-7c9f-abcde_shop(u-1)\" failed - error: command '/bin/sh -c /app/warm-cache' exited with 127: , message: \"/bin/sh: 1: /app/warm-cache: not found\\n\"",
     ));
     c.events

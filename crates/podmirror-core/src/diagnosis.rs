@@ -837,19 +837,11 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
                     "no PersistentVolumeClaim {claim:?} in the namespace; close names: {}",
                     guess::quoted_list(several)
                 ));
-                for one in several {
-                    f.also(
-                        format!(
-                            "Use the claim {one:?} instead of {claim:?}, which does not exist (one of several close names, {}: each is a guess a mirror tries in turn). If {claim:?} is meant, create it.",
-                            guess::quoted_list(several)
-                        ),
-                        volumes
-                            .iter()
-                            .map(|at| json!({"op": "replace", "path": at, "value": one}))
-                            .collect(),
-                        0.45,
-                    );
-                }
+                guess::each_close(&mut f, several, &volumes, |one, all| {
+                    format!(
+                        "Use the claim {one:?} instead of {claim:?}, which does not exist (one of several close names, {all}: each is a guess a mirror tries in turn). If {claim:?} is meant, create it."
+                    )
+                });
             }
         }
         return Some(f);

@@ -356,11 +356,7 @@ impl AppState {
             _ => (rules, None),
         };
         if let Some(f) = &finding {
-            self.store
-                .save(f, jiff::Timestamp::now())
-                .await
-                .map_err(ApiError::store)?;
-            self.diagnoses.send_modify(|n| *n += 1);
+            self.keep(f).await?;
         }
         let healthy = diagnosis::healthy(p);
         let message = match (&finding, healthy) {
@@ -383,6 +379,17 @@ impl AppState {
         })
     }
 
+    /// Keeps a finding as its pod's (or workload's) last diagnosis, and
+    /// tells the live lists.
+    async fn keep(&self, f: &diagnosis::Finding) -> Result<(), ApiError> {
+        self.store
+            .save(f, jiff::Timestamp::now())
+            .await
+            .map_err(ApiError::store)?;
+        self.diagnoses.send_modify(|n| *n += 1);
+        Ok(())
+    }
+
     /// Diagnoses `kind/name`, a workload with no pod to diagnose (rules only).
     async fn diagnose_workload(
         &self,
@@ -396,11 +403,7 @@ impl AppState {
         };
         let finding = diagnosis::diagnose(&snapshot.workload_context(w));
         if let Some(f) = &finding {
-            self.store
-                .save(f, jiff::Timestamp::now())
-                .await
-                .map_err(ApiError::store)?;
-            self.diagnoses.send_modify(|n| *n += 1);
+            self.keep(f).await?;
         }
         let message = finding.is_none().then(|| {
             format!("{kind}/{name} has nothing its owner chain says explains a failure; its pods, if any, are diagnosed one by one")

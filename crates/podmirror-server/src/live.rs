@@ -81,13 +81,7 @@ impl AppState {
                 containers: p.containers,
                 created_at: p.created_at.clone(),
                 owner: p.owner.clone(),
-                diagnosis: saved.map(|d| DiagnosisSummary {
-                    category: d.finding.category.as_str().into(),
-                    diagnosis: d.finding.diagnosis,
-                    confidence_score: d.finding.confidence_score,
-                    source: d.finding.source,
-                    verdict: d.verified.map(|(_, verdict)| verdict),
-                }),
+                diagnosis: saved.map(summary),
                 mirrors: refs,
             });
         }
@@ -112,13 +106,7 @@ impl AppState {
                 containers: w.desired,
                 created_at: w.created_at,
                 owner: Some(w.owner),
-                diagnosis: saved.map(|d| DiagnosisSummary {
-                    category: d.finding.category.as_str().into(),
-                    diagnosis: d.finding.diagnosis,
-                    confidence_score: d.finding.confidence_score,
-                    source: d.finding.source,
-                    verdict: d.verified.map(|(_, verdict)| verdict),
-                }),
+                diagnosis: saved.map(summary),
                 mirrors: Vec::new(),
             });
         }
@@ -138,6 +126,17 @@ impl AppState {
             .collect();
         out.sort_by(|a, b| (&a.namespace, &a.id).cmp(&(&b.namespace, &b.id)));
         out
+    }
+}
+
+/// A kept diagnosis as the failing list shows it.
+fn summary(d: podmirror_store::Saved) -> DiagnosisSummary {
+    DiagnosisSummary {
+        category: d.finding.category.as_str().into(),
+        diagnosis: d.finding.diagnosis,
+        confidence_score: d.finding.confidence_score,
+        source: d.finding.source,
+        verdict: d.verified.map(|(_, verdict)| verdict),
     }
 }
 

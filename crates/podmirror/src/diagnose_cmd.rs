@@ -83,11 +83,7 @@ pub async fn one(t: Target, pod: String, format: Format, use_llm: bool) -> anyho
         return Ok(0);
     };
     keep(std::slice::from_ref(&f)).await;
-    match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&f)?),
-        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&f)?)),
-        Format::Table => print_finding(&f),
-    }
+    show(&f, format)?;
     Ok(0)
 }
 
@@ -132,12 +128,18 @@ async fn workload(
         return Ok(0);
     };
     keep(std::slice::from_ref(&f)).await;
-    match format {
-        Format::Json => println!("{}", serde_json::to_string_pretty(&f)?),
-        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(&f)?)),
-        Format::Table => print_finding(&f),
-    }
+    show(&f, format)?;
     Ok(0)
+}
+
+/// One finding in the chosen format.
+fn show(f: &Finding, format: Format) -> anyhow::Result<()> {
+    match format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(f)?),
+        Format::Yaml => print!("{}", render::yaml(&serde_json::to_value(f)?)),
+        Format::Table => print_finding(f),
+    }
+    Ok(())
 }
 
 fn ns_name(p: &Value) -> String {

@@ -348,14 +348,7 @@ async fn candidates(
             "--parallel tries several mirrors at once, and --scale-down holds the Deployment for one mirror: drop one of them"
         );
     }
-    println!(
-        "the diagnosis has {n} candidate changes: trying them {}, until one proves Healthy",
-        if at_once == 1 {
-            "one after the other".to_string()
-        } else {
-            format!("{at_once} at a time")
-        }
-    );
+    announce(n, at_once);
     let mut first = Some(first);
     let mut next = 0;
     while next < n {
@@ -416,34 +409,47 @@ async fn candidates(
                 continue;
             }
             mirrors::delete(client, info).await?;
-            let how = match code {
-                0 => "Healthy too, a later candidate",
-                1 => "Failing",
-                _ => "without a verdict",
-            };
-            println!(
-                "  candidate {}/{n}: {how}; mirror {} deleted",
-                i + 1,
-                info.id
-            );
+            println!("{}", deleted(*i, n, code, &info.id));
         }
         if let Some(i) = kept {
             let (_, info) = running.iter().find(|(j, _)| *j == i).unwrap_or(&running[0]);
-            println!(
-                "verdict: Healthy — candidate {}/{n} proved Healthy on mirror {}: {}",
-                i + 1,
-                info.id,
-                all[i].suggested_fix
-            );
-            println!(
-                "podmirror fix {pod} -n {ns} shows it first; mirror {} stays until its TTL",
-                info.id
-            );
+            proven(i, n, &info.id, &all[i].suggested_fix, pod, ns);
             return Ok(0);
         }
     }
     println!("verdict: Failing — none of the {n} candidates proved Healthy");
     Ok(if test.wait_verdict { 1 } else { 0 })
+}
+
+/// How `test` says it tries several candidates.
+pub(crate) fn announce(n: usize, at_once: usize) {
+    println!(
+        "the diagnosis has {n} candidate changes: trying them {}, until one proves Healthy",
+        if at_once == 1 {
+            "one after the other".to_string()
+        } else {
+            format!("{at_once} at a time")
+        }
+    );
+}
+
+/// The line for candidate `i`'s mirror, deleted after its batch.
+pub(crate) fn deleted(i: usize, n: usize, code: u8, mirror: &str) -> String {
+    let how = match code {
+        0 => "Healthy too, a later candidate",
+        1 => "Failing",
+        _ => "without a verdict",
+    };
+    format!("  candidate {}/{n}: {how}; mirror {mirror} deleted", i + 1)
+}
+
+/// The verdict lines when candidate `i` proved Healthy on `mirror`.
+pub(crate) fn proven(i: usize, n: usize, mirror: &str, fix: &str, pod: &str, ns: &str) {
+    println!(
+        "verdict: Healthy — candidate {}/{n} proved Healthy on mirror {mirror}: {fix}",
+        i + 1
+    );
+    println!("podmirror fix {pod} -n {ns} shows it first; mirror {mirror} stays until its TTL");
 }
 
 /// The runnable fix of a pod's last diagnosis (15 minutes), if the store has one.

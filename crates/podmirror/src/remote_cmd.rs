@@ -370,14 +370,7 @@ async fn remote_candidates(
             "--parallel tries several mirrors at once, and --scale-down holds the Deployment for one mirror: drop one of them"
         );
     }
-    println!(
-        "the diagnosis has {n} candidate changes: trying them {}, until one proves Healthy",
-        if at_once == 1 {
-            "one after the other".to_string()
-        } else {
-            format!("{at_once} at a time")
-        }
-    );
+    crate::mirror_cmd::announce(n, at_once);
     let mut next = 0;
     while next < n {
         let batch: Vec<usize> = (next..(next + at_once).min(n)).collect();
@@ -417,12 +410,7 @@ async fn remote_candidates(
             }
             r.call(Method::DELETE, &format!("/api/mirror/{}", encode(id)), None)
                 .await?;
-            let how = match code {
-                0 => "Healthy too, a later candidate",
-                1 => "Failing",
-                _ => "without a verdict",
-            };
-            println!("  candidate {}/{n}: {how}; mirror {id} deleted", i + 1);
+            println!("{}", crate::mirror_cmd::deleted(*i, n, code, id));
         }
         if let Some(i) = kept {
             let id = &running
@@ -430,12 +418,14 @@ async fn remote_candidates(
                 .find(|(j, _)| *j == i)
                 .map(|(_, id)| id.clone())
                 .unwrap_or_default();
-            println!(
-                "verdict: Healthy — candidate {}/{n} proved Healthy on mirror {id}: {}",
-                i + 1,
-                candidates[i]["suggested_fix"].as_str().unwrap_or("")
+            crate::mirror_cmd::proven(
+                i,
+                n,
+                id,
+                candidates[i]["suggested_fix"].as_str().unwrap_or(""),
+                pod,
+                ns,
             );
-            println!("podmirror fix {pod} -n {ns} shows it first; mirror {id} stays until its TTL");
             return Ok(0);
         }
     }

@@ -170,6 +170,26 @@ pub(super) fn quoted_list(among: &[&str]) -> String {
     }
 }
 
+/// Each of `several` equally close names as a candidate of its own (the
+/// fields at `refs` set to it), worded by `fix(name, all the names)`.
+pub(super) fn each_close(
+    f: &mut Found,
+    several: &[&str],
+    refs: &[String],
+    fix: impl Fn(&str, &str) -> String,
+) {
+    let all = quoted_list(several);
+    for one in several {
+        f.also(
+            fix(one, &all),
+            refs.iter()
+                .map(|at| json!({"op": "replace", "path": at, "value": one}))
+                .collect(),
+            0.45,
+        );
+    }
+}
+
 /// A missing ConfigMap or Secret `name`: point every reference at the one
 /// of the namespace with the closest name, when exactly one is closest.
 /// True when a change was made.
@@ -207,19 +227,12 @@ pub(super) fn missing_object(
                 source.kind(),
                 quoted_list(several)
             ));
-            for one in several {
-                f.also(
-                    format!(
-                        "Use the {} {one:?} instead of {name:?}, which does not exist (one of several close names, {}: each is a guess a mirror tries in turn). If {name:?} is meant, create it instead.",
-                        source.kind(),
-                        quoted_list(several)
-                    ),
-                    refs.iter()
-                        .map(|at| json!({"op": "replace", "path": at, "value": one}))
-                        .collect(),
-                    0.45,
-                );
-            }
+            each_close(f, several, &refs, |one, all| {
+                format!(
+                    "Use the {} {one:?} instead of {name:?}, which does not exist (one of several close names, {all}: each is a guess a mirror tries in turn). If {name:?} is meant, create it instead.",
+                    source.kind()
+                )
+            });
             true
         }
         _ => false,
@@ -272,19 +285,12 @@ pub(super) fn missing_key(
             true
         }
         several if !refs.is_empty() => {
-            for one in several {
-                f.also(
-                    format!(
-                        "Read the key {one:?} of {} {name} instead of {key:?} (one of several close keys, {}: each is a guess a mirror tries in turn).",
-                        source.kind(),
-                        quoted_list(several)
-                    ),
-                    refs.iter()
-                        .map(|at| json!({"op": "replace", "path": at, "value": one}))
-                        .collect(),
-                    0.45,
-                );
-            }
+            each_close(f, several, &refs, |one, all| {
+                format!(
+                    "Read the key {one:?} of {} {name} instead of {key:?} (one of several close keys, {all}: each is a guess a mirror tries in turn).",
+                    source.kind()
+                )
+            });
             true
         }
         _ => false,

@@ -5,6 +5,7 @@
 
 pub mod agent;
 pub mod host;
+pub mod listen;
 pub mod nodes;
 pub mod rules;
 pub mod sim_host;

@@ -537,3 +537,77 @@ async fn a_failing_readiness_probe_never_restarts_the_container() {
         "no Killing event for a readiness failure"
     );
 }
+
+#[tokio::test]
+async fn with_sockets_a_pod_really_listens_on_a_loopback_ip_and_probes_are_real_requests() {
+    let sim = Sim::with_options(SimOptions {
+        time_scale: 20.0,
+        seed: Some(4),
+        sockets: true,
+        ..Default::default()
+    });
+    podmirror_sim::nodes::start(&sim, &podmirror_sim::nodes::NodeSpec::workers(1));
+    sim.start_controllers();
+    podmirror_sim::kubelet::start(&sim, Arc::new(podmirror_sim::catalog::Catalog::builtin()));
+    // web listens on 8080 and answers /healthz; liveness asks a path it answers 404 to.
+    for (name, liveness) in [("served", "/healthz"), ("misprobed", "/nope")] {
+        let pod = serde_json::json!({"metadata": {"name": name}, "spec": {
+            "containers": [{"name": "web", "image": "registry.example.com/shop/web:2.3.1",
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1},
+                "livenessProbe": {"httpGet": {"path": liveness, "port": 8080}, "initialDelaySeconds": 10, "periodSeconds": 1, "failureThreshold": 2}}]
+        }});
+        sim.cluster
+            .create(
+                ids::pods(),
+                "default",
+                pod,
+                &podmirror_sim::cluster::WriteOptions::manager("test"),
+            )
+            .unwrap();
+    }
+    let served = wait_pod(&sim, "served", |p| {
+        p["status"]["containerStatuses"][0]["ready"] == true
+    })
+    .await;
+    let ip = served["status"]["podIP"].as_str().unwrap().to_string();
+    assert!(ip.starts_with("127.64."), "{ip}");
+    // A real HTTP request to the pod's IP.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect((ip.as_str(), 8080))
+        .await
+        .unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = String::new();
+    s.read_to_string(&mut got).await.unwrap();
+    assert!(got.starts_with("HTTP/1.1 200 OK"), "{got}");
+    // The 404 is the listener's, and the liveness probe restarts the container.
+    let misprobed = wait_pod(&sim, "misprobed", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            > 0
+    })
+    .await;
+    assert_ne!(
+        misprobed["status"]["podIP"], served["status"]["podIP"],
+        "each pod its own IP"
+    );
+    let data = sim.cluster.store.read();
+    let unhealthy: Vec<String> = data
+        .iter(ids::events(), Some("default"), None)
+        .map(|(_, e)| e.value())
+        .filter(|e| {
+            e.pointer("/involvedObject/name") == Some(&Value::from("misprobed"))
+                && e["reason"] == "Unhealthy"
+        })
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert!(
+        unhealthy
+            .iter()
+            .any(|m| m == "Liveness probe failed: HTTP probe failed with statuscode: 404"),
+        "{unhealthy:?}"
+    );
+}

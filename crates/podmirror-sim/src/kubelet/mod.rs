@@ -156,6 +156,8 @@ struct Worker {
     /// Status writes go out one at a time, in order; holds a hash of the
     /// last one written (thousands of workers: not the status itself).
     published: tokio::sync::Mutex<Option<u64>>,
+    /// Real listeners and probes (`listen`).
+    sockets: bool,
 }
 
 impl Worker {
@@ -723,6 +725,61 @@ fn probing_view(spec: &Value) -> Value {
 type ProbeTiming<'a> = Option<(&'a str, f64, f64)>;
 
 /// Plays a started process: logs, probes, exit or kill. None when the pod is stopping.
+/// An HTTP or TCP probe as a real request to the pod's listener, when the
+/// kubelet runs with sockets; `None` for an exec or gRPC probe (simulated).
+async fn real_probe(
+    w: &Worker,
+    probe: &Value,
+    container: &Value,
+    pod_ip: &str,
+) -> Option<Result<(), rules::ProbeFailure>> {
+    if !w.sockets {
+        return None;
+    }
+    // The probe's timeout in simulated seconds, at least half a real one:
+    // a busy machine must not fail a probe the program would answer.
+    let timeout = w
+        .host
+        .scaled(Duration::from_secs_f64(
+            probe_num(probe, "timeoutSeconds", 1.0).max(1.0),
+        ))?
+        .max(Duration::from_millis(500));
+    let failed = |e: listen::ProbeError| rules::ProbeFailure {
+        errored: false,
+        output: e.0,
+    };
+    let host = |h: &Value| -> Option<std::net::IpAddr> {
+        h.get("host")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(pod_ip)
+            .parse()
+            .ok()
+    };
+    if let Some(http) = probe.get("httpGet") {
+        let port = match rules::resolve_port(&http["port"], container) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let path = http.get("path").and_then(Value::as_str).unwrap_or("/");
+        let ip = host(http)?;
+        return Some(
+            listen::http_probe(ip, port, path, timeout)
+                .await
+                .map_err(failed),
+        );
+    }
+    if let Some(tcp) = probe.get("tcpSocket") {
+        let port = match rules::resolve_port(&tcp["port"], container) {
+            Ok(p) => p,
+            Err(e) => return Some(Err(e)),
+        };
+        let ip = host(tcp)?;
+        return Some(listen::tcp_probe(ip, port, timeout).await.map_err(failed));
+    }
+    None
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run_process(
     w: &Arc<Worker>,
@@ -767,6 +824,9 @@ async fn run_process(
         w.logs.append(log_key, line);
     }
     let pod_ip = w.with(|st| st.pod_ip.clone());
+    // With sockets: the program's listeners, bound once it has started up
+    // and closed when it ends (this function returns).
+    let mut listeners: Option<listen::Listeners> = None;
     let mut failures: HashMap<&'static str, u32> = HashMap::new();
     let mut successes: HashMap<&'static str, u32> = HashMap::new();
     let mut started = startup.is_none();
@@ -781,6 +841,21 @@ async fn run_process(
                 message: None,
                 sync_error: None,
             });
+        }
+        if w.sockets
+            && listeners.is_none()
+            && t >= run.startup_seconds
+            && !run.listens.is_empty()
+            && let Ok(ip) = pod_ip.parse::<std::net::IpAddr>()
+        {
+            let answers = listen::Answers {
+                health_path: run.health_path.clone(),
+            };
+            let (bound, errors) = listen::serve(ip, &run.listens, answers).await;
+            for e in errors {
+                w.logs.append(log_key, &e);
+            }
+            listeners = Some(bound);
         }
         let probes: [(&'static str, ProbeKind, ProbeTiming<'_>); 3] = [
             ("startup", ProbeKind::Startup, startup),
@@ -805,7 +880,11 @@ async fn run_process(
             }
             let spec = view.get_or_insert_with(parse);
             let Some(p) = spec.get(field) else { continue };
-            match rules::probe(p, spec, image, run, &pod_ip, t) {
+            let outcome = match real_probe(w, p, spec, &pod_ip).await {
+                Some(real) => real,
+                None => rules::probe(p, spec, image, run, &pod_ip, t),
+            };
+            match outcome {
                 Ok(()) => {
                     failures.insert(key, 0);
                     let s = successes.entry(key).or_default();
@@ -991,6 +1070,44 @@ pub struct Kubelet {
     /// The last pod IP handed out on each node.
     ip_counter: Mutex<HashMap<String, u32>>,
     images: Arc<Mutex<HashSet<(String, String)>>>,
+    /// Real listeners and probes, and loopback pod IPs (`listen`).
+    sockets: bool,
+    /// With sockets: the loopback pod IPs in use, by pod uid.
+    loopback: Mutex<LoopbackIps>,
+}
+
+/// Pod IPs in 127.64.0.0/16 (all of 127.0.0.0/8 is local on Linux), each
+/// held by one pod at a time.
+#[derive(Debug, Default)]
+struct LoopbackIps {
+    next: u32,
+    free: Vec<u32>,
+    held: HashMap<String, u32>,
+}
+
+impl LoopbackIps {
+    fn take(&mut self, uid: &str) -> String {
+        let n = self.free.pop().unwrap_or_else(|| {
+            // 127.64.0.2 onwards; .0, .1 and .255 of each /24 are skipped
+            loop {
+                self.next += 1;
+                let n = self.next;
+                if n % 256 > 1 && n % 256 < 255 {
+                    break n;
+                }
+            }
+        });
+        self.held.insert(uid.to_string(), n);
+        let [_, _, c, d] = n.to_be_bytes();
+        let b = 64 + n.to_be_bytes()[1];
+        format!("127.{b}.{c}.{d}")
+    }
+
+    fn give_back(&mut self, uid: &str) {
+        if let Some(n) = self.held.remove(uid) {
+            self.free.push(n);
+        }
+    }
 }
 
 impl Kubelet {
@@ -1010,7 +1127,16 @@ impl Kubelet {
             workers: Mutex::default(),
             ip_counter: Mutex::default(),
             images: Arc::default(),
+            sockets: false,
+            loopback: Mutex::default(),
         }
+    }
+
+    /// Containers bind real loopback listeners and probes are real
+    /// requests (pod IPs in 127.64.0.0/16); see `listen`.
+    pub fn with_sockets(mut self, on: bool) -> Self {
+        self.sockets = on;
+        self
     }
 
     fn workers(&self) -> std::sync::MutexGuard<'_, HashMap<String, watch::Sender<bool>>> {
@@ -1099,6 +1225,14 @@ impl Kubelet {
             *c = if *c >= 254 { 2 } else { *c + 1 };
             *c
         };
+        let pod_ip = if self.sockets {
+            self.loopback
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .take(&uid)
+        } else {
+            format!("{subnet}.{n}")
+        };
         let containers = ["initContainers", "containers"]
             .iter()
             .flat_map(|k| {
@@ -1152,7 +1286,7 @@ impl Kubelet {
             state: Mutex::new(PodState {
                 containers,
                 host_ip,
-                pod_ip: format!("{subnet}.{n}"),
+                pod_ip,
                 start_time: meta::now_rfc3339(),
                 sandbox_ready: false,
                 initialized: !has_init,
@@ -1162,6 +1296,7 @@ impl Kubelet {
             images: self.images.clone(),
             publish_pending: AtomicBool::new(false),
             published: tokio::sync::Mutex::new(None),
+            sockets: self.sockets,
         });
         map.insert(uid, stop_tx);
         drop(map);
@@ -1204,6 +1339,10 @@ impl Kubelet {
         if let Some(stop) = self.workers().remove(uid) {
             let _ = stop.send(true);
         }
+        self.loopback
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .give_back(uid);
         self.logs.forget_pod(ns, uid);
     }
 }

@@ -1617,7 +1617,7 @@ pub fn probe(
     Ok(())
 }
 
-fn resolve_port(port: &Value, container: &Value) -> Result<u16, ProbeFailure> {
+pub(crate) fn resolve_port(port: &Value, container: &Value) -> Result<u16, ProbeFailure> {
     if let Some(n) = port.as_u64() {
         return Ok(u16::try_from(n).unwrap_or(0));
     }

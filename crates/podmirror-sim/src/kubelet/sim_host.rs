@@ -145,7 +145,8 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
     let weak = sim.downgrade();
     let mut rx = sim.cluster.store.subscribe();
     let host: Arc<dyn Host> = Arc::new(SimHost(weak.clone()));
-    let kubelet = Kubelet::new(host, catalog, sim.cluster.logs.clone(), None);
+    let kubelet = Kubelet::new(host, catalog, sim.cluster.logs.clone(), None)
+        .with_sockets(sim.options.sockets);
     // Pods already bound.
     consider_all(sim, &kubelet);
     let handle = tokio::spawn(async move {

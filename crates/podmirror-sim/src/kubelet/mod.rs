@@ -1076,31 +1076,57 @@ pub struct Kubelet {
     loopback: Mutex<LoopbackIps>,
 }
 
-/// Pod IPs in 127.64.0.0/16 (all of 127.0.0.0/8 is local on Linux), each
-/// held by one pod at a time.
+/// Pod IPs on loopback (all of 127.0.0.0/8 is local on Linux), each held
+/// by one pod at a time, in a /16 of 127.64.0.0/10 that this kubelet owns:
+/// several sims and agents on one machine never hand out the same address.
 #[derive(Debug, Default)]
 struct LoopbackIps {
+    /// The /16: 127.(64 + block).0.0.
+    block: u8,
+    /// Held while the kubelet lives: the block's lock across processes (a
+    /// listener on its last address, which no pod gets).
+    _claim: Option<std::net::TcpListener>,
     next: u32,
     free: Vec<u32>,
     held: HashMap<String, u32>,
 }
 
+/// The port the block's lock listens on.
+const CLAIM_PORT: u16 = 39_999;
+
 impl LoopbackIps {
+    /// The first /16 of 127.64.0.0/10 no other kubelet on the machine holds.
+    fn claimed() -> LoopbackIps {
+        for block in 0..64u8 {
+            let addr = std::net::SocketAddr::from(([127, 64 + block, 255, 254], CLAIM_PORT));
+            if let Ok(listener) = std::net::TcpListener::bind(addr) {
+                return LoopbackIps {
+                    block,
+                    _claim: Some(listener),
+                    ..Default::default()
+                };
+            }
+        }
+        tracing::warn!(
+            "every /16 of 127.64.0.0/10 is held by another kubelet; sharing 127.64.0.0/16"
+        );
+        LoopbackIps::default()
+    }
+
     fn take(&mut self, uid: &str) -> String {
         let n = self.free.pop().unwrap_or_else(|| {
-            // 127.64.0.2 onwards; .0, .1 and .255 of each /24 are skipped
+            // x.2 to x.253 of each /24 up to 254.253 (255.x holds the lock)
             loop {
                 self.next += 1;
-                let n = self.next;
-                if n % 256 > 1 && n % 256 < 255 {
+                let n = self.next % (255 * 256);
+                if n % 256 > 1 && n % 256 < 254 {
                     break n;
                 }
             }
         });
         self.held.insert(uid.to_string(), n);
         let [_, _, c, d] = n.to_be_bytes();
-        let b = 64 + n.to_be_bytes()[1];
-        format!("127.{b}.{c}.{d}")
+        format!("127.{}.{c}.{d}", 64 + self.block)
     }
 
     fn give_back(&mut self, uid: &str) {
@@ -1136,6 +1162,9 @@ impl Kubelet {
     /// requests (pod IPs in 127.64.0.0/16); see `listen`.
     pub fn with_sockets(mut self, on: bool) -> Self {
         self.sockets = on;
+        if on {
+            self.loopback = Mutex::new(LoopbackIps::claimed());
+        }
         self
     }
 
@@ -1344,5 +1373,25 @@ impl Kubelet {
             .unwrap_or_else(|e| e.into_inner())
             .give_back(uid);
         self.logs.forget_pod(ns, uid);
+    }
+}
+
+#[cfg(test)]
+mod loopback_tests {
+    use super::LoopbackIps;
+
+    #[test]
+    fn two_kubelets_on_one_machine_hand_out_addresses_from_different_blocks() {
+        let mut a = LoopbackIps::claimed();
+        let mut b = LoopbackIps::claimed();
+        assert_ne!(a.block, b.block);
+        let (x, y) = (a.take("u1"), b.take("u1"));
+        assert_ne!(x, y);
+        assert!(x.ends_with(".0.2") && y.ends_with(".0.2"), "{x} {y}");
+        // Given back, an address is handed out again; held ones never twice.
+        let second = a.take("u2");
+        assert_ne!(second, x);
+        a.give_back("u1");
+        assert_eq!(a.take("u3"), x);
     }
 }

@@ -615,4 +615,30 @@ async fn with_sockets_a_pod_really_listens_on_a_loopback_ip_and_probes_are_real_
             .any(|m| m == "Liveness probe failed: HTTP probe failed with statuscode: 404"),
         "{unhealthy:?}"
     );
+    drop(data);
+    // Restarted, it listens again on the same address (the old listeners are
+    // closed before the next run binds): its probes keep seeing the 404.
+    wait_pod(&sim, "misprobed", |p| {
+        p["status"]["containerStatuses"][0]["restartCount"]
+            .as_i64()
+            .unwrap_or(0)
+            >= 2
+    })
+    .await;
+    let data = sim.cluster.store.read();
+    let odd: Vec<String> = data
+        .iter(ids::events(), Some("default"), None)
+        .map(|(_, e)| e.value())
+        .filter(|e| {
+            e.pointer("/involvedObject/name") == Some(&Value::from("misprobed"))
+                && e["reason"] == "Unhealthy"
+        })
+        .map(|e| e["message"].as_str().unwrap_or("").to_string())
+        // (readiness is refused while the program starts up, as it should be)
+        .filter(|m| m.starts_with("Liveness") && (m.contains("reset") || m.contains("refused")))
+        .collect();
+    assert!(
+        odd.is_empty(),
+        "after a restart the listener is bound again: {odd:?}"
+    );
 }

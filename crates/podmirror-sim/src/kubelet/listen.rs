@@ -36,6 +36,17 @@ pub struct Listeners {
     tasks: Vec<JoinHandle<()>>,
 }
 
+impl Listeners {
+    /// Closes the listeners and waits until their sockets are gone, so
+    /// the addresses can be bound again at once.
+    pub async fn close(mut self) {
+        for t in std::mem::take(&mut self.tasks) {
+            t.abort();
+            let _ = t.await;
+        }
+    }
+}
+
 impl Drop for Listeners {
     fn drop(&mut self) {
         for t in &self.tasks {
@@ -193,6 +204,7 @@ pub async fn tcp_probe(host: IpAddr, port: u16, timeout: Duration) -> Result<(),
 fn dial_words(e: &std::io::Error) -> String {
     match e.kind() {
         std::io::ErrorKind::ConnectionRefused => "connect: connection refused".into(),
+        std::io::ErrorKind::ConnectionReset => "read: connection reset by peer".into(),
         std::io::ErrorKind::TimedOut => "i/o timeout".into(),
         _ => format!("connect: {e}"),
     }
@@ -237,10 +249,13 @@ mod tests {
                 "dial tcp 127.64.250.1:18081: connect: connection refused".into()
             ))
         );
-        // Closed with the container.
-        drop(listeners);
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Closed with the container, and bound again at once by its next run.
+        listeners.close().await;
         assert!(tcp_probe(ip(1), 18080, second).await.is_err());
+        let (again, errors) = serve(ip(1), &[18080], Answers::default()).await;
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(http_probe(ip(1), 18080, "/ready", second).await, Ok(()));
+        drop(again);
     }
 
     #[tokio::test]

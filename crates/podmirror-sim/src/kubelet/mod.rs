@@ -780,6 +780,8 @@ async fn real_probe(
     None
 }
 
+/// Runs a container's program until it ends; its listeners (with sockets)
+/// are closed before this returns, so the next run can bind them again.
 #[allow(clippy::too_many_arguments)]
 async fn run_process(
     w: &Arc<Worker>,
@@ -791,6 +793,39 @@ async fn run_process(
     started_at: &str,
     fp: Option<&str>,
     is_init: bool,
+) -> Option<Ended> {
+    let mut listeners: Option<listen::Listeners> = None;
+    let ended = run_program(
+        w,
+        idx,
+        probing,
+        image,
+        run,
+        log_key,
+        started_at,
+        fp,
+        is_init,
+        &mut listeners,
+    )
+    .await;
+    if let Some(l) = listeners {
+        l.close().await;
+    }
+    ended
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_program(
+    w: &Arc<Worker>,
+    idx: usize,
+    probing: &[u8],
+    image: &Image,
+    run: &Run,
+    log_key: &crate::logs::ContainerKey,
+    started_at: &str,
+    fp: Option<&str>,
+    is_init: bool,
+    listeners: &mut Option<listen::Listeners>,
 ) -> Option<Ended> {
     // `probing` is the serialized [`probing_view`]: it is parsed only on the
     // seconds a probe is due, as thousands of containers sleep in this loop.
@@ -824,9 +859,8 @@ async fn run_process(
         w.logs.append(log_key, line);
     }
     let pod_ip = w.with(|st| st.pod_ip.clone());
-    // With sockets: the program's listeners, bound once it has started up
-    // and closed when it ends (this function returns).
-    let mut listeners: Option<listen::Listeners> = None;
+    // With sockets, `listeners` are the program's, bound once it has
+    // started up (the caller closes them when it ends).
     let mut failures: HashMap<&'static str, u32> = HashMap::new();
     let mut successes: HashMap<&'static str, u32> = HashMap::new();
     let mut started = startup.is_none();
@@ -855,7 +889,7 @@ async fn run_process(
             for e in errors {
                 w.logs.append(log_key, &e);
             }
-            listeners = Some(bound);
+            *listeners = Some(bound);
         }
         let probes: [(&'static str, ProbeKind, ProbeTiming<'_>); 3] = [
             ("startup", ProbeKind::Startup, startup),

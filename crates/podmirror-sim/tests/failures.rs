@@ -599,8 +599,10 @@ async fn with_sockets_a_pod_really_listens_on_a_loopback_ip_and_probes_are_real_
         misprobed["status"]["podIP"], served["status"]["podIP"],
         "each pod its own IP"
     );
-    let data = sim.cluster.store.read();
-    let unhealthy: Vec<String> = data
+    let unhealthy: Vec<String> = sim
+        .cluster
+        .store
+        .read()
         .iter(ids::events(), Some("default"), None)
         .map(|(_, e)| e.value())
         .filter(|e| {
@@ -615,7 +617,6 @@ async fn with_sockets_a_pod_really_listens_on_a_loopback_ip_and_probes_are_real_
             .any(|m| m == "Liveness probe failed: HTTP probe failed with statuscode: 404"),
         "{unhealthy:?}"
     );
-    drop(data);
     // Restarted, it listens again on the same address (the old listeners are
     // closed before the next run binds): its probes keep seeing the 404.
     wait_pod(&sim, "misprobed", |p| {

@@ -818,18 +818,16 @@ fn unschedulable(ctx: &Context) -> Option<Found> {
             .collect();
         match close.as_slice() {
             [one] if !volumes.is_empty() => {
-                for at in volumes {
-                    f.patch
-                        .push(json!({"op": "replace", "path": at, "value": one}));
-                }
                 f.evidence.push(format!(
                     "no PersistentVolumeClaim {claim:?} in the namespace; {one:?} has a close name"
                 ));
-                f.suggested_fix = format!(
-                    "Use the claim {one:?} instead of {claim:?}, which does not exist (a guess from the close name: a mirror shows whether the pod runs with it; a ReadWriteOnce claim in use elsewhere may keep it Pending). If {claim:?} is meant, create it."
+                f.also(
+                    format!(
+                        "Use the claim {one:?} instead of {claim:?}, which does not exist (a guess from the close name: a mirror shows whether the pod runs with it; a ReadWriteOnce claim in use elsewhere may keep it Pending). If {claim:?} is meant, create it."
+                    ),
+                    guess::set_all(&volumes, one),
+                    0.6,
                 );
-                f.confidence = 0.6;
-                f.runnable = true;
             }
             [] | [_] => {}
             several => {

@@ -408,17 +408,15 @@ impl Snapshot {
         self.workloads
             .iter()
             .filter(|w| {
-                let state = self.workload_state(w);
+                let pods = self.pods_of(w);
+                let state = self.workload_state_with(w, pods.len() as i64);
                 let refused = state.pods < state.desired
                     && (state.events.iter().any(|e| e.reason == "FailedCreate")
                         || state
                             .conditions
                             .iter()
                             .any(|(t, s, _, _)| t == "ReplicaFailure" && s == "True"));
-                let no_failing_pod = !self
-                    .pods_of(w)
-                    .iter()
-                    .any(|p| !podmirror_core::diagnosis::healthy(p));
+                let no_failing_pod = !pods.iter().any(|p| !podmirror_core::diagnosis::healthy(p));
                 let stalled = state.conditions.iter().any(|(t, s, r, _)| {
                     t == "Progressing" && s == "False" && r == "ProgressDeadlineExceeded"
                 }) && no_failing_pod;
@@ -468,6 +466,11 @@ impl Snapshot {
     }
 
     fn workload_state(&self, w: &Value) -> WorkloadState {
+        self.workload_state_with(w, self.pods_of(w).len() as i64)
+    }
+
+    /// [`Snapshot::workload_state`] with its pods already counted.
+    fn workload_state_with(&self, w: &Value, pods: i64) -> WorkloadState {
         let kind = text(w, "/kind");
         let (ns, name) = key(w);
         let rss = self.replicasets_of(w);
@@ -516,7 +519,7 @@ impl Snapshot {
             kind,
             name,
             desired,
-            pods: self.pods_of(w).len() as i64,
+            pods,
             events,
             conditions,
         }

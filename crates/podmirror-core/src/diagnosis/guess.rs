@@ -180,14 +180,15 @@ pub(super) fn each_close(
 ) {
     let all = quoted_list(several);
     for one in several {
-        f.also(
-            fix(one, &all),
-            refs.iter()
-                .map(|at| json!({"op": "replace", "path": at, "value": one}))
-                .collect(),
-            0.45,
-        );
+        f.also(fix(one, &all), set_all(refs, one), 0.45);
     }
+}
+
+/// JSON Patch ops setting every field at `refs` to `value`.
+pub(super) fn set_all(refs: &[String], value: &str) -> Vec<Value> {
+    refs.iter()
+        .map(|at| json!({"op": "replace", "path": at, "value": value}))
+        .collect()
 }
 
 /// A missing ConfigMap or Secret `name`: point every reference at the one
@@ -205,20 +206,18 @@ pub(super) fn missing_object(
     let refs = references(spec, path, source, name);
     match close.as_slice() {
         [one] if !refs.is_empty() => {
-            for at in &refs {
-                f.patch
-                    .push(json!({"op": "replace", "path": at, "value": one}));
-            }
             f.evidence.push(format!(
                 "no {} {name:?} in the namespace; {one:?} has a close name",
                 source.kind()
             ));
-            f.suggested_fix = format!(
-                "Use the {} {one:?} instead of {name:?}, which does not exist (a guess from the close name: a mirror shows whether it holds what the pod needs). If {name:?} is meant, create it instead.",
-                source.kind()
+            f.also(
+                format!(
+                    "Use the {} {one:?} instead of {name:?}, which does not exist (a guess from the close name: a mirror shows whether it holds what the pod needs). If {name:?} is meant, create it instead.",
+                    source.kind()
+                ),
+                set_all(&refs, one),
+                0.6,
             );
-            f.confidence = 0.6;
-            f.runnable = true;
             true
         }
         several if !refs.is_empty() => {
@@ -267,21 +266,19 @@ pub(super) fn missing_key(
     let close = closest(key, keys.iter().map(String::as_str));
     match close.as_slice() {
         [one] if !refs.is_empty() => {
-            for at in &refs {
-                f.patch
-                    .push(json!({"op": "replace", "path": at, "value": one}));
-            }
             f.evidence.push(format!(
                 "{} {name} has the keys {}; {one:?} is close to {key:?}",
                 source.kind(),
                 quoted_list(&keys.iter().map(String::as_str).collect::<Vec<_>>())
             ));
-            f.suggested_fix = format!(
-                "Read the key {one:?} of {} {name} instead of {key:?}, which it does not have (a guess from the close name: a mirror shows whether it is the value the app needs). If {key:?} is meant, add it to {name}.",
-                source.kind()
+            f.also(
+                format!(
+                    "Read the key {one:?} of {} {name} instead of {key:?}, which it does not have (a guess from the close name: a mirror shows whether it is the value the app needs). If {key:?} is meant, add it to {name}.",
+                    source.kind()
+                ),
+                set_all(&refs, one),
+                0.6,
             );
-            f.confidence = 0.6;
-            f.runnable = true;
             true
         }
         several if !refs.is_empty() => {
@@ -305,26 +302,30 @@ pub(super) fn non_root_user(f: &mut Found, spec: &Value, path: &str) {
         .cloned()
         .filter(Value::is_object)
         .unwrap_or_else(|| json!({}));
-    context["runAsUser"] = json!(NON_ROOT_UID);
     // The whole object: the template may have none to add a field to.
-    f.patch
-        .push(json!({"op": "add", "path": format!("{path}/securityContext"), "value": context}));
-    f.suggested_fix = format!(
-        "Run the container as user {NON_ROOT_UID} (securityContext.runAsUser), a conventional non-root id. A guess: the image must work as that user (files it writes, ports below 1024), which a mirror shows; otherwise use an image built to run as non-root."
-    );
+    let mut as_user = |uid: i64| {
+        context["runAsUser"] = json!(uid);
+        vec![
+            json!({"op": "add", "path": format!("{path}/securityContext"), "value": context.clone()}),
+        ]
+    };
     f.evidence.push(format!(
         "a guess: runAsUser {NON_ROOT_UID}, the non-root user of distroless images"
     ));
-    f.confidence = 0.5;
-    f.runnable = true;
-    context["runAsUser"] = json!(FIRST_USER_UID);
-    f.alternatives.push((
+    f.also(
+        format!(
+            "Run the container as user {NON_ROOT_UID} (securityContext.runAsUser), a conventional non-root id. A guess: the image must work as that user (files it writes, ports below 1024), which a mirror shows; otherwise use an image built to run as non-root."
+        ),
+        as_user(NON_ROOT_UID),
+        0.5,
+    );
+    f.also(
         format!(
             "Run the container as user {FIRST_USER_UID}, the first user many base images create (a guess a mirror proves)."
         ),
-        vec![json!({"op": "add", "path": format!("{path}/securityContext"), "value": context})],
+        as_user(FIRST_USER_UID),
         0.4,
-    ));
+    );
 }
 
 /// A file the app misses at `file`, where a ConfigMap or Secret of the

@@ -6,7 +6,8 @@
 //! `cargo run --release -p podmirror-sim --example bench_control_plane [-- --deployments 100 --window 30]`
 //!
 //! For investigation: `BENCH_NO_KUBELET=1` leaves pods unstarted (controllers and
-//! scheduler only), `BENCH_HISTORY=N` shrinks the change history, and
+//! scheduler only), `BENCH_SOCKETS=0` gives pods no real listeners,
+//! `BENCH_HISTORY=N` shrinks the change history, and
 //! `BENCH_VERBOSE=1` prints object counts and stored JSON per resource.
 
 #![allow(clippy::unwrap_used)]
@@ -64,6 +65,7 @@ async fn run(deployments: usize, window: u64) -> (f64, f64, f64, f64) {
     let sim = Sim::with_options(SimOptions {
         seed: Some(1),
         history_len,
+        sockets: std::env::var("BENCH_SOCKETS").map_or(true, |v| v != "0"),
         ..Default::default()
     });
     let nodes: Vec<_> = (1..=deployments.div_ceil(2).max(1))

@@ -80,6 +80,17 @@ const IMAGE_FIELDS: &[&str] = &[
     "exit_after_seconds",
     "exit_code",
     "logs",
+    "routes",
+];
+
+const ROUTE_FIELDS: &[&str] = &[
+    "path",
+    "method",
+    "tags",
+    "status",
+    "body",
+    "latency_ms",
+    "share",
 ];
 
 /// A catalog that could not be loaded.
@@ -175,9 +186,61 @@ pub struct Image {
     /// the check happens before the first log line and prints
     /// [`DEFAULT_MISSING_ENV_LINE`] / [`DEFAULT_MISSING_FILE_LINE`].
     pub logs: Vec<String>,
+    /// How the listening ports answer particular requests, beyond the
+    /// health path (default none). Entries are tried in order; see
+    /// [`Route`].
+    pub routes: Vec<Route>,
+}
+
+/// One way a listening program answers: requests matching `path` (and
+/// `method`, and the container's image tag among `tags`) get `status`
+/// and `body` after `latency_ms`. `share` below 1 answers only that
+/// fraction of the matching requests (evenly spread: 0.25 is every
+/// fourth); the others fall through to the next matching entry, and
+/// finally to the health-path answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Route {
+    /// An exact path (`/api/orders`), or a prefix ending in `/*`
+    /// (`/api/orders/*` matches `/api/orders/17`, not `/api/orders`).
+    pub path: String,
+    /// Only this method (upper case); `None`: any.
+    pub method: Option<String>,
+    /// Only these image tags (versions); empty: every tag.
+    pub tags: Vec<String>,
+    /// The status code (default 200).
+    pub status: u16,
+    /// The response body (default `ok` or `error` and a newline).
+    pub body: String,
+    /// Milliseconds before the answer is sent (default 0).
+    pub latency_ms: u64,
+    /// The fraction of matching requests answered here, 0 < share <= 1
+    /// (default 1).
+    pub share: f64,
+}
+
+impl Route {
+    /// Whether a request's method and path (query left out) match.
+    pub fn matches(&self, method: &str, path: &str) -> bool {
+        if self.method.as_deref().is_some_and(|m| m != method) {
+            return false;
+        }
+        match self.path.strip_suffix('*') {
+            Some(prefix) => path.starts_with(prefix) && path.len() > prefix.len(),
+            None => self.path == path,
+        }
+    }
 }
 
 impl Image {
+    /// The routes that apply to containers running `tag`.
+    pub fn routes_for(&self, tag: &str) -> Vec<Route> {
+        self.routes
+            .iter()
+            .filter(|r| r.tags.is_empty() || r.tags.iter().any(|t| t == tag))
+            .cloned()
+            .collect()
+    }
+
     /// The entrypoint (the first binary), if the catalog lists any.
     pub fn entrypoint(&self) -> Option<&str> {
         self.binaries.first().map(String::as_str)
@@ -684,6 +747,9 @@ impl Validator<'_> {
         let tags = self.tags(tags_node, &format!("{path}.tags"))?;
 
         let p = |f: &str| format!("{path}.{f}");
+        let routes = self.opt_list(field("routes"), &p("routes"), |v, n, at| {
+            v.route(n, at, &tags)
+        })?;
         let image = Image {
             name,
             tags,
@@ -729,8 +795,174 @@ impl Validator<'_> {
                 Some(n) => self.exit_code(n, &p("exit_code"))?,
             },
             logs: self.logs(field("logs"), &p("logs"))?,
+            routes,
         };
         Ok((image, name_node))
+    }
+
+    fn route(&self, item: &Spanned<Node>, path: &str, image_tags: &[String]) -> V<Route> {
+        let Node::Map(entries) = &item.value else {
+            return Err(self.err(
+                item,
+                path,
+                format!(
+                    "expected a mapping such as {{path: /api/orders, status: 500}}, got {}",
+                    describe(&item.value)
+                ),
+            ));
+        };
+        let mut seen: Vec<String> = Vec::new();
+        for (key, _) in entries {
+            let name = self.key_name(key, path)?;
+            if !ROUTE_FIELDS.contains(&name.as_str()) {
+                return Err(self.err(
+                    key,
+                    path,
+                    format!(
+                        "unknown field {}{}; the fields of a route are {}",
+                        quote(&name),
+                        suggestion(&name, ROUTE_FIELDS),
+                        ROUTE_FIELDS.join(", ")
+                    ),
+                ));
+            }
+            if seen.contains(&name) {
+                return Err(self.err(
+                    key,
+                    &format!("{path}.{name}"),
+                    "appears twice in this route; keep one",
+                ));
+            }
+            seen.push(name);
+        }
+        let field = |name: &str| {
+            entries
+                .iter()
+                .find(|(k, _)| matches!(&k.value, Node::Str(s) if s == name))
+                .map(|(_, v)| v)
+                .filter(|v| v.value != Node::Null)
+        };
+        let p = |f: &str| format!("{path}.{f}");
+        let Some(path_node) = field("path") else {
+            return Err(self.err(item, path, "missing \"path\", e.g. path: /api/orders"));
+        };
+        let route_path = self.http_path(path_node, &p("path"))?;
+        if route_path.contains('*') && !route_path.ends_with("/*")
+            || route_path.matches('*').count() > 1
+        {
+            return Err(self.err(
+                path_node,
+                &p("path"),
+                format!(
+                    "{}: '*' may only end a path, after a '/' (e.g. /api/orders/*)",
+                    quote(&route_path)
+                ),
+            ));
+        }
+        let method = match field("method") {
+            None => None,
+            Some(n) => {
+                let m = self.string(n, &p("method"), "an HTTP method such as GET")?;
+                if m.is_empty() || !m.bytes().all(|b| b.is_ascii_alphabetic()) {
+                    return Err(self.err(
+                        n,
+                        &p("method"),
+                        format!("{} is not an HTTP method; write e.g. GET or POST", quote(m)),
+                    ));
+                }
+                Some(m.to_ascii_uppercase())
+            }
+        };
+        let tags = match field("tags") {
+            None => Vec::new(),
+            Some(n) => {
+                let tags = self.tags(n, &p("tags"))?;
+                if let Some(t) = tags.iter().find(|t| !image_tags.contains(t)) {
+                    return Err(self.err(
+                        n,
+                        &p("tags"),
+                        format!(
+                            "{} is not one of this image's tags ({}); list only tags the image has",
+                            quote(t),
+                            image_tags.join(", ")
+                        ),
+                    ));
+                }
+                tags
+            }
+        };
+        let status = match field("status") {
+            None => 200,
+            Some(n) => match &n.value {
+                Node::Int(code) if (100..=599).contains(code) => *code as u16,
+                other => {
+                    return Err(self.err(
+                        n,
+                        &p("status"),
+                        format!(
+                            "expected an HTTP status code (100-599), got {}",
+                            describe(other)
+                        ),
+                    ));
+                }
+            },
+        };
+        let body = match field("body") {
+            None if status < 400 => "ok\n".to_string(),
+            None => "error\n".to_string(),
+            Some(n) => self
+                .string(n, &p("body"), "a response body (a string)")?
+                .to_string(),
+        };
+        let latency_ms = match field("latency_ms") {
+            None => 0,
+            Some(n) => match &n.value {
+                Node::Int(ms) if (0..=60_000).contains(ms) => *ms as u64,
+                other => {
+                    return Err(self.err(
+                        n,
+                        &p("latency_ms"),
+                        format!(
+                            "expected milliseconds from 0 to 60000, got {}",
+                            describe(other)
+                        ),
+                    ));
+                }
+            },
+        };
+        let share = match field("share") {
+            None => 1.0,
+            Some(n) => {
+                let v = match &n.value {
+                    Node::Int(i) => *i as f64,
+                    Node::Float(f) => *f,
+                    other => {
+                        return Err(self.err(
+                            n,
+                            &p("share"),
+                            format!("expected a fraction such as 0.3, got {}", describe(other)),
+                        ));
+                    }
+                };
+                if !(v > 0.0 && v <= 1.0) {
+                    return Err(self.err(
+                        n,
+                        &p("share"),
+                        format!("share {v} is out of range; use a fraction above 0 and at most 1"),
+                    ));
+                }
+                v
+            }
+        };
+        Ok(Route {
+            path: route_path,
+            method,
+            tags,
+            status,
+            body,
+            latency_ms,
+            share,
+        })
     }
 
     fn string<'n>(&self, node: &'n Spanned<Node>, path: &str, what: &str) -> V<&'n str> {
@@ -1318,6 +1550,52 @@ mod tests {
         assert_eq!(
             err(text),
             "catalog.yaml:4:5: images[0].tags: appears twice in this image; keep one"
+        );
+    }
+
+    #[test]
+    fn routes_parse_with_defaults_and_filter_by_tag() {
+        let c = Catalog::parse(
+            "images:\n  - name: example.com/a\n    tags: [v1, v2]\n    listens: [8080]\n    routes:\n      - {path: /api/orders, method: get, tags: [v2], status: 500, share: 0.25, latency_ms: 30}\n      - {path: /api/orders/*, body: '[]'}\n",
+            "c.yaml",
+        )
+        .unwrap();
+        let i = &c.images()[0];
+        assert_eq!(i.routes.len(), 2);
+        let r = &i.routes[0];
+        assert_eq!(r.method.as_deref(), Some("GET"));
+        assert_eq!((r.status, r.latency_ms, r.share), (500, 30, 0.25));
+        assert_eq!(r.body, "error\n");
+        assert_eq!((i.routes[1].status, i.routes[1].body.as_str()), (200, "[]"));
+        assert_eq!(i.routes_for("v1").len(), 1);
+        assert_eq!(i.routes_for("v2").len(), 2);
+        assert!(r.matches("GET", "/api/orders") && !r.matches("POST", "/api/orders"));
+        let prefix = &i.routes[1];
+        assert!(prefix.matches("PUT", "/api/orders/17"));
+        assert!(!prefix.matches("GET", "/api/orders") && !prefix.matches("GET", "/api/orders/"));
+    }
+
+    #[test]
+    fn bad_routes_say_what_to_write() {
+        let t = |route: &str| {
+            format!("images:\n  - name: a.example/y\n    tags: [v1]\n    routes: [{route}]\n")
+        };
+        assert!(err(&t("{status: 500}")).contains("images[0].routes[0]: missing \"path\""));
+        assert!(err(&t("{path: api}")).contains("must start with '/'"));
+        assert!(err(&t("{path: /a*b}")).contains("'*' may only end a path"));
+        assert!(
+            err(&t("{path: /a, status: 700}"))
+                .contains("expected an HTTP status code (100-599), got 700")
+        );
+        assert!(err(&t("{path: /a, share: 0}")).contains("share 0 is out of range"));
+        assert!(
+            err(&t("{path: /a, tags: [v9]}"))
+                .contains("\"v9\" is not one of this image's tags (v1)")
+        );
+        assert!(err(&t("{path: /a, method: 'G T'}")).contains("is not an HTTP method"));
+        assert!(err(&t("{path: /a, statuss: 500}")).contains("unknown field \"statuss\""));
+        assert!(
+            err(&t("{path: /a, latency_ms: -1}")).contains("expected milliseconds from 0 to 60000")
         );
     }
 

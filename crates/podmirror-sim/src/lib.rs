@@ -59,8 +59,8 @@ pub struct SimOptions {
     /// Seed for generated names, uids, IPs and injected faults (None: random).
     pub seed: Option<u64>,
     /// Containers bind real loopback listeners (pod IPs in 127.64.0.0/16)
-    /// and HTTP/TCP probes are real requests (`kubelet::listen`). Not yet
-    /// the default: off, pods get 10.244.N.x addresses and simulated probes.
+    /// and HTTP/TCP probes are real requests (`kubelet::listen`). On by
+    /// default; off, pods get 10.244.N.x addresses and simulated probes.
     pub sockets: bool,
 }
 
@@ -71,7 +71,7 @@ impl Default for SimOptions {
             bookmark_interval: Duration::from_secs(60),
             history_len: store::HISTORY_LEN,
             seed: None,
-            sockets: false,
+            sockets: true,
         }
     }
 }

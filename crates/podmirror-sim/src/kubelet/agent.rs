@@ -774,12 +774,15 @@ pub async fn start(
     }
     let logs = Arc::new(Logs::default());
     let served: HashSet<String> = names.iter().cloned().collect();
-    let kubelet = Arc::new(Kubelet::new(
-        host.clone() as Arc<dyn Host>,
-        catalog,
-        logs.clone(),
-        Some(served),
-    ));
+    let kubelet = Arc::new(
+        Kubelet::new(
+            host.clone() as Arc<dyn Host>,
+            catalog,
+            logs.clone(),
+            Some(served),
+        )
+        .with_sockets(true),
+    );
     let (tx, rx) = signal::channel(None);
     let api = Api::all_with(client.clone(), &resource("Pod"));
     let config = watcher::Config::default().fields("spec.nodeName!=");

@@ -5,29 +5,118 @@
 //! when the image names no health path) — and an HTTP or TCP probe is a
 //! real request to it, worded as the kubelet's prober words its failures.
 
+use crate::catalog::Route;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
-/// How a listener answers.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// How a listener answers: the image's routes first (in catalog order),
+/// then its health path.
+#[derive(Debug, Clone, Default)]
 pub struct Answers {
-    /// The only path that answers 200; `None`: every path does.
+    /// The only path that answers 200 when no route matches; `None`:
+    /// every path does.
     pub health_path: Option<String>,
+    /// The catalog's routes for the container's image tag.
+    pub routes: Vec<Route>,
 }
 
-impl Answers {
-    /// The status line and body for a request's path (query left out).
-    fn answer(&self, path: &str) -> (u16, &'static str) {
+/// One answer: status, body, and how long to wait before sending it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// The status code.
+    pub status: u16,
+    /// The body.
+    pub body: String,
+    /// The wait before the response.
+    pub latency: Duration,
+}
+
+/// [`Answers`] shared by a container's connections, with a count of the
+/// requests each route has matched (for `share`).
+#[derive(Debug)]
+struct Responder {
+    answers: Answers,
+    matched: Vec<AtomicU64>,
+}
+
+impl Responder {
+    fn new(answers: Answers) -> Responder {
+        let matched = answers.routes.iter().map(|_| AtomicU64::new(0)).collect();
+        Responder { answers, matched }
+    }
+
+    /// The answer to a request's method and path (query left out).
+    fn answer(&self, method: &str, path: &str) -> Answer {
         let bare = path.split('?').next().unwrap_or("/");
         let bare = if bare.is_empty() { "/" } else { bare };
-        match &self.health_path {
+        for (route, count) in self.answers.routes.iter().zip(&self.matched) {
+            if !route.matches(method, bare) {
+                continue;
+            }
+            // The n-th match is answered here when it moves the running
+            // total of `share` past a whole number: evenly spread.
+            let n = count.fetch_add(1, Ordering::Relaxed) as f64;
+            if ((n + 1.0) * route.share).floor() > (n * route.share).floor() {
+                return Answer {
+                    status: route.status,
+                    body: route.body.clone(),
+                    latency: Duration::from_millis(route.latency_ms),
+                };
+            }
+        }
+        let (status, body) = match &self.answers.health_path {
             Some(h) if h != bare => (404, "not found\n"),
             _ => (200, "ok\n"),
+        };
+        Answer {
+            status,
+            body: body.to_string(),
+            latency: Duration::ZERO,
         }
     }
+}
+
+/// The reason phrase of a status code (Go's `http.StatusText`, for the
+/// codes a catalog is likely to use).
+fn reason_phrase(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        201 => "Created",
+        202 => "Accepted",
+        204 => "No Content",
+        301 => "Moved Permanently",
+        302 => "Found",
+        304 => "Not Modified",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        409 => "Conflict",
+        429 => "Too Many Requests",
+        500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
+        _ => "Status",
+    }
+}
+
+/// Raises this process's soft limit of open files to its hard limit
+/// (once), as Go programs do at start: each running container's listener
+/// and each open connection is a file descriptor, and the common default
+/// soft limit of 1,024 is below a few hundred pods' worth.
+pub fn raise_open_files_limit() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+            tracing::warn!("could not raise the open files limit: {e}");
+        }
+    });
 }
 
 /// A container's listeners; dropping it closes them.
@@ -61,19 +150,26 @@ impl Drop for Listeners {
 pub async fn serve(ip: IpAddr, ports: &[u16], answers: Answers) -> (Listeners, Vec<String>) {
     let mut out = Listeners::default();
     let mut errors = Vec::new();
+    let responder = Arc::new(Responder::new(answers));
     for &port in ports {
         let addr = SocketAddr::new(ip, port);
         match TcpListener::bind(addr).await {
             Ok(listener) => {
-                let answers = answers.clone();
+                let responder = responder.clone();
                 out.tasks.push(tokio::spawn(async move {
                     loop {
-                        let Ok((stream, _)) = listener.accept().await else {
-                            continue;
+                        let stream = match listener.accept().await {
+                            Ok((stream, _)) => stream,
+                            // Out of file descriptors or the like: wait
+                            // rather than spin, as Go's accept loop does.
+                            Err(_) => {
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                                continue;
+                            }
                         };
-                        let answers = answers.clone();
+                        let responder = responder.clone();
                         tokio::spawn(async move {
-                            let _ = respond(stream, &answers).await;
+                            let _ = respond(stream, &responder).await;
                         });
                     }
                 }));
@@ -84,8 +180,9 @@ pub async fn serve(ip: IpAddr, ports: &[u16], answers: Answers) -> (Listeners, V
     (out, errors)
 }
 
-/// Reads requests on one connection (keep-alive, pipelined) and answers each.
-async fn respond(mut stream: TcpStream, answers: &Answers) -> std::io::Result<()> {
+/// Reads requests on one connection (keep-alive, pipelined) and answers
+/// each; a body with a Content-Length is read and ignored.
+async fn respond(mut stream: TcpStream, responder: &Responder) -> std::io::Result<()> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 2048];
     loop {
@@ -110,13 +207,43 @@ async fn respond(mut stream: TcpStream, answers: &Answers) -> std::io::Result<()
         buf.drain(..end);
         let mut parts = head.lines().next().unwrap_or("").split_whitespace();
         let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or("/"));
-        let close = head.to_ascii_lowercase().contains("\r\nconnection: close");
-        let (status, body) = answers.answer(path);
-        let reason = if status == 200 { "OK" } else { "Not Found" };
-        let body = if method == "HEAD" { "" } else { body };
+        let lower = head.to_ascii_lowercase();
+        let close = lower.contains("\r\nconnection: close");
+        let mut body_left = lower
+            .split("\r\n")
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .unwrap_or(0);
+        while body_left > 0 {
+            if buf.is_empty() {
+                let n = stream.read(&mut chunk).await?;
+                if n == 0 {
+                    return Ok(());
+                }
+                buf.extend_from_slice(&chunk[..n]);
+            }
+            let take = body_left.min(buf.len());
+            buf.drain(..take);
+            body_left -= take;
+        }
+        let answer = responder.answer(method, path);
+        if !answer.latency.is_zero() {
+            tokio::time::sleep(answer.latency).await;
+        }
+        let body = if method == "HEAD" {
+            ""
+        } else {
+            answer.body.as_str()
+        };
         let response = format!(
-            "HTTP/1.1 {status} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}\r\n{body}",
-            body.len(),
+            "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}\r\n{body}",
+            answer.status,
+            reason_phrase(answer.status),
+            if method == "HEAD" {
+                answer.body.len()
+            } else {
+                body.len()
+            },
             if close { "Connection: close\r\n" } else { "" }
         );
         stream.write_all(response.as_bytes()).await?;
@@ -223,6 +350,7 @@ mod tests {
     async fn a_listener_answers_its_health_path_and_probes_say_what_the_prober_says() {
         let answers = Answers {
             health_path: Some("/healthz".into()),
+            routes: Vec::new(),
         };
         let (listeners, errors) = serve(ip(1), &[18080], answers).await;
         assert!(errors.is_empty(), "{errors:?}");
@@ -272,5 +400,52 @@ mod tests {
             got.ends_with("Connection: close\r\n\r\n"),
             "HEAD has no body: {got}"
         );
+    }
+
+    #[tokio::test]
+    async fn routes_answer_their_share_after_their_latency_and_bodies_are_read() {
+        let route = |path: &str, status: u16, share: f64, latency_ms: u64| Route {
+            path: path.into(),
+            method: Some("GET".into()),
+            tags: Vec::new(),
+            status,
+            body: format!("{status}\n"),
+            latency_ms,
+            share,
+        };
+        let answers = Answers {
+            health_path: Some("/healthz".into()),
+            routes: vec![
+                route("/api/orders", 500, 0.25, 0),
+                route("/api/orders", 200, 1.0, 0),
+                route("/slow/*", 200, 1.0, 50),
+            ],
+        };
+        let responder = Responder::new(answers.clone());
+        let statuses: Vec<u16> = (0..8)
+            .map(|_| responder.answer("GET", "/api/orders?page=2").status)
+            .collect();
+        assert_eq!(statuses, [200, 200, 200, 500, 200, 200, 200, 500]);
+        assert_eq!(responder.answer("POST", "/api/orders").status, 404);
+        assert_eq!(
+            responder.answer("GET", "/slow/x").latency,
+            Duration::from_millis(50)
+        );
+        assert_eq!(responder.answer("GET", "/healthz").status, 200);
+
+        let (_listeners, _) = serve(ip(3), &[18080], answers).await;
+        let mut s = TcpStream::connect((ip(3), 18080)).await.unwrap();
+        let started = std::time::Instant::now();
+        s.write_all(b"POST /form HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhelloGET /slow/1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut got = String::new();
+        s.read_to_string(&mut got).await.unwrap();
+        assert!(got.starts_with("HTTP/1.1 404 Not Found\r\n"), "{got}");
+        assert!(
+            got.contains("HTTP/1.1 200 OK\r\n"),
+            "the body was skipped: {got}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(50));
     }
 }

@@ -884,6 +884,7 @@ async fn run_program(
         {
             let answers = listen::Answers {
                 health_path: run.health_path.clone(),
+                routes: run.routes.clone(),
             };
             let (bound, errors) = listen::serve(ip, &run.listens, answers).await;
             for e in errors {
@@ -1195,6 +1196,9 @@ impl Kubelet {
     /// Containers bind real loopback listeners and probes are real
     /// requests (pod IPs in 127.64.0.0/16); see `listen`.
     pub fn with_sockets(mut self, on: bool) -> Self {
+        if on {
+            listen::raise_open_files_limit();
+        }
         self.sockets = on;
         if on {
             self.loopback = Mutex::new(LoopbackIps::claimed());

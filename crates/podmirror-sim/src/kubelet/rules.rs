@@ -31,7 +31,9 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::catalog::{Catalog, Image, Lookup, MISSING_ENV_MARKER, MISSING_FILE_MARKER, parse_ref};
+use crate::catalog::{
+    Catalog, Image, Lookup, MISSING_ENV_MARKER, MISSING_FILE_MARKER, Route, parse_ref,
+};
 use crate::catalog::{DEFAULT_MISSING_ENV_LINE, DEFAULT_MISSING_FILE_LINE};
 
 /// Reason strings the kubelet writes into container states.
@@ -762,6 +764,9 @@ pub struct Run {
     pub health_path: Option<String>,
     /// Seconds after start before the ports accept connections.
     pub startup_seconds: f64,
+    /// The catalog's routes for the container's image tag (how the ports
+    /// answer beyond the health path).
+    pub routes: Vec<Route>,
 }
 
 /// How a process ends.
@@ -824,6 +829,23 @@ pub fn memory_limit_bytes(container: &Value) -> Option<u64> {
 ///   limit is below `memory_mib`, and a batch image exits with `exit_code`
 ///   after `exit_after_seconds`. Its arguments are not interpreted.
 pub fn plan_run(
+    container: &Value,
+    image: &Image,
+    resolved: &ResolvedContainer,
+    memory_limit_bytes: Option<u64>,
+) -> RunPlan {
+    let mut plan = plan_process(container, image, resolved, memory_limit_bytes);
+    if let RunPlan::Runs(run) = &mut plan
+        && !run.listens.is_empty()
+    {
+        let tag = parse_ref(container["image"].as_str().unwrap_or_default()).tag;
+        run.routes = image.routes_for(&tag);
+    }
+    plan
+}
+
+/// [`plan_run`] without the routes.
+fn plan_process(
     container: &Value,
     image: &Image,
     resolved: &ResolvedContainer,
@@ -1012,6 +1034,7 @@ fn utility_run(log_lines: Vec<String>, exit: Option<Exit>) -> Run {
         listens: Vec::new(),
         health_path: None,
         startup_seconds: 0.0,
+        routes: Vec::new(),
     }
 }
 
@@ -1405,6 +1428,7 @@ fn program_run(image: &Image, resolved: &ResolvedContainer, limit: Option<u64>, 
             listens: Vec::new(),
             health_path: None,
             startup_seconds: 0.0,
+            routes: Vec::new(),
         }
     };
     if let Some(name) = missing_env
@@ -1462,6 +1486,7 @@ fn program_run(image: &Image, resolved: &ResolvedContainer, limit: Option<u64>, 
         listens: image.listens.clone(),
         health_path: image.health_path.clone(),
         startup_seconds: delay + image.startup_seconds,
+        routes: Vec::new(),
     }
 }
 

@@ -190,7 +190,13 @@ async fn discovery_documents() {
         .collect();
     assert_eq!(
         names,
-        ["apps", "batch", "coordination.k8s.io", "events.k8s.io"]
+        [
+            "apps",
+            "batch",
+            "coordination.k8s.io",
+            "events.k8s.io",
+            "admissionregistration.k8s.io"
+        ]
     );
     let (_, _, core) = call(&sim, get("/api/v1")).await;
     let pods = core["resources"]

@@ -8,6 +8,7 @@ mod fix_cmd;
 mod mirror_cmd;
 mod remote_cmd;
 mod serve_cmd;
+mod webhook_cmd;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -119,6 +120,9 @@ enum Command {
     },
     /// Run the backend: the REST API, the reaper, tokens and the audit log.
     Serve(serve_cmd::ServeArgs),
+    /// Run the tap injector: the admission webhook that adds the traffic
+    /// tap to opted-in pods.
+    Webhook(webhook_cmd::WebhookArgs),
     /// Manage the backend's API tokens.
     Token {
         #[command(subcommand)]
@@ -497,7 +501,7 @@ fn main() -> std::process::ExitCode {
     // The backend logs each request (info); the CLI only what went wrong.
     // kube-rs logs every failed request at ERROR (a 500 from pods/log among
     // them); the CLI says what matters once, in its own words, instead.
-    let default_level = if matches!(cli.command, Command::Serve(_)) {
+    let default_level = if matches!(cli.command, Command::Serve(_) | Command::Webhook(_)) {
         "info"
     } else {
         "warn,kube_client::client::builder=off"
@@ -615,6 +619,7 @@ fn main() -> std::process::ExitCode {
             } => mirror_cmd::extend(target, mirror_id, by).await.map(|()| 0),
             Command::Gc { target } => mirror_cmd::gc(target).await.map(|()| 0),
             Command::Serve(args) => serve_cmd::serve(args).await.map(|()| 0),
+            Command::Webhook(args) => webhook_cmd::webhook(args).await.map(|()| 0),
             Command::Token { command } => serve_cmd::token(command).await,
             Command::Audit {
                 command: AuditCommand::Verify { database },

@@ -2,6 +2,7 @@
 //! get over the store, with defaulting, validation, resourceVersions,
 //! preconditions, dry runs, finalizers and ownerReference garbage collection.
 
+use super::webhooks;
 use crate::error::{ApiError, Cause, GroupResource};
 use crate::managed::{self, Operation};
 use crate::meta;
@@ -10,7 +11,7 @@ use crate::selector::{FieldSelector, LabelSelector};
 use crate::store::{Data, ObjectKey, Store, WriteTxn};
 use crate::{defaults, patch, validate};
 use serde_json::{Map, Value, json};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// How a write is carried out.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +22,9 @@ pub struct WriteOptions {
     pub field_manager: String,
     /// `force=true` on server-side apply.
     pub force: bool,
+    /// Warnings admission gave on the way (admission webhooks'), for the
+    /// response's `Warning` headers.
+    pub warnings: Arc<Mutex<Vec<String>>>,
 }
 
 impl WriteOptions {
@@ -295,6 +299,7 @@ impl Cluster {
             md.remove("generation");
         }
         defaults::apply(res, &mut obj);
+        self.admit_by_webhooks(res, ns, &mut obj, opts)?;
         let name = meta::name(&obj).to_string();
         validate::object(res, &obj, None)?;
 
@@ -321,6 +326,70 @@ impl Cluster {
             self.populate_namespace(&name);
         }
         Ok(created)
+    }
+
+    /// Mutating admission webhooks (`webhooks`), with no lock held; the
+    /// object is defaulted again after a patch, as the API server does.
+    fn admit_by_webhooks(
+        &self,
+        res: ResourceId,
+        ns: &str,
+        obj: &mut Value,
+        opts: &WriteOptions,
+    ) -> Result<(), ApiError> {
+        let r = resources::get(res);
+        let ctx = {
+            let data = self.store.read();
+            let configurations: Vec<Arc<Value>> = data
+                .iter(ids::mutatingwebhookconfigurations(), None, None)
+                .map(|(_, s)| s.value())
+                .collect();
+            if configurations.is_empty() {
+                return Ok(());
+            }
+            let namespace = if r.namespaced {
+                data.get(ids::namespaces(), "", ns)
+            } else {
+                None
+            };
+            let endpoints = configurations
+                .iter()
+                .flat_map(|c| c["webhooks"].as_array().cloned().unwrap_or_default())
+                .filter_map(|hook| {
+                    let svc = hook.pointer("/clientConfig/service")?;
+                    let key = webhooks::ServiceRef::of(svc);
+                    let addr = service_endpoint(&data, &key.namespace, &key.name, key.port)?;
+                    Some((key, addr))
+                })
+                .collect();
+            webhooks::Context {
+                configurations,
+                namespace,
+                endpoints,
+            }
+        };
+        let mut call = || webhooks::mutate(&ctx, r, ns, obj, opts.dry_run, &opts.field_manager);
+        // On a multi-threaded runtime the wait hands this worker's other
+        // tasks to another thread, so a webhook (or the API requests it
+        // makes) served by the same runtime still gets answered.
+        let multi = tokio::runtime::Handle::try_current()
+            .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+        let admitted = if multi {
+            tokio::task::block_in_place(call)?
+        } else {
+            call()?
+        };
+        if admitted.patched {
+            check_type(res, obj)?;
+            defaults::apply(res, obj);
+        }
+        if !admitted.warnings.is_empty() {
+            opts.warnings
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend(admitted.warnings);
+        }
+        Ok(())
     }
 
     /// What the controllers put in every new namespace: the `default`
@@ -1163,4 +1232,47 @@ pub fn apply_scale(current: &Value, scale: &Value) -> Result<Value, ApiError> {
         meta::metadata_mut(&mut obj).insert("resourceVersion".into(), json!(rv));
     }
     Ok(obj)
+}
+
+/// Where a Service's port is served: the first Ready pod it selects that
+/// has an IP, at the port's `targetPort` (a number, or the port itself) —
+/// what an endpoints controller and a proxy would give a webhook call.
+fn service_endpoint(data: &Data, ns: &str, name: &str, port: u16) -> Option<std::net::SocketAddr> {
+    let svc = data.get(ids::services(), ns, name)?;
+    let selector = svc.pointer("/spec/selector").and_then(Value::as_object)?;
+    if selector.is_empty() {
+        return None;
+    }
+    let target = svc
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|p| p["port"].as_u64() == Some(u64::from(port)))
+        .map(|p| {
+            p["targetPort"]
+                .as_u64()
+                .and_then(|t| u16::try_from(t).ok())
+                .unwrap_or(port)
+        })
+        .unwrap_or(port);
+    data.iter(ids::pods(), Some(ns), None)
+        .find_map(|(_, stored)| {
+            let pod = stored.value();
+            let labels = pod.pointer("/metadata/labels").and_then(Value::as_object);
+            let selected = selector
+                .iter()
+                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v));
+            let ready = pod
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True");
+            let ip = pod.pointer("/status/podIP").and_then(Value::as_str)?;
+            (selected && ready)
+                .then(|| ip.parse().ok())
+                .flatten()
+                .map(|ip| std::net::SocketAddr::new(ip, target))
+        })
 }

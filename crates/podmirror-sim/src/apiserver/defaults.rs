@@ -92,6 +92,8 @@ pub fn apply(res: ResourceId, obj: &mut Value) {
         }
     } else if res == ids::jobs() {
         job(obj);
+    } else if res == ids::mutatingwebhookconfigurations() {
+        mutating_webhooks(obj);
     } else if res == ids::services() {
         if let Some(spec) = obj_mut(obj, "spec") {
             set_default(spec, "type", json!("ClusterIP"));
@@ -446,6 +448,37 @@ fn job(obj: &mut Value) {
         .and_then(Value::as_object_mut)
     {
         pod_spec(tspec);
+    }
+}
+
+/// A MutatingWebhookConfiguration's webhooks get the API server's defaults.
+fn mutating_webhooks(obj: &mut Value) {
+    let Some(hooks) = obj.get_mut("webhooks").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for hook in hooks.iter_mut().filter_map(Value::as_object_mut) {
+        set_default(hook, "failurePolicy", json!("Fail"));
+        set_default(hook, "matchPolicy", json!("Equivalent"));
+        set_default(hook, "namespaceSelector", json!({}));
+        set_default(hook, "objectSelector", json!({}));
+        set_default(hook, "timeoutSeconds", json!(10));
+        set_default(hook, "reinvocationPolicy", json!("Never"));
+        if let Some(svc) = hook
+            .get_mut("clientConfig")
+            .and_then(|c| c.get_mut("service"))
+            .and_then(Value::as_object_mut)
+        {
+            set_default(svc, "port", json!(443));
+        }
+        for rule in hook
+            .get_mut("rules")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_object_mut)
+        {
+            set_default(rule, "scope", json!("*"));
+        }
     }
 }
 

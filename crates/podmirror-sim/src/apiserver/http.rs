@@ -247,6 +247,7 @@ fn write_options(headers: &HeaderMap, q: &Query) -> Result<WriteOptions, ApiErro
         dry_run,
         field_manager: field_manager(headers, q),
         force: flag(q, "force"),
+        warnings: Default::default(),
     })
 }
 
@@ -557,6 +558,13 @@ async fn handle(sim: Sim, req: Request) -> Result<Response, ApiError> {
             let warnings = field_validation(res, &q, &obj)?;
             let opts = write_options(headers, &q)?;
             let created = cluster.create(res, &ns_for_create, obj, &opts)?;
+            let mut warnings = warnings;
+            warnings.extend(
+                opts.warnings
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .drain(..),
+            );
             Ok(with_warnings(
                 json_value(StatusCode::CREATED, &render_one(res, &created, repr)),
                 &warnings,

@@ -21,3 +21,4 @@ pub mod strategic;
 pub mod table;
 pub mod validate;
 pub mod watch;
+pub mod webhooks;

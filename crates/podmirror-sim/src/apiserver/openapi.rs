@@ -9,7 +9,7 @@ use crate::resources::{self, RESOURCES, Resource, ResourceId};
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
 use http::StatusCode;
-use k8s_openapi::api::{apps, batch, coordination, core, events};
+use k8s_openapi::api::{admissionregistration, apps, batch, coordination, core, events};
 use schemars::SchemaGenerator;
 use schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
@@ -48,6 +48,9 @@ fn add_schema(generator: &mut SchemaGenerator, r: &Resource) {
             drop(generator.subschema_for::<coordination::v1::Lease>())
         }
         ("events.k8s.io", "Event") => drop(generator.subschema_for::<events::v1::Event>()),
+        ("admissionregistration.k8s.io", "MutatingWebhookConfiguration") => drop(
+            generator.subschema_for::<admissionregistration::v1::MutatingWebhookConfiguration>(),
+        ),
         _ => {}
     }
 }

@@ -257,6 +257,17 @@ pub static RESOURCES: &[Resource] = &[
         short_names: &["ev"],
         ..res("events.k8s.io", "v1", "Event", "events", "event", true)
     },
+    Resource {
+        tracks_generation: true,
+        ..res(
+            "admissionregistration.k8s.io",
+            "v1",
+            "MutatingWebhookConfiguration",
+            "mutatingwebhookconfigurations",
+            "mutatingwebhookconfiguration",
+            false,
+        )
+    },
 ];
 
 /// Index of a resource in [`RESOURCES`].
@@ -324,6 +335,11 @@ pub mod ids {
     id!(jobs, "batch", "jobs");
     id!(leases, "coordination.k8s.io", "leases");
     id!(new_events, "events.k8s.io", "events");
+    id!(
+        mutatingwebhookconfigurations,
+        "admissionregistration.k8s.io",
+        "mutatingwebhookconfigurations"
+    );
 }
 
 #[cfg(test)]
@@ -342,6 +358,6 @@ mod tests {
     fn group_versions_are_unique_and_core_first() {
         let gvs = group_versions();
         assert_eq!(gvs[0], ("", "v1"));
-        assert_eq!(gvs.len(), 5);
+        assert_eq!(gvs.len(), 6);
     }
 }

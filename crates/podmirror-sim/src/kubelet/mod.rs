@@ -32,6 +32,9 @@ struct Container {
     name: String,
     image: String,
     init: bool,
+    /// A native sidecar: an init container with `restartPolicy: Always`,
+    /// started before the next one and kept running with the pod.
+    sidecar: bool,
     state: Value,
     last_state: Value,
     ready: bool,
@@ -218,15 +221,19 @@ impl Worker {
             status["startTime"] = json!(st.start_time);
             let main: Vec<&Container> = st.containers.iter().filter(|c| !c.init).collect();
             let init: Vec<&Container> = st.containers.iter().filter(|c| c.init).collect();
-            let all_ready = !main.is_empty() && main.iter().all(|c| c.ready);
+            let sidecars: Vec<&Container> = init.iter().copied().filter(|c| c.sidecar).collect();
+            let all_ready = !main.is_empty()
+                && main.iter().all(|c| c.ready)
+                && sidecars.iter().all(|c| c.ready || c.done);
             let (ready_reason, ready_msg) = if all_ready {
                 ("", String::new())
             } else if matches!(phase, "Succeeded" | "Failed") {
                 ("PodCompleted", String::new())
             } else {
-                let not_ready: Vec<&str> = main
+                let not_ready: Vec<&str> = sidecars
                     .iter()
-                    .filter(|c| !c.ready)
+                    .chain(main.iter())
+                    .filter(|c| !c.ready && !c.done)
                     .map(|c| c.name.as_str())
                     .collect();
                 (
@@ -247,7 +254,7 @@ impl Worker {
             } else {
                 let pending: Vec<&str> = init
                     .iter()
-                    .filter(|c| !c.done)
+                    .filter(|c| !(c.done || c.sidecar && c.started))
                     .map(|c| c.name.as_str())
                     .collect();
                 set_pod_condition(
@@ -358,7 +365,10 @@ struct Ended {
 
 /// Runs one container until it finishes for good or the pod stops.
 async fn run_container(w: Arc<Worker>, idx: usize) {
-    let (is_init, cname) = w.with(|st| (st.containers[idx].init, st.containers[idx].name.clone()));
+    let (is_init, sidecar, cname) = w.with(|st| {
+        let c = &st.containers[idx];
+        (c.init, c.sidecar, c.name.clone())
+    });
     let list = if is_init {
         "initContainers"
     } else {
@@ -614,7 +624,7 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                         &log_key,
                         &started_at,
                         fp,
-                        is_init,
+                        is_init && !sidecar,
                     )
                     .await
                     {
@@ -639,7 +649,8 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
         if let Some(m) = &ended.message {
             terminated["message"] = json!(m);
         }
-        let restart = match (is_init, restart_policy.as_str()) {
+        let restart = match (is_init && !sidecar, restart_policy.as_str()) {
+            _ if sidecar => true,
             (_, "Never") => false,
             (true, _) | (false, "OnFailure") => ended.exit_code != 0,
             _ => true,
@@ -1068,7 +1079,20 @@ async fn run_pod(w: Arc<Worker>) {
     }
     w.with(|st| st.sandbox_ready = true);
     w.publish();
+    let mut sidecars = Vec::new();
     for i in 0..init_count {
+        if w.with(|st| st.containers[i].sidecar) {
+            // A native sidecar runs beside the rest; the next container
+            // starts once it has started (startup probe passed).
+            let task = tokio::spawn(run_container(w.clone(), i));
+            while !w.with(|st| st.containers[i].started) {
+                if task.is_finished() || !w.sleep(Duration::from_millis(100)).await {
+                    return;
+                }
+            }
+            sidecars.push((i, task));
+            continue;
+        }
         // Boxed: this task then stays small while its main containers run.
         Box::pin(run_container(w.clone(), i)).await;
         let ok = w.with(|st| st.containers[i].done && st.containers[i].exit_code == Some(0));
@@ -1090,6 +1114,29 @@ async fn run_pod(w: Arc<Worker>) {
     for t in tasks {
         let _ = t.await;
     }
+    // The main containers have ended for good (a Job's pod): the kubelet
+    // stops the sidecars, which exit 0 on SIGTERM.
+    if w.stopped() {
+        return;
+    }
+    for (i, task) in sidecars {
+        task.abort();
+        let _ = task.await;
+        w.with(|st| {
+            let c = &mut st.containers[i];
+            let started_at = c.state["running"]["startedAt"].clone();
+            c.state = json!({"terminated": {
+                "exitCode": 0, "reason": "Completed",
+                "startedAt": started_at, "finishedAt": meta::now_rfc3339(),
+                "containerID": c.container_id.clone().unwrap_or_default(),
+            }});
+            c.ready = false;
+            c.started = false;
+            c.done = true;
+            c.exit_code = Some(0);
+        });
+    }
+    w.publish();
 }
 
 /// The kubelet of one or more nodes: a worker per pod bound to one of them.
@@ -1316,6 +1363,7 @@ impl Kubelet {
                     name: c["name"].as_str().unwrap_or("").to_string(),
                     image: c["image"].as_str().unwrap_or("").to_string(),
                     init,
+                    sidecar: init && c["restartPolicy"] == "Always",
                     state: json!({}),
                     last_state: json!({}),
                     ready: false,

@@ -1497,3 +1497,145 @@ fn several_candidates_through_the_backend_are_tried_until_one_is_healthy() {
     assert!(shown.contains("[0.34, Failing on"), "{shown}");
     drop(server);
 }
+
+/// `podmirror webhook` outside the cluster (`--register-url`): the API
+/// server — the sim, or the real kube-apiserver — calls it for the pods of
+/// a labelled namespace; `kubectl rollout restart` brings the tap in (1/1
+/// becomes 2/2), and with the webhook gone pods are still created.
+fn the_tap_webhook_injects_after_a_rollout_restart_and_pods_go_on_without_it(tier: Tier) {
+    let Some(demo) = Demo::on(tier, &format!("tap-webhook-{tier:?}")) else {
+        return;
+    };
+    let ok = |_: &str| true;
+    demo.kubectl_until("namespace tapped", &["create", "namespace", "tapped"], ok);
+    demo.kubectl_until(
+        "the default ServiceAccount",
+        &[
+            "get",
+            "serviceaccount",
+            "default",
+            "-n",
+            "tapped",
+            "-o",
+            "name",
+        ],
+        |o| o.trim() == "serviceaccount/default",
+    );
+    demo.kubectl_until(
+        "deployment web",
+        &[
+            "create",
+            "deployment",
+            "web",
+            "-n",
+            "tapped",
+            "--image=registry.example.com/shop/web:2.3.1",
+            "--port=8080",
+        ],
+        ok,
+    );
+    let ready_column = |want: &'static str| {
+        move |o: &str| {
+            let rows: Vec<&str> = o
+                .lines()
+                .skip(1)
+                .filter(|l| l.contains("Running"))
+                .collect();
+            rows.len() == 1 && rows[0].split_whitespace().nth(1) == Some(want)
+        }
+    };
+    demo.kubectl_until(
+        "web 1/1",
+        &["get", "pods", "-n", "tapped"],
+        ready_column("1/1"),
+    );
+
+    let mut webhook = Command::new(env!("CARGO_BIN_EXE_podmirror"))
+        .args([
+            "webhook",
+            "--listen",
+            "127.0.0.1:0",
+            "--register-url",
+            "https://127.0.0.1:{port}/inject",
+        ])
+        .env("KUBECONFIG", &demo.kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(webhook.stderr.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    assert!(first.contains("listening on https://127.0.0.1:"), "{first}");
+    std::thread::spawn(move || for _ in lines {});
+
+    demo.kubectl_until(
+        "the label",
+        &["label", "namespace", "tapped", "podmirror.dev/tap=enabled"],
+        ok,
+    );
+    demo.kubectl_until(
+        "the annotation",
+        &[
+            "annotate",
+            "namespace",
+            "tapped",
+            "tap.podmirror.dev/default-inject=true",
+        ],
+        ok,
+    );
+    demo.kubectl_until(
+        "the restart",
+        &["rollout", "restart", "deployment/web", "-n", "tapped"],
+        ok,
+    );
+    demo.kubectl_until(
+        "web 2/2 with its tap",
+        &["get", "pods", "-n", "tapped"],
+        |o| ready_column("2/2")(o) && o.lines().skip(1).count() == 1,
+    );
+    let init = demo.kubectl_until(
+        "the tap's spec",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "tapped",
+            "-o",
+            "jsonpath={.items[0].spec.initContainers[0].name} {.items[0].spec.initContainers[0].restartPolicy} {.items[0].metadata.annotations.tap\\.podmirror\\.dev/status}",
+        ],
+        ok,
+    );
+    assert_eq!(init.trim(), "podmirror-tap Always injected");
+
+    // The webhook gone: failurePolicy Ignore admits pods without the tap.
+    let _ = webhook.kill();
+    let _ = webhook.wait();
+    demo.kubectl_until(
+        "a pod while the webhook is down",
+        &[
+            "run",
+            "lone",
+            "-n",
+            "tapped",
+            "--image=registry.example.com/shop/web:2.3.1",
+            "--port=8080",
+        ],
+        ok,
+    );
+    let spec = demo.kubectl_until(
+        "pod lone",
+        &[
+            "get",
+            "pod",
+            "lone",
+            "-n",
+            "tapped",
+            "-o",
+            "jsonpath={.spec.initContainers}",
+        ],
+        ok,
+    );
+    assert_eq!(spec.trim(), "", "created without the tap");
+}
+
+on_both_tiers!(the_tap_webhook_injects_after_a_rollout_restart_and_pods_go_on_without_it);

@@ -23,7 +23,8 @@ pub const ANN_STATUS: &str = "tap.podmirror.dev/status";
 pub const TAP_CONTAINER: &str = "podmirror-tap";
 /// The label every mirror carries.
 pub const LABEL_MIRROR: &str = "podmirror.dev/mirror";
-/// The label the chart puts on podmirror's own pods.
+/// The label the chart puts on podmirror's own pods (`podmirror`,
+/// `podmirror-webhook`).
 pub const LABEL_APP_NAME: &str = "app.kubernetes.io/name";
 
 /// Which side of the pod's traffic the tap records.
@@ -139,7 +140,9 @@ pub fn decide(ns: &NamespaceView, pod: &Value, own_namespace: &str) -> Decision 
     if labels.contains_key(LABEL_MIRROR) {
         return Decision::skip("a mirror");
     }
-    if labels.get(LABEL_APP_NAME).map(String::as_str) == Some("podmirror")
+    if labels
+        .get(LABEL_APP_NAME)
+        .is_some_and(|n| n == "podmirror" || n.starts_with("podmirror-"))
         || (!own_namespace.is_empty() && ns.name == own_namespace)
     {
         return Decision::skip("one of podmirror's own pods");

@@ -136,6 +136,32 @@ fn the_chart_lints_and_renders_least_privilege_objects_the_server_accepts() {
         "podmirror"
     );
 
+    // The tap injector (off by default until the tap captures): its own
+    // least-privilege role, and a configuration that never blocks a pod.
+    assert!(!kinds.contains(&"MutatingWebhookConfiguration"));
+    let (ok, out, err) = template(&helm, &["--set", "tap.enabled=true"]);
+    assert!(ok, "{err}");
+    let objects = docs(&out);
+    let of = |kind: &str| objects.iter().find(|o| o["kind"] == kind).unwrap();
+    let webhook_role = objects
+        .iter()
+        .find(|o| o["kind"] == "ClusterRole" && o["metadata"]["name"] == "podmirror-webhook")
+        .expect("the webhook's ClusterRole");
+    assert_eq!(
+        webhook_role["rules"],
+        serde_json::json!([
+            {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get"]},
+            {"apiGroups": ["admissionregistration.k8s.io"],
+             "resources": ["mutatingwebhookconfigurations"],
+             "resourceNames": ["podmirror-tap"], "verbs": ["get", "patch"]},
+        ])
+    );
+    let hook = &of("MutatingWebhookConfiguration")["webhooks"][0];
+    assert_eq!(hook["failurePolicy"], "Ignore");
+    assert_eq!(hook["sideEffects"], "None");
+    assert!(hook["timeoutSeconds"].as_u64().unwrap() <= 5);
+    assert_eq!(hook["clientConfig"]["service"]["name"], "podmirror-webhook");
+
     // Settings that cannot work are refused with the reason.
     let (ok, _, err) = template(&helm, &["--set", "replicaCount=2"]);
     assert!(!ok && err.contains("needs a shared database"), "{err}");

@@ -9,6 +9,7 @@ pub mod http;
 pub mod packet;
 pub mod reassembly;
 pub mod report;
+pub mod snapshot;
 pub mod tap;
 
 pub use tap::{Config, Counters, Mode, Tap};

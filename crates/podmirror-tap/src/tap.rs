@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// Which side of the pod's traffic.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Mode {
     /// Requests to the pod's ports and their responses.
     Ingress,
@@ -56,7 +57,8 @@ impl Config {
 }
 
 /// What the tap counted besides the exchanges.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct Counters {
     /// Frames read.
     pub frames: u64,
@@ -113,6 +115,11 @@ impl Tap {
             second: 0,
             this_second: 0,
         }
+    }
+
+    /// The settings.
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The figures so far.

@@ -8,6 +8,7 @@ mod fix_cmd;
 mod mirror_cmd;
 mod remote_cmd;
 mod serve_cmd;
+mod tap_cmd;
 mod webhook_cmd;
 
 use anyhow::Context;
@@ -125,6 +126,10 @@ enum Command {
     /// (docs/tap.md).
     #[command(hide = true)]
     Webhook(webhook_cmd::WebhookArgs),
+    /// The traffic tap sidecar: captures its pod's HTTP traffic out of band
+    /// and serves the figures. Not listed yet (docs/tap.md).
+    #[command(hide = true)]
+    Tap(tap_cmd::TapArgs),
     /// Manage the backend's API tokens.
     Token {
         #[command(subcommand)]
@@ -622,6 +627,7 @@ fn main() -> std::process::ExitCode {
             Command::Gc { target } => mirror_cmd::gc(target).await.map(|()| 0),
             Command::Serve(args) => serve_cmd::serve(args).await.map(|()| 0),
             Command::Webhook(args) => webhook_cmd::webhook(args).await.map(|()| 0),
+            Command::Tap(args) => tap_cmd::tap(args).await.map(|()| 0),
             Command::Token { command } => serve_cmd::token(command).await,
             Command::Audit {
                 command: AuditCommand::Verify { database },

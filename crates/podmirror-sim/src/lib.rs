@@ -62,6 +62,10 @@ pub struct SimOptions {
     /// and HTTP/TCP probes are real requests (`kubelet::listen`). On by
     /// default; off, pods get 10.244.N.x addresses and simulated probes.
     pub sockets: bool,
+    /// Images whose containers the kubelet runs as real processes on this
+    /// machine (repository → program), e.g. podmirror's own image for the
+    /// traffic tap. Default: none.
+    pub programs: std::collections::HashMap<String, std::path::PathBuf>,
 }
 
 impl Default for SimOptions {
@@ -72,6 +76,7 @@ impl Default for SimOptions {
             history_len: store::HISTORY_LEN,
             seed: None,
             sockets: true,
+            programs: Default::default(),
         }
     }
 }

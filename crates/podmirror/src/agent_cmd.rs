@@ -96,6 +96,7 @@ pub async fn run(args: KubeletArgs) -> anyhow::Result<()> {
             key: args.tls_private_key_file.clone(),
             client_ca: args.client_ca_file.clone(),
         },
+        programs: crate::own_programs(),
     };
     let agent = podmirror_sim::kubelet::agent::start(client, Arc::new(catalog), options).await?;
     println!(

@@ -324,6 +324,7 @@ async fn start_cluster(args: &ClusterArgs, nodes: &[NodeSpec]) -> anyhow::Result
     let sim = podmirror_sim::Sim::with_options(podmirror_sim::SimOptions {
         time_scale: args.time_scale,
         seed: args.seed,
+        programs: own_programs(),
         ..Default::default()
     });
     sim.faults.set(faults);
@@ -641,4 +642,14 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+/// The images the simulated kubelet runs as real processes: podmirror's
+/// own (the traffic tap the webhook injects), as this very binary.
+pub(crate) fn own_programs() -> std::collections::HashMap<String, PathBuf> {
+    let mut programs = std::collections::HashMap::new();
+    if let Ok(me) = std::env::current_exe() {
+        programs.insert("ghcr.io/podmirror/podmirror".to_string(), me);
+    }
+    programs
 }

@@ -72,6 +72,21 @@ pub async fn tap(args: TapArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen} for the tap's figures"))?;
+    // Started by the simulated kubelet: end with it, as a container ends
+    // with its node.
+    if let Some(parent) = std::env::var("PODMIRROR_PARENT_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+    {
+        std::thread::spawn(move || {
+            loop {
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(0);
+                }
+                std::thread::sleep(Duration::from_millis(500));
+            }
+        });
+    }
     let capture = shared.clone();
     std::thread::Builder::new()
         .name("capture".into())

@@ -1607,6 +1607,59 @@ fn the_tap_webhook_injects_after_a_rollout_restart_and_pods_go_on_without_it(tie
     );
     assert_eq!(init.trim(), "podmirror-tap Always injected");
 
+    // The tap is a real `podmirror tap` process capturing the pod's real
+    // listener: requests to the pod's IP show up in its figures.
+    let ip = demo.kubectl_until(
+        "the pod's IP",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "tapped",
+            "-o",
+            "jsonpath={.items[0].status.podIP}",
+        ],
+        |o| !o.trim().is_empty(),
+    );
+    let ip = ip.trim();
+    let app = format!("http://{ip}:8080");
+    for _ in 0..4 {
+        assert_eq!(common::http(&app, "GET", "/healthz", "", "").0, 200);
+    }
+    for n in [17, 18] {
+        assert_eq!(
+            common::http(&app, "GET", &format!("/orders/{n}"), "", "").0,
+            404
+        );
+    }
+    let report = format!("http://{ip}:15090");
+    let figures = (0..50)
+        .find_map(|_| {
+            let (status, body) = common::http(&report, "GET", "/traffic?minutes=5", "", "");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let counted: u64 = v["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|e| e["template"] == "/healthz" || e["template"] == "/orders/{id}")
+                .map(|e| e["count"].as_u64().unwrap_or(0))
+                .sum();
+            if status == 200 && counted >= 6 {
+                return Some(v);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            None
+        })
+        .unwrap_or_else(|| panic!("the tap at {report} never counted the 6 requests"));
+    assert_eq!(figures["capturing"], true, "{figures}");
+    let orders = figures["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["template"] == "/orders/{id}")
+        .unwrap();
+    assert_eq!(orders["statuses"]["404"], 2, "{figures}");
+
     // The webhook gone: failurePolicy Ignore admits pods without the tap.
     let _ = webhook.kill();
     let _ = webhook.wait();

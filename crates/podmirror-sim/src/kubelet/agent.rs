@@ -95,6 +95,8 @@ pub struct AgentOptions {
     pub port: u16,
     /// TLS of the kubelet port.
     pub tls: TlsFiles,
+    /// Images run as real processes (repository → program).
+    pub programs: HashMap<String, std::path::PathBuf>,
 }
 
 /// A running node agent; dropping it stops everything it started (the Nodes
@@ -781,7 +783,8 @@ pub async fn start(
             logs.clone(),
             Some(served),
         )
-        .with_sockets(true),
+        .with_sockets(true)
+        .with_programs(options.programs.clone()),
     );
     let (tx, rx) = signal::channel(None);
     let api = Api::all_with(client.clone(), &resource("Pod"));

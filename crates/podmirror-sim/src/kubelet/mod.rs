@@ -161,6 +161,8 @@ struct Worker {
     published: tokio::sync::Mutex<Option<u64>>,
     /// Real listeners and probes (`listen`).
     sockets: bool,
+    /// Images whose containers run as real processes on this machine.
+    programs: Arc<HashMap<String, std::path::PathBuf>>,
 }
 
 impl Worker {
@@ -556,6 +558,16 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
             &format!("{}_{}({})", w.name, w.ns, w.uid),
         );
         let probing = serde_json::to_vec(&probing_view(&spec)).unwrap_or_default();
+        let host_program = w
+            .programs
+            .get(&crate::catalog::parse_ref(&image_name).repository)
+            .map(|program| {
+                (
+                    program.clone(),
+                    rules::strings(&spec, "args"),
+                    resolved.env.clone(),
+                )
+            });
         drop(spec);
         let started_at = meta::now_rfc3339();
         w.with(|st| st.containers[idx].container_id = Some(container_id()));
@@ -613,6 +625,12 @@ async fn run_container(w: Arc<Worker>, idx: usize) {
                         reason: rules::exit_reason(137).to_string(),
                         message: None,
                         sync_error: Some(("PostStartHookError", message)),
+                    }
+                } else if let Some((program, args, env)) = &host_program {
+                    match run_host_program(&w, idx, program, args, env, &log_key, &started_at).await
+                    {
+                        Some(e) => e,
+                        None => return,
                     }
                 } else {
                     match run_process(
@@ -789,6 +807,103 @@ async fn real_probe(
         return Some(listen::tcp_probe(ip, port, timeout).await.map_err(failed));
     }
     None
+}
+
+/// Runs a container as a real process on this machine (an image of
+/// [`Kubelet::with_programs`]): its `args` after the program, its resolved
+/// environment (with `POD_IP` filled from the pod's address), its output as
+/// the container's log; ready once started (no probes); killed when the pod
+/// stops. `None` when the pod stopped.
+async fn run_host_program(
+    w: &Arc<Worker>,
+    idx: usize,
+    program: &std::path::Path,
+    args: &[String],
+    env: &std::collections::BTreeMap<String, String>,
+    log_key: &crate::logs::ContainerKey,
+    started_at: &str,
+) -> Option<Ended> {
+    use tokio::io::AsyncBufReadExt;
+    let pod_ip = w.with(|st| st.pod_ip.clone());
+    let mut cmd = tokio::process::Command::new(program);
+    cmd.args(args)
+        .env_clear()
+        .envs(env)
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    if env.get("POD_IP").is_none_or(String::is_empty) {
+        cmd.env("POD_IP", &pod_ip);
+    }
+    // A process outlives a kubelet that is killed (kill_on_drop needs the
+    // kubelet to run its destructors): it is told to end with its parent.
+    cmd.env("PODMIRROR_PARENT_PID", std::process::id().to_string());
+    let mut child = match cmd.spawn() {
+        Ok(c) => c,
+        Err(e) => {
+            return Some(Ended {
+                exit_code: 128,
+                reason: "StartError".into(),
+                message: Some(format!("failed to start {}: {e}", program.display())),
+                sync_error: None,
+            });
+        }
+    };
+    w.with(|st| {
+        let c = &mut st.containers[idx];
+        c.state = json!({"running": {"startedAt": started_at}});
+        c.started = true;
+        c.ready = true;
+    });
+    w.publish();
+    let mut readers = Vec::new();
+    for out in [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        let (logs, key) = (w.logs.clone(), log_key.clone());
+        readers.push(tokio::spawn(async move {
+            let mut lines = tokio::io::BufReader::new(out).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                logs.append(&key, &line);
+            }
+        }));
+    }
+    let mut stop = w.stop_tx.subscribe();
+    let stopping = async move {
+        // The guard wait_for returns is not Send: keep it inside.
+        let _ = stop.wait_for(|s| *s).await.map(|_| ());
+    };
+    let ended = tokio::select! {
+        status = child.wait() => {
+            let code = status.ok().and_then(|s| s.code()).map_or(137, i64::from);
+            Some(Ended {
+                exit_code: code,
+                reason: rules::exit_reason(i32::try_from(code).unwrap_or(1)).to_string(),
+                message: None,
+                sync_error: None,
+            })
+        }
+        () = stopping => {
+            let _ = child.kill().await;
+            None
+        }
+    };
+    for r in readers {
+        let _ = r.await;
+    }
+    ended
 }
 
 /// Runs a container's program until it ends; its listeners (with sockets)
@@ -1154,6 +1269,8 @@ pub struct Kubelet {
     images: Arc<Mutex<HashSet<(String, String)>>>,
     /// Real listeners and probes, and loopback pod IPs (`listen`).
     sockets: bool,
+    /// Images run as real processes (repository → program).
+    programs: Arc<HashMap<String, std::path::PathBuf>>,
     /// With sockets: the loopback pod IPs in use, by pod uid.
     loopback: Mutex<LoopbackIps>,
 }
@@ -1236,8 +1353,22 @@ impl Kubelet {
             ip_counter: Mutex::default(),
             images: Arc::default(),
             sockets: false,
+            programs: Arc::new(HashMap::new()),
             loopback: Mutex::default(),
         }
+    }
+
+    /// Runs the containers of these images (repository → program) as
+    /// real processes on this machine instead of playing them from the
+    /// catalog: `podmirror` runs the injected traffic tap this way.
+    pub fn with_programs(mut self, programs: HashMap<String, std::path::PathBuf>) -> Self {
+        self.programs = Arc::new(
+            programs
+                .into_iter()
+                .map(|(repo, path)| (crate::catalog::parse_ref(&repo).repository, path))
+                .collect(),
+        );
+        self
     }
 
     /// Containers bind real loopback listeners and probes are real
@@ -1412,6 +1543,7 @@ impl Kubelet {
             publish_pending: AtomicBool::new(false),
             published: tokio::sync::Mutex::new(None),
             sockets: self.sockets,
+            programs: self.programs.clone(),
         });
         map.insert(uid, stop_tx);
         drop(map);

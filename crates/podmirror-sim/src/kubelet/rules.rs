@@ -1840,7 +1840,8 @@ fn b(v: &Value, key: &str) -> bool {
     v.get(key).and_then(Value::as_bool).unwrap_or(false)
 }
 
-fn strings(v: &Value, key: &str) -> Vec<String> {
+/// A string list field of a container (`command`, `args`), empty when absent.
+pub fn strings(v: &Value, key: &str) -> Vec<String> {
     arr(v, key)
         .filter_map(Value::as_str)
         .map(str::to_string)

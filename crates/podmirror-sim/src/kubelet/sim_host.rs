@@ -146,7 +146,8 @@ pub fn start(sim: &Sim, catalog: Arc<Catalog>) {
     let mut rx = sim.cluster.store.subscribe();
     let host: Arc<dyn Host> = Arc::new(SimHost(weak.clone()));
     let kubelet = Kubelet::new(host, catalog, sim.cluster.logs.clone(), None)
-        .with_sockets(sim.options.sockets);
+        .with_sockets(sim.options.sockets)
+        .with_programs(sim.options.programs.clone());
     // Pods already bound.
     consider_all(sim, &kubelet);
     let handle = tokio::spawn(async move {

@@ -9,6 +9,7 @@ mod mirror_cmd;
 mod remote_cmd;
 mod serve_cmd;
 mod tap_cmd;
+mod traffic_cmd;
 mod webhook_cmd;
 
 use anyhow::Context;
@@ -126,6 +127,21 @@ enum Command {
     /// (docs/tap.md).
     #[command(hide = true)]
     Webhook(webhook_cmd::WebhookArgs),
+    /// What the traffic tap saw on a pod or a Deployment's pods, by
+    /// endpoint. Not listed yet (docs/tap.md).
+    #[command(hide = true)]
+    Traffic {
+        /// POD or deployment/NAME.
+        what: String,
+        #[command(flatten)]
+        target: mirror_cmd::Target,
+        /// The window, in minutes (1-60).
+        #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(1..=60))]
+        minutes: u64,
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        output: mirror_cmd::Format,
+    },
     /// The traffic tap sidecar: captures its pod's HTTP traffic out of band
     /// and serves the figures. Not listed yet (docs/tap.md).
     #[command(hide = true)]
@@ -629,6 +645,12 @@ fn main() -> std::process::ExitCode {
             Command::Serve(args) => serve_cmd::serve(args).await.map(|()| 0),
             Command::Webhook(args) => webhook_cmd::webhook(args).await.map(|()| 0),
             Command::Tap(args) => tap_cmd::tap(args).await.map(|()| 0),
+            Command::Traffic {
+                what,
+                target,
+                minutes,
+                output,
+            } => traffic_cmd::traffic(target, what, minutes, output).await,
             Command::Token { command } => serve_cmd::token(command).await,
             Command::Audit {
                 command: AuditCommand::Verify { database },

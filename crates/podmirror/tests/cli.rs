@@ -1660,6 +1660,27 @@ fn the_tap_webhook_injects_after_a_rollout_restart_and_pods_go_on_without_it(tie
         .unwrap();
     assert_eq!(orders["statuses"]["404"], 2, "{figures}");
 
+    // The same figures where users look: through the API server's pod proxy.
+    let (code, out, err) = demo.run(&["traffic", "deployment/web", "-n", "tapped"]);
+    assert_eq!(code, 0, "{out}{err}");
+    let row = out
+        .lines()
+        .find(|l| l.starts_with("GET /orders/{id}"))
+        .unwrap_or_else(|| panic!("{out}"));
+    let cells: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&cells[2..7], ["2", "0", "0", "2", "0"], "{out}");
+    assert!(out.contains("tapped (capturing)"), "{out}");
+    let (code, out, _) = demo.run(&["traffic", "deployment/web", "-n", "tapped", "-o", "json"]);
+    assert_eq!(code, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        v["endpoints"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["template"] == "/healthz")
+    );
+
     // The webhook gone: failurePolicy Ignore admits pods without the tap.
     let _ = webhook.kill();
     let _ = webhook.wait();

@@ -502,6 +502,14 @@ pub async fn resource(State(sim): State<Sim>, req: Request) -> Response {
 
 async fn handle(sim: Sim, req: Request) -> Result<Response, ApiError> {
     let (parts, body) = req.into_parts();
+    if let Some((ns, name, path)) = super::proxy::parse(parts.uri.path()) {
+        if parts.method != Method::GET {
+            return Err(ApiError::method_not_allowed(
+                "the simulated API server proxies GET requests to pods only".to_string(),
+            ));
+        }
+        return super::proxy::serve(&sim, &ns, &name, &path, parts.uri.query()).await;
+    }
     let target = parse_path(parts.uri.path()).ok_or_else(ApiError::no_route)?;
     let q = query(&parts.uri);
     let headers = &parts.headers;

@@ -13,6 +13,7 @@ pub mod openapi;
 pub mod patch;
 pub mod podlog;
 pub mod proto;
+pub mod proxy;
 pub mod quota;
 pub mod requests;
 pub mod resources;

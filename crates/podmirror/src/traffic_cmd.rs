@@ -1,0 +1,261 @@
+//! `podmirror traffic POD|deployment/NAME`: what the traffic tap of a pod
+//! (or of every pod of a Deployment) saw, by endpoint, read from each
+//! tap's report port through the API server's pod proxy (`pods/proxy`).
+
+use crate::mirror_cmd::{Format, Target, connect};
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::ListParams;
+use podmirror_tap::snapshot::{self, EndpointFigures, Snapshot};
+
+/// The tap container's name.
+const TAP: &str = "podmirror-tap";
+
+/// Figures of one pod's tap, or why there are none.
+struct PodFigures {
+    pod: String,
+    snapshot: Result<Snapshot, String>,
+}
+
+/// Prints the figures; exit code 1 when no pod has a tap.
+pub async fn traffic(
+    target: Target,
+    what: String,
+    minutes: u64,
+    output: Format,
+) -> anyhow::Result<u8> {
+    let (client, ns) = connect(&target).await?;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
+    let names: Vec<String> = match what.split_once('/') {
+        Some(("deployment" | "deploy" | "deployments" | "deployment.apps", name)) => {
+            let d = Api::<Deployment>::namespaced(client.clone(), &ns)
+                .get_opt(name)
+                .await?
+                .with_context(|| format!("deployment {name:?} not found in namespace {ns:?}"))?;
+            let labels = d
+                .spec
+                .and_then(|s| s.selector.match_labels)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect::<Vec<_>>()
+                .join(",");
+            let list = pods.list(&ListParams::default().labels(&labels)).await?;
+            list.items
+                .into_iter()
+                .filter(|p| p.metadata.deletion_timestamp.is_none())
+                .filter_map(|p| p.metadata.name)
+                .collect()
+        }
+        Some((kind, _)) => bail!(
+            "{kind:?} is not a kind podmirror traffic reads; give a pod name or deployment/NAME"
+        ),
+        None => vec![what.clone()],
+    };
+    if names.is_empty() {
+        bail!("{what} has no pods in namespace {ns:?}");
+    }
+    let mut all = Vec::new();
+    for name in &names {
+        let pod = pods
+            .get_opt(name)
+            .await?
+            .with_context(|| format!("pod {name:?} not found in namespace {ns:?}"))?;
+        let tapped = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.init_containers.as_ref())
+            .is_some_and(|l| l.iter().any(|c| c.name == TAP));
+        let snapshot = if !tapped {
+            Err(format!(
+                "no tap: label the namespace (kubectl label namespace {ns} podmirror.dev/tap=enabled), opt the pod in (tap.podmirror.dev/inject=\"true\") and re-create it"
+            ))
+        } else {
+            let path = format!(
+                "/api/v1/namespaces/{ns}/pods/{name}:{}/proxy/traffic?minutes={minutes}",
+                crate::tap_cmd::REPORT_PORT
+            );
+            let request = http::Request::get(path).body(Vec::new())?;
+            let text = match client.request_text(request).await {
+                Ok(text) => Ok(text),
+                // The API server refuses to proxy to some addresses (loopback,
+                // link-local); then the pod's address is tried directly.
+                Err(proxy) => {
+                    let ip = pod
+                        .status
+                        .as_ref()
+                        .and_then(|s| s.pod_ip.clone())
+                        .unwrap_or_default();
+                    direct(&ip, minutes).await.map_err(|direct| {
+                        format!("the tap did not answer: through the API server: {proxy}; at {ip}: {direct}")
+                    })
+                }
+            };
+            text.and_then(|text| {
+                serde_json::from_str::<Snapshot>(&text)
+                    .map_err(|e| format!("the tap answered something else: {e}"))
+            })
+        };
+        all.push(PodFigures {
+            pod: name.clone(),
+            snapshot,
+        });
+    }
+    let read: Vec<&Snapshot> = all
+        .iter()
+        .filter_map(|p| p.snapshot.as_ref().ok())
+        .collect();
+    let merged = snapshot::merge(&read.iter().map(|s| s.endpoints.clone()).collect::<Vec<_>>());
+    match output {
+        Format::Json | Format::Yaml => {
+            let value = serde_json::json!({
+                "namespace": ns,
+                "target": what,
+                "window_minutes": minutes,
+                "endpoints": merged,
+                "pods": all.iter().map(|p| match &p.snapshot {
+                    Ok(s) => serde_json::json!({"pod": p.pod, "tap": s}),
+                    Err(e) => serde_json::json!({"pod": p.pod, "error": e}),
+                }).collect::<Vec<_>>(),
+            });
+            if output == Format::Json {
+                println!("{}", serde_json::to_string_pretty(&value)?);
+            } else {
+                print!("{}", serde_saphyr::to_string(&value)?);
+            }
+        }
+        Format::Table => print!("{}", table(&merged, &all, minutes)),
+    }
+    Ok(if read.is_empty() { 1 } else { 0 })
+}
+
+fn table(endpoints: &[EndpointFigures], pods: &[PodFigures], minutes: u64) -> String {
+    let mut rows = vec![
+        [
+            "ENDPOINT",
+            "COUNT",
+            "2XX",
+            "3XX",
+            "4XX",
+            "5XX",
+            "P50",
+            "P99",
+            "INCOMPLETE",
+            "5XX SINCE",
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for e in endpoints {
+        let class = |c: u16| -> u64 {
+            e.statuses
+                .range(c * 100..(c + 1) * 100)
+                .map(|(_, n)| n)
+                .sum()
+        };
+        let ms = |v: Option<u32>| v.map_or("-".to_string(), |v| format!("{v}ms"));
+        let since = e.errors_since_ms.map_or("-".to_string(), |ms| {
+            jiff::Timestamp::from_millisecond(ms as i64)
+                .map(|t| t.strftime("%H:%M UTC").to_string())
+                .unwrap_or_default()
+        });
+        rows.push(vec![
+            format!("{} {}", e.method, e.template),
+            e.count.to_string(),
+            class(2).to_string(),
+            class(3).to_string(),
+            class(4).to_string(),
+            class(5).to_string(),
+            ms(e.p50_ms),
+            ms(e.p99_ms),
+            e.incomplete.to_string(),
+            since,
+        ]);
+    }
+    let widths: Vec<usize> = (0..rows[0].len())
+        .map(|i| rows.iter().map(|r| r[i].len()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
+    for r in &rows {
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    if endpoints.is_empty() {
+        out.push_str("(no requests seen in the window)\n");
+    }
+    out.push_str(&format!("\nlast {minutes} min; "));
+    let mut notes = Vec::new();
+    for p in pods {
+        match &p.snapshot {
+            Ok(s) => {
+                let c = &s.counters;
+                let mut n = format!(
+                    "{}: tapped ({})",
+                    p.pod,
+                    if s.capturing {
+                        "capturing"
+                    } else {
+                        "not capturing"
+                    }
+                );
+                if let Some(e) = &s.error {
+                    n.push_str(&format!(": {e}"));
+                }
+                let dropped = c.dropped_connections + c.dropped_exchanges;
+                if dropped > 0 {
+                    n.push_str(&format!(", {dropped} dropped"));
+                }
+                let skipped = c.tls + c.http2;
+                if skipped > 0 {
+                    n.push_str(&format!(
+                        ", {} TLS and {} HTTP/2 connections not read",
+                        c.tls, c.http2
+                    ));
+                }
+                notes.push(n);
+            }
+            Err(e) => notes.push(format!("{}: {e}", p.pod)),
+        }
+    }
+    out.push_str(&notes.join("\n"));
+    out.push('\n');
+    out
+}
+
+/// `GET /traffic` on the tap's report port at the pod's address.
+async fn direct(ip: &str, minutes: u64) -> Result<String, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr: std::net::SocketAddr = format!("{ip}:{}", crate::tap_cmd::REPORT_PORT)
+        .parse()
+        .map_err(|_| format!("the pod has no usable IP ({ip:?})"))?;
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr)
+            .await
+            .map_err(|e| e.to_string())?;
+        let head = format!(
+            "GET /traffic?minutes={minutes} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = Vec::new();
+        s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
+        Ok::<Vec<u8>, String>(out)
+    };
+    let raw = tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
+        .await
+        .map_err(|_| "timed out".to_string())??;
+    let text = String::from_utf8_lossy(&raw);
+    let (head, body) = text.split_once("\r\n\r\n").ok_or("not an HTTP answer")?;
+    if !head.starts_with("HTTP/1.1 200") {
+        return Err(head.lines().next().unwrap_or_default().to_string());
+    }
+    Ok(body.to_string())
+}

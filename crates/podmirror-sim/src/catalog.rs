@@ -698,30 +698,7 @@ impl Validator<'_> {
                 ),
             ));
         };
-        let mut seen: Vec<String> = Vec::new();
-        for (key, _) in entries {
-            let name = self.key_name(key, path)?;
-            if !IMAGE_FIELDS.contains(&name.as_str()) {
-                return Err(self.err(
-                    key,
-                    path,
-                    format!(
-                        "unknown field {}{}; the fields are {}",
-                        quote(&name),
-                        suggestion(&name, IMAGE_FIELDS),
-                        IMAGE_FIELDS.join(", ")
-                    ),
-                ));
-            }
-            if seen.contains(&name) {
-                return Err(self.err(
-                    key,
-                    &format!("{path}.{name}"),
-                    "appears twice in this image; keep one",
-                ));
-            }
-            seen.push(name);
-        }
+        self.known_fields(entries, path, IMAGE_FIELDS, "image", "the fields are")?;
         let field = |name: &str| {
             entries
                 .iter()
@@ -800,6 +777,42 @@ impl Validator<'_> {
         Ok((image, name_node))
     }
 
+    /// Refuses unknown and repeated keys of a mapping (`what`: "image").
+    fn known_fields(
+        &self,
+        entries: &[(Spanned<Node>, Spanned<Node>)],
+        path: &str,
+        allowed: &[&str],
+        what: &str,
+        listing: &str,
+    ) -> V<()> {
+        let mut seen: Vec<String> = Vec::new();
+        for (key, _) in entries {
+            let name = self.key_name(key, path)?;
+            if !allowed.contains(&name.as_str()) {
+                return Err(self.err(
+                    key,
+                    path,
+                    format!(
+                        "unknown field {}{}; {listing} {}",
+                        quote(&name),
+                        suggestion(&name, allowed),
+                        allowed.join(", ")
+                    ),
+                ));
+            }
+            if seen.contains(&name) {
+                return Err(self.err(
+                    key,
+                    &format!("{path}.{name}"),
+                    format!("appears twice in this {what}; keep one"),
+                ));
+            }
+            seen.push(name);
+        }
+        Ok(())
+    }
+
     fn route(&self, item: &Spanned<Node>, path: &str, image_tags: &[String]) -> V<Route> {
         let Node::Map(entries) = &item.value else {
             return Err(self.err(
@@ -811,30 +824,13 @@ impl Validator<'_> {
                 ),
             ));
         };
-        let mut seen: Vec<String> = Vec::new();
-        for (key, _) in entries {
-            let name = self.key_name(key, path)?;
-            if !ROUTE_FIELDS.contains(&name.as_str()) {
-                return Err(self.err(
-                    key,
-                    path,
-                    format!(
-                        "unknown field {}{}; the fields of a route are {}",
-                        quote(&name),
-                        suggestion(&name, ROUTE_FIELDS),
-                        ROUTE_FIELDS.join(", ")
-                    ),
-                ));
-            }
-            if seen.contains(&name) {
-                return Err(self.err(
-                    key,
-                    &format!("{path}.{name}"),
-                    "appears twice in this route; keep one",
-                ));
-            }
-            seen.push(name);
-        }
+        self.known_fields(
+            entries,
+            path,
+            ROUTE_FIELDS,
+            "route",
+            "the fields of a route are",
+        )?;
         let field = |name: &str| {
             entries
                 .iter()

@@ -4,7 +4,7 @@
 //! original (the cluster contract; kubectl-neat and `kubectl debug --copy-to` are the
 //! references).
 
-use crate::contract::CONTROLLER_LABELS;
+use crate::contract::{ANN_TAP_STATUS, CONTROLLER_LABELS, TAP_CONTAINER};
 use serde_json::{Map, Value};
 
 const METADATA_NOISE: &[&str] = &[
@@ -37,6 +37,7 @@ pub fn clean_pod(pod: &Value) -> Value {
     obj.remove("status");
     obj.insert("apiVersion".into(), Value::from("v1"));
     obj.insert("kind".into(), Value::from("Pod"));
+    strip_injected_tap(obj);
     if let Some(Value::Object(md)) = obj.get_mut("metadata") {
         clean_metadata(md);
     }
@@ -45,6 +46,26 @@ pub fn clean_pod(pod: &Value) -> Value {
     }
     prune_empty(&mut out);
     out
+}
+
+/// What the tap injector added, which admission adds again where it
+/// applies (never to mirrors): the tap sidecar and its status annotation.
+fn strip_injected_tap(obj: &mut Map<String, Value>) {
+    let injected = obj
+        .get_mut("metadata")
+        .and_then(|m| m.get_mut("annotations"))
+        .and_then(Value::as_object_mut)
+        .and_then(|a| a.remove(ANN_TAP_STATUS))
+        .is_some_and(|v| v == "injected");
+    if !injected {
+        return;
+    }
+    if let Some(Value::Array(init)) = obj
+        .get_mut("spec")
+        .and_then(|s| s.get_mut("initContainers"))
+    {
+        init.retain(|c| c.get("name").and_then(Value::as_str) != Some(TAP_CONTAINER));
+    }
 }
 
 fn clean_metadata(md: &mut Map<String, Value>) {
@@ -251,5 +272,42 @@ mod tests {
         assert_eq!(pod["metadata"]["namespace"], "shop");
         assert_eq!(pod["metadata"]["labels"]["app"], "api");
         assert_eq!(pod["kind"], "Pod");
+    }
+
+    #[test]
+    fn an_injected_tap_is_not_copied() {
+        let pod = serde_json::json!({
+            "metadata": {"name": "api-1", "annotations": {"tap.podmirror.dev/status": "injected", "team": "shop"}},
+            "spec": {
+                "initContainers": [{"name": "podmirror-tap", "image": "ghcr.io/podmirror/podmirror:0.1.0", "restartPolicy": "Always"},
+                                   {"name": "migrate", "image": "m"}],
+                "containers": [{"name": "api", "image": "a"}],
+            },
+        });
+        let clean = clean_pod(&pod);
+        assert_eq!(
+            clean["spec"]["initContainers"],
+            serde_json::json!([{"name": "migrate", "image": "m"}])
+        );
+        assert_eq!(
+            clean["metadata"]["annotations"],
+            serde_json::json!({"team": "shop"})
+        );
+        // A container of that name the injector did not add stays.
+        let mut own = pod.clone();
+        own["metadata"]["annotations"] = serde_json::json!({});
+        assert_eq!(
+            clean_pod(&own)["spec"]["initContainers"]
+                .as_array()
+                .map(Vec::len),
+            Some(2)
+        );
+        let mut only = pod;
+        only["spec"]["initContainers"] =
+            serde_json::json!([{"name": "podmirror-tap", "image": "x"}]);
+        assert!(
+            clean_pod(&only)["spec"].get("initContainers").is_none(),
+            "an emptied list goes"
+        );
     }
 }

@@ -70,3 +70,8 @@ pub fn scale_down_lease(deployment: &str) -> String {
 
 /// Name of the Lease the reapers of several backend replicas compete for.
 pub const REAPER_LEASE: &str = "podmirror-reaper";
+
+/// The annotation the tap injector sets on a pod it tapped (`injected`).
+pub const ANN_TAP_STATUS: &str = "tap.podmirror.dev/status";
+/// The name of the injected traffic tap (a native sidecar).
+pub const TAP_CONTAINER: &str = "podmirror-tap";

@@ -1681,6 +1681,35 @@ fn the_tap_webhook_injects_after_a_rollout_restart_and_pods_go_on_without_it(tie
             .any(|e| e["template"] == "/healthz")
     );
 
+    // A mirror of a tapped pod is a copy without the tap (the webhook
+    // leaves mirrors alone, and the copy does not carry the injected one).
+    let (code, out, err) = demo.run(&[
+        "test",
+        "deployment/web",
+        "-n",
+        "tapped",
+        "--settle",
+        "2",
+        "--wait-verdict",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("verdict: Healthy"), "{out}");
+    let mirror = demo.kubectl_until(
+        "the mirror",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "tapped",
+            "-l",
+            "podmirror.dev/mirror=true",
+            "-o",
+            "jsonpath={.items[0].metadata.name} [{.items[0].spec.initContainers}] [{.items[0].metadata.annotations.tap\\.podmirror\\.dev/status}]",
+        ],
+        |o| o.contains("web-mirror-"),
+    );
+    assert!(mirror.trim().ends_with("[] []"), "{mirror}");
+
     // The webhook gone: failurePolicy Ignore admits pods without the tap.
     let _ = webhook.kill();
     let _ = webhook.wait();

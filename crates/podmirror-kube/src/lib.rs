@@ -4,7 +4,8 @@
 //! Deployment down while its mirror runs ([`scaledown`]), and reading the API
 //! server's clock ([`clock`]), gathering what the diagnosis rules read
 //! ([`gather`]), and the two steps the CLI and the backend share: deploying
-//! a mirror ([`deploy`]) and applying a fix ([`fixes`]). The pure decisions
+//! a mirror ([`deploy`]), applying a fix ([`fixes`]) and reading a tapped
+//! pod's traffic figures ([`traffic`]). The pure decisions
 //! live in `podmirror-core`.
 
 pub mod clock;
@@ -16,5 +17,6 @@ pub mod mirrors;
 pub mod retry;
 pub mod scaledown;
 pub mod source;
+pub mod traffic;
 
 pub use error::KubeError;

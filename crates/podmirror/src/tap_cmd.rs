@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// The port the tap reports on.
-pub const REPORT_PORT: u16 = 15090;
+pub const REPORT_PORT: u16 = podmirror_kube::traffic::REPORT_PORT;
 
 /// Options of `podmirror tap`.
 #[derive(clap::Args, Debug, Clone)]

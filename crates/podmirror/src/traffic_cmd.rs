@@ -10,9 +10,6 @@ use kube::Api;
 use kube::api::ListParams;
 use podmirror_tap::snapshot::{self, EndpointFigures, Snapshot};
 
-/// The tap container's name.
-const TAP: &str = "podmirror-tap";
-
 /// Figures of one pod's tap, or why there are none.
 struct PodFigures {
     pod: String,
@@ -63,41 +60,7 @@ pub async fn traffic(
             .get_opt(name)
             .await?
             .with_context(|| format!("pod {name:?} not found in namespace {ns:?}"))?;
-        let tapped = pod
-            .spec
-            .as_ref()
-            .and_then(|s| s.init_containers.as_ref())
-            .is_some_and(|l| l.iter().any(|c| c.name == TAP));
-        let snapshot = if !tapped {
-            Err(format!(
-                "no tap: label the namespace (kubectl label namespace {ns} podmirror.dev/tap=enabled), opt the pod in (tap.podmirror.dev/inject=\"true\") and re-create it"
-            ))
-        } else {
-            let path = format!(
-                "/api/v1/namespaces/{ns}/pods/{name}:{}/proxy/traffic?minutes={minutes}",
-                crate::tap_cmd::REPORT_PORT
-            );
-            let request = http::Request::get(path).body(Vec::new())?;
-            let text = match client.request_text(request).await {
-                Ok(text) => Ok(text),
-                // The API server refuses to proxy to some addresses (loopback,
-                // link-local); then the pod's address is tried directly.
-                Err(proxy) => {
-                    let ip = pod
-                        .status
-                        .as_ref()
-                        .and_then(|s| s.pod_ip.clone())
-                        .unwrap_or_default();
-                    direct(&ip, minutes).await.map_err(|direct| {
-                        format!("the tap did not answer: through the API server: {proxy}; at {ip}: {direct}")
-                    })
-                }
-            };
-            text.and_then(|text| {
-                serde_json::from_str::<Snapshot>(&text)
-                    .map_err(|e| format!("the tap answered something else: {e}"))
-            })
-        };
+        let snapshot = podmirror_kube::traffic::read(&client, &pod, minutes).await;
         all.push(PodFigures {
             pod: name.clone(),
             snapshot,
@@ -227,35 +190,4 @@ fn table(endpoints: &[EndpointFigures], pods: &[PodFigures], minutes: u64) -> St
     out.push_str(&notes.join("\n"));
     out.push('\n');
     out
-}
-
-/// `GET /traffic` on the tap's report port at the pod's address.
-async fn direct(ip: &str, minutes: u64) -> Result<String, String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let addr: std::net::SocketAddr = format!("{ip}:{}", crate::tap_cmd::REPORT_PORT)
-        .parse()
-        .map_err(|_| format!("the pod has no usable IP ({ip:?})"))?;
-    let exchange = async {
-        let mut s = tokio::net::TcpStream::connect(addr)
-            .await
-            .map_err(|e| e.to_string())?;
-        let head = format!(
-            "GET /traffic?minutes={minutes} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
-        );
-        s.write_all(head.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut out = Vec::new();
-        s.read_to_end(&mut out).await.map_err(|e| e.to_string())?;
-        Ok::<Vec<u8>, String>(out)
-    };
-    let raw = tokio::time::timeout(std::time::Duration::from_secs(5), exchange)
-        .await
-        .map_err(|_| "timed out".to_string())??;
-    let text = String::from_utf8_lossy(&raw);
-    let (head, body) = text.split_once("\r\n\r\n").ok_or("not an HTTP answer")?;
-    if !head.starts_with("HTTP/1.1 200") {
-        return Err(head.lines().next().unwrap_or_default().to_string());
-    }
-    Ok(body.to_string())
 }

@@ -75,3 +75,5 @@ pub const REAPER_LEASE: &str = "podmirror-reaper";
 pub const ANN_TAP_STATUS: &str = "tap.podmirror.dev/status";
 /// The name of the injected traffic tap (a native sidecar).
 pub const TAP_CONTAINER: &str = "podmirror-tap";
+/// The port the tap serves its figures on, on the pod's IP.
+pub const TAP_REPORT_PORT: u16 = 15090;

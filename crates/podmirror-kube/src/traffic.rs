@@ -8,10 +8,7 @@ use podmirror_tap::snapshot::Snapshot;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// The port the tap reports on.
-pub const REPORT_PORT: u16 = 15090;
-/// The tap container's name.
-pub const TAP_CONTAINER: &str = podmirror_core::contract::TAP_CONTAINER;
+use podmirror_core::contract::{TAP_CONTAINER, TAP_REPORT_PORT as REPORT_PORT};
 
 /// Whether the pod carries the injected tap.
 pub fn tapped(pod: &Pod) -> bool {

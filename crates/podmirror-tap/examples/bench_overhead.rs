@@ -155,8 +155,7 @@ fn main() {
             let start = Instant::now();
             while !s2.load(Ordering::SeqCst) {
                 if let Some(f) = socket.next_frame().unwrap() {
-                    let f = f.to_vec();
-                    tap.feed(start.elapsed().as_millis() as u64, &f);
+                    tap.feed(start.elapsed().as_millis() as u64, f);
                 }
             }
             tap.counters()

@@ -183,11 +183,10 @@ impl Conn {
 
     /// The connection closed: a body read until close ends here; requests
     /// left unanswered are incomplete.
-    pub fn close(&mut self, now_ms: u64) {
+    pub fn close(&mut self) {
         if self.responses.body == Some(Body::UntilClose) {
             self.responses.body = None;
         }
-        let _ = now_ms;
         for mut e in self.waiting.drain(..) {
             e.incomplete = true;
             self.done.push(e);

@@ -56,11 +56,6 @@ impl Stream {
         }
     }
 
-    /// Whether the stream began mid-connection (no SYN seen first).
-    pub fn started(&self) -> bool {
-        self.next.is_some()
-    }
-
     /// Takes a segment; returns what can be handed on now.
     pub fn push(&mut self, seq: u32, syn: bool, payload: &[u8]) -> Vec<Chunk> {
         let mut out = Vec::new();

@@ -226,7 +226,7 @@ impl Tap {
             feed_http(&mut flow.http, to_server, true, now_ms);
             let to_client = flow.to_client.finish();
             feed_http(&mut flow.http, to_client, false, now_ms);
-            flow.http.close(now_ms);
+            flow.http.close();
         }
         self.collect(key);
         if let Some(flow) = self.flows.remove(&key) {

@@ -18,11 +18,11 @@ pub const ANN_MODE: &str = "tap.podmirror.dev/mode";
 /// Pod annotation: comma-separated ports (default: the containers' ports).
 pub const ANN_PORTS: &str = "tap.podmirror.dev/ports";
 /// Pod annotation the webhook sets: `injected`.
-pub const ANN_STATUS: &str = "tap.podmirror.dev/status";
-/// The tap container's name.
-pub const TAP_CONTAINER: &str = "podmirror-tap";
+pub use podmirror_core::contract::ANN_TAP_STATUS as ANN_STATUS;
 /// The label every mirror carries.
-pub const LABEL_MIRROR: &str = "podmirror.dev/mirror";
+pub use podmirror_core::contract::LABEL_MIRROR;
+/// The tap container's name.
+pub use podmirror_core::contract::TAP_CONTAINER;
 /// The label the chart puts on podmirror's own pods (`podmirror`,
 /// `podmirror-webhook`).
 pub const LABEL_APP_NAME: &str = "app.kubernetes.io/name";

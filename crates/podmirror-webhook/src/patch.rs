@@ -6,8 +6,7 @@
 use crate::decide::{ANN_STATUS, TAP_CONTAINER, Tap};
 use serde_json::{Value, json};
 
-/// The port the tap serves its figures on, on the pod's IP.
-pub const REPORT_PORT: u16 = 15090;
+use podmirror_core::contract::TAP_REPORT_PORT as REPORT_PORT;
 
 /// The tap's container: the `podmirror` image running `podmirror tap`.
 pub fn tap_container(image: &str, tap: &Tap) -> Value {

@@ -17,8 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-/// The port the tap reports on.
-pub const REPORT_PORT: u16 = podmirror_kube::traffic::REPORT_PORT;
+use podmirror_core::contract::TAP_REPORT_PORT as REPORT_PORT;
 
 /// Options of `podmirror tap`.
 #[derive(clap::Args, Debug, Clone)]
@@ -130,10 +129,7 @@ fn capture_loop(shared: &Shared, ip: IpAddr, ports: &[u16], mode: Mode) {
                 let mut last_expiry = now_ms();
                 loop {
                     match socket.next_frame() {
-                        Ok(Some(frame)) => {
-                            let frame = frame.to_vec();
-                            lock(&shared.tap).feed(now_ms(), &frame);
-                        }
+                        Ok(Some(frame)) => lock(&shared.tap).feed(now_ms(), frame),
                         Ok(None) => {}
                         Err(e) => {
                             *lock(&shared.error) = Some(format!("reading captured frames: {e}"));

@@ -25,45 +25,42 @@ pub async fn traffic(
 ) -> anyhow::Result<u8> {
     let (client, ns) = connect(&target).await?;
     let pods: Api<Pod> = Api::namespaced(client.clone(), &ns);
-    let names: Vec<String> = match what.split_once('/') {
+    let targets: Vec<Pod> = match what.split_once('/') {
         Some(("deployment" | "deploy" | "deployments" | "deployment.apps", name)) => {
             let d = Api::<Deployment>::namespaced(client.clone(), &ns)
                 .get_opt(name)
                 .await?
                 .with_context(|| format!("deployment {name:?} not found in namespace {ns:?}"))?;
-            let labels = d
+            let selector = d
                 .spec
-                .and_then(|s| s.selector.match_labels)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|(k, v)| format!("{k}={v}"))
-                .collect::<Vec<_>>()
-                .join(",");
-            let list = pods.list(&ListParams::default().labels(&labels)).await?;
+                .map(|s| selector_text(&s.selector))
+                .unwrap_or_default();
+            if selector.is_empty() {
+                bail!("deployment {name:?} has an empty selector; name one of its pods instead");
+            }
+            let list = pods.list(&ListParams::default().labels(&selector)).await?;
             list.items
                 .into_iter()
                 .filter(|p| p.metadata.deletion_timestamp.is_none())
-                .filter_map(|p| p.metadata.name)
                 .collect()
         }
         Some((kind, _)) => bail!(
             "{kind:?} is not a kind podmirror traffic reads; give a pod name or deployment/NAME"
         ),
-        None => vec![what.clone()],
+        None => vec![
+            pods.get_opt(&what)
+                .await?
+                .with_context(|| format!("pod {what:?} not found in namespace {ns:?}"))?,
+        ],
     };
-    if names.is_empty() {
+    if targets.is_empty() {
         bail!("{what} has no pods in namespace {ns:?}");
     }
     let mut all = Vec::new();
-    for name in &names {
-        let pod = pods
-            .get_opt(name)
-            .await?
-            .with_context(|| format!("pod {name:?} not found in namespace {ns:?}"))?;
-        let snapshot = podmirror_kube::traffic::read(&client, &pod, minutes).await;
+    for pod in &targets {
         all.push(PodFigures {
-            pod: name.clone(),
-            snapshot,
+            pod: pod.metadata.name.clone().unwrap_or_default(),
+            snapshot: podmirror_kube::traffic::read(&client, pod, minutes).await,
         });
     }
     let read: Vec<&Snapshot> = all
@@ -190,4 +187,24 @@ fn table(endpoints: &[EndpointFigures], pods: &[PodFigures], minutes: u64) -> St
     out.push_str(&notes.join("\n"));
     out.push('\n');
     out
+}
+
+/// A LabelSelector as a label selector query (`app=web,tier in (a,b)`).
+fn selector_text(sel: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector) -> String {
+    let mut parts: Vec<String> = sel
+        .match_labels
+        .iter()
+        .flatten()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    for e in sel.match_expressions.iter().flatten() {
+        let values = e.values.clone().unwrap_or_default().join(",");
+        parts.push(match e.operator.as_str() {
+            "In" => format!("{} in ({values})", e.key),
+            "NotIn" => format!("{} notin ({values})", e.key),
+            "Exists" => e.key.clone(),
+            _ => format!("!{}", e.key),
+        });
+    }
+    parts.join(",")
 }

@@ -68,6 +68,49 @@ fn strip_injected_tap(obj: &mut Map<String, Value>) {
     }
 }
 
+/// Whether the tap injector tapped the pod (its status annotation and the
+/// tap's container are both there).
+pub fn tapped(pod: &Value) -> bool {
+    let annotated = pod
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(ANN_TAP_STATUS))
+        .is_some_and(|v| v == "injected");
+    annotated
+        && pod
+            .pointer("/spec/initContainers")
+            .and_then(Value::as_array)
+            .is_some_and(|l| l.iter().any(|c| c["name"] == TAP_CONTAINER))
+}
+
+/// The pod as its owner's template made it: without the injected tap in
+/// its spec (so container indexes are the template's) nor in its status.
+/// `None` when the pod is not tapped.
+pub fn without_tap(pod: &Value) -> Option<Value> {
+    if !tapped(pod) {
+        return None;
+    }
+    let mut out = pod.clone();
+    let obj = out.as_object_mut()?;
+    strip_injected_tap(obj);
+    if let Some(Value::Object(spec)) = obj.get_mut("spec")
+        && spec
+            .get("initContainers")
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    {
+        spec.remove("initContainers");
+    }
+    if let Some(Value::Object(status)) = obj.get_mut("status")
+        && let Some(Value::Array(list)) = status.get_mut("initContainerStatuses")
+    {
+        list.retain(|c| c.get("name").and_then(Value::as_str) != Some(TAP_CONTAINER));
+        if list.is_empty() {
+            status.remove("initContainerStatuses");
+        }
+    }
+    Some(out)
+}
+
 fn clean_metadata(md: &mut Map<String, Value>) {
     for key in METADATA_NOISE {
         md.remove(*key);

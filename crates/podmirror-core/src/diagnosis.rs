@@ -10,8 +10,10 @@ use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 mod guess;
+mod traffic;
 mod workload;
 use guess::Source;
+pub use traffic::{EndpointTraffic, FAILING_SHARE, MIN_REQUESTS, Traffic};
 pub use workload::WorkloadState;
 
 /// An event about the pod, as `kubectl describe` lists it.
@@ -104,6 +106,8 @@ pub struct Context {
     pub nodes: Vec<NodeInfo>,
     /// When the context was gathered (API server clock).
     pub now: Option<Timestamp>,
+    /// What the pod's traffic tap saw, for a tapped pod that looks healthy.
+    pub traffic: Option<Traffic>,
 }
 
 /// The failure classes of the diagnosis.
@@ -135,6 +139,9 @@ pub enum Category {
     Rollout,
     /// A Job reached its backoff limit.
     JobFailed,
+    /// The pod is Ready but answers its real requests with errors (seen by
+    /// the traffic tap).
+    ServerErrors,
 }
 
 impl Category {
@@ -153,6 +160,7 @@ impl Category {
             Category::Admission => "admission",
             Category::Rollout => "rollout",
             Category::JobFailed => "job-failed",
+            Category::ServerErrors => "server-errors",
         }
     }
 }
@@ -328,10 +336,25 @@ fn container_path(spec: &Value, name: &str) -> String {
     }
 }
 
-/// Diagnoses the pod; None when it is healthy (running and ready, or done).
+/// Diagnoses the pod; None when it is healthy (running and ready, or done)
+/// and its tap, if any, saw no errors.
 pub fn diagnose(ctx: &Context) -> Option<Finding> {
+    // The rules judge the pod as its owner's template made it, so that a
+    // patch's container indexes are the template's (and a mirror's: mirrors
+    // carry no tap); only a tap that cannot start is about the tap.
+    if let Some(found) = traffic::tap_failing(ctx) {
+        return Some(finish(ctx, found));
+    }
+    let untapped;
+    let ctx = match crate::cleanup::without_tap(&ctx.pod) {
+        Some(pod) => {
+            untapped = Context { pod, ..ctx.clone() };
+            &untapped
+        }
+        None => ctx,
+    };
     if healthy(&ctx.pod) {
-        return None;
+        return traffic::server_errors(ctx).map(|found| finish(ctx, found));
     }
     // A container the kubelet restarts for failing its liveness probe also
     // shows as terminated: the probe is the cause, so it is judged first.

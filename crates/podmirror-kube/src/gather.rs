@@ -17,7 +17,8 @@ use k8s_openapi::api::core::v1::{
 use kube::api::{Api, ListParams, LogParams};
 use podmirror_core::contract::LABEL_MIRROR;
 use podmirror_core::diagnosis::{
-    Context, EventLine, NodeInfo, Owner, Revision, SecretInfo, WorkloadState,
+    Context, EndpointTraffic, EventLine, NodeInfo, Owner, Revision, SecretInfo, Traffic,
+    WorkloadState,
 };
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -390,6 +391,7 @@ impl Snapshot {
             workload: None,
             nodes: self.nodes.clone(),
             now: self.now,
+            traffic: tap_figures(client, pod).await,
         }
     }
 
@@ -632,6 +634,47 @@ impl Snapshot {
             }),
             history,
         )
+    }
+}
+
+/// The minutes of the tap's figures a diagnosis reads.
+pub const TRAFFIC_MINUTES: u64 = 10;
+
+/// What the tap of a healthy-looking tapped pod saw (the only pods whose
+/// failure it alone can show); `None` for others or when it does not answer.
+async fn tap_figures(client: &kube::Client, pod: &Value) -> Option<Traffic> {
+    if !podmirror_core::diagnosis::healthy(pod) || !podmirror_core::cleanup::tapped(pod) {
+        return None;
+    }
+    let typed: Pod = serde_json::from_value(pod.clone()).ok()?;
+    let snapshot = crate::traffic::read(client, &typed, TRAFFIC_MINUTES)
+        .await
+        .ok()?;
+    Some(traffic_of(&snapshot))
+}
+
+/// The tap's figures as the diagnosis reads them.
+pub fn traffic_of(snapshot: &podmirror_tap::snapshot::Snapshot) -> Traffic {
+    let endpoints = snapshot
+        .endpoints
+        .iter()
+        .map(|e| {
+            let errors = e.statuses.iter().filter(|(s, _)| **s >= 500);
+            EndpointTraffic {
+                method: e.method.clone(),
+                template: e.template.clone(),
+                answered: e.statuses.values().sum(),
+                errors: errors.clone().map(|(_, n)| n).sum(),
+                top_error: errors.max_by_key(|(_, n)| **n).map_or(0, |(s, _)| *s),
+                errors_since: e
+                    .errors_since_ms
+                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms as i64).ok()),
+            }
+        })
+        .collect();
+    Traffic {
+        window_minutes: snapshot.window_minutes,
+        endpoints,
     }
 }
 

@@ -24,6 +24,7 @@ pub mod meta;
 pub mod quantity;
 pub mod scenarios;
 pub mod selector;
+pub mod shopper;
 
 // The parts' modules under their old names, so paths stay short.
 pub use apiserver::{

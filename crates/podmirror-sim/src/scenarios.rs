@@ -105,6 +105,18 @@ pub fn all() -> Vec<Scenario> {
             expect: Expect::Waiting("ImagePullBackOff", "Back-off pulling image"),
         },
         Scenario {
+            name: "api-canary",
+            class: "server errors: seen by the tap",
+            summary: "Ready, yet api 1.4.2 answers 500 to 32% of GET /api/orders; 1.4.1 did not",
+            container: with(
+                api("1.4.1"),
+                json!({"ports": [{"containerPort": 8080, "name": "http"}], "readinessProbe": http_probe(json!("http"), "/healthz", 1)}),
+            ),
+            pod_spec: json!({}),
+            then_image: Some("registry.example.com/shop/api:1.4.2"),
+            expect: Expect::Healthy,
+        },
+        Scenario {
             name: "billing",
             class: "image pull: private registry",
             summary: "private image, no imagePullSecrets",
@@ -257,6 +269,10 @@ pub fn all() -> Vec<Scenario> {
     ]
 }
 
+/// The Deployments whose pods opt in to the traffic tap (the pod
+/// annotation `tap.podmirror.dev/inject`; the namespace is labelled for it).
+pub const TAPPED: &[&str] = &["web", "api", "api-canary"];
+
 /// The nodes the demo runs on: two workers and one tainted GPU node.
 pub fn nodes() -> Vec<crate::nodes::NodeSpec> {
     let mut nodes = crate::nodes::NodeSpec::workers(3);
@@ -281,9 +297,19 @@ pub fn deployment(s: &Scenario) -> Value {
         "spec": {
             "replicas": 1,
             "selector": {"matchLabels": {"app": s.name}},
-            "template": {"metadata": {"labels": {"app": s.name}}, "spec": spec},
+            "template": {"metadata": template_metadata(s.name), "spec": spec},
         },
     })
+}
+
+fn template_metadata(name: &str) -> Value {
+    let mut metadata = json!({"labels": {"app": name}});
+    if TAPPED.contains(&name) {
+        // The port names what to tap where a container declares none (api).
+        metadata["annotations"] =
+            json!({"tap.podmirror.dev/inject": "true", "tap.podmirror.dev/ports": "8080"});
+    }
+    metadata
 }
 
 /// Creates the namespace, supporting objects and every scenario's Deployment
@@ -295,7 +321,7 @@ pub async fn seed(sim: &Sim) -> Result<(), kube::Error> {
 /// The namespace and its supporting objects, in creation order.
 pub fn supporting_objects() -> Vec<Value> {
     vec![
-        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE, "labels": {"podmirror.dev/tap": "enabled"}}}),
         json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "payments", "namespace": NAMESPACE}, "stringData": {"webhook-secret": "whsec_demo"}}),
         // Credentials for the private registry exist; the billing Deployment
         // just does not reference them (its failure class).

@@ -231,12 +231,16 @@ pub async fn all(
     let mut unexplained = Vec::new();
     let mut asked = 0;
     for p in &snapshot.pods {
-        // Logs are read only for pods that are not healthy.
-        if diagnosis::healthy(p) {
+        // Healthy pods are skipped, but for a tapped one: only its tap can
+        // tell that it answers errors.
+        if diagnosis::healthy(p) && !podmirror_core::cleanup::tapped(p) {
             continue;
         }
         let ctx = snapshot.context(&client, p).await;
         let mut found = diagnosis::diagnose(&ctx);
+        if found.is_none() && diagnosis::healthy(p) {
+            continue;
+        }
         // The LLM is asked only about what no rule explains, a few per run.
         if let Some(llm) = llm
             .as_ref()

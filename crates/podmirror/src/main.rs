@@ -426,9 +426,13 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
             (None, client, context)
         }
     };
+    // The tap's injector first, so the shop's first pods get their taps.
+    let webhook = start_demo_webhook(&client).await?;
     podmirror_sim::scenarios::seed_through(&client)
         .await
         .context("seeding the demo workloads")?;
+    let shopper =
+        podmirror_sim::shopper::start(client.clone(), std::time::Duration::from_millis(100));
     // The backend, on the local store: its watcher diagnoses the failing
     // pods, its elected reaper deletes expired mirrors on time.
     let store = podmirror_store::Store::open(&podmirror_store::default_path()).await?;
@@ -500,6 +504,25 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
     );
     println!("  podmirror status -A");
     println!();
+    println!(
+        "Live traffic: the namespace is labelled for the tap, so {} carry it (READY 2/2), and a shopper sends them requests:",
+        podmirror_sim::scenarios::TAPPED.join(", ")
+    );
+    println!("  podmirror traffic deployment/api -n {ns}");
+    println!("  podmirror traffic deployment/api-canary -n {ns}");
+    println!(
+        "  podmirror diagnose --all -n {ns}    # after a minute: the Ready api-canary pod answers 500s"
+    );
+    if let Err(why) = podmirror_tap::capture::PacketSocket::open(
+        std::net::Ipv4Addr::LOCALHOST,
+        &[],
+        podmirror_tap::tap::Mode::Ingress,
+    ) {
+        println!(
+            "  (note: the taps cannot capture here ({why}); run the demo as root, or give the binary the capability: sudo setcap cap_net_raw+ep $(command -v podmirror))"
+        );
+    }
+    println!();
     println!("The dashboard (signs you in as admin; the token leaves the address bar at once):");
     println!("  http://{}/#token={token}", backend.addr);
     println!();
@@ -514,8 +537,45 @@ async fn run_demo(demo: DemoArgs) -> anyhow::Result<()> {
         Some(running) => serve_until_ctrl_c(running).await,
         None => agent_cmd::wait_for_stop().await,
     };
+    shopper.abort();
+    webhook.stop(&client, demo.real.is_some()).await;
     backend.stop().await;
     result
+}
+
+/// The name of the demo's MutatingWebhookConfiguration (not the chart's,
+/// so a `podmirror webhook` run beside the demo keeps its own).
+const DEMO_WEBHOOK: &str = "podmirror-demo-tap";
+
+/// The demo's tap injector, in this process, registered with the cluster.
+struct DemoWebhook(podmirror_webhook::Running);
+
+impl DemoWebhook {
+    /// Stops serving; on a cluster that outlives the demo, its
+    /// configuration goes too (with `failurePolicy: Ignore` a stale one
+    /// would only slow pod creation down).
+    async fn stop(self, client: &kube::Client, cluster_stays: bool) {
+        drop(self.0);
+        if cluster_stays {
+            let api: kube::Api<
+                k8s_openapi::api::admissionregistration::v1::MutatingWebhookConfiguration,
+            > = kube::Api::all(client.clone());
+            let _ = api.delete(DEMO_WEBHOOK, &Default::default()).await;
+        }
+    }
+}
+
+async fn start_demo_webhook(client: &kube::Client) -> anyhow::Result<DemoWebhook> {
+    let mut options = podmirror_webhook::Options::new(
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        webhook_cmd::DEFAULT_TAP_IMAGE,
+    );
+    options.configuration = DEMO_WEBHOOK.into();
+    options.register_url = Some("https://127.0.0.1:{port}/inject".into());
+    let running = podmirror_webhook::start(options, client.clone())
+        .await
+        .context("starting the tap's webhook for the demo")?;
+    Ok(DemoWebhook(running))
 }
 
 fn main() -> std::process::ExitCode {

@@ -1392,3 +1392,162 @@ fn a_stalled_rollout_and_a_failed_job_are_named() {
     assert_eq!(f.category, Category::JobFailed);
     assert!(f.diagnosis.contains("BackoffLimitExceeded"));
 }
+
+/// A pod as the tap injector leaves it: the tap first among the init
+/// containers, its status annotation, and its status.
+fn tapped(mut p: Value, tap_state: Value) -> Value {
+    p["metadata"]["annotations"] = json!({"tap.podmirror.dev/status": "injected"});
+    let mut init = vec![
+        json!({"name": "podmirror-tap", "image": "ghcr.io/podmirror/podmirror:0.1.0", "restartPolicy": "Always"}),
+    ];
+    init.extend(list(&p, "/spec/initContainers").iter().cloned());
+    p["spec"]["initContainers"] = Value::Array(init);
+    let mut statuses = vec![
+        json!({"name": "podmirror-tap", "ready": true, "restartCount": 0, "state": tap_state}),
+    ];
+    statuses.extend(list(&p, "/status/initContainerStatuses").iter().cloned());
+    p["status"]["initContainerStatuses"] = Value::Array(statuses);
+    p
+}
+
+#[test]
+fn a_tapped_pod_is_judged_as_its_template_made_it() {
+    // The template's only init container fails; in the pod the tap is
+    // before it, so its index there is 1 and in the template 0.
+    let spec = json!({"initContainers": [{"name": "migrate", "image": "registry.example.com/shop/api:1.4.1", "command": ["/app/migrat"]}],
+                      "containers": [{"name": "api", "image": "registry.example.com/shop/api:1.4.1"}]});
+    let status = json!({"phase": "Pending",
+        "initContainerStatuses": [{"name": "migrate", "ready": false, "restartCount": 3,
+            "state": {"waiting": {"reason": "RunContainerError", "message": "exec: \"/app/migrat\": stat /app/migrat: no such file or directory"}}}],
+        "containerStatuses": [{"name": "api", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}]});
+    let plain = diagnose(&ctx(pod(spec.clone(), status.clone()))).unwrap();
+    let tapped_pod = tapped(pod(spec, status), json!({"running": {}}));
+    let f = diagnose(&ctx(tapped_pod)).unwrap();
+    assert_eq!(
+        f.patch, plain.patch,
+        "the same change as for the untapped pod"
+    );
+    assert!(
+        f.patch.as_array().unwrap().iter().all(|op| !op["path"]
+            .as_str()
+            .unwrap()
+            .starts_with("/initContainers/1")),
+        "{}",
+        f.patch
+    );
+    assert_eq!(f.diagnosis, plain.diagnosis);
+}
+
+#[test]
+fn a_tap_that_cannot_start_is_named_and_not_patched_into_the_template() {
+    let image = "registry.example.com/shop/api:1.4.1";
+    let status = json!({"phase": "Pending",
+        "containerStatuses": [{"name": "app", "ready": false, "restartCount": 0, "state": {"waiting": {"reason": "PodInitializing"}}}]});
+    let p = tapped(
+        pod(one(image), status),
+        json!({"waiting": {"reason": "ImagePullBackOff", "message": "Back-off pulling image \"ghcr.io/podmirror/podmirror:0.1.0\""}}),
+    );
+    let f = diagnose(&ctx(p)).unwrap();
+    assert_eq!(f.category, Category::InitContainer);
+    assert!(
+        f.diagnosis.contains("traffic tap") && f.diagnosis.contains("ImagePullBackOff"),
+        "{}",
+        f.diagnosis
+    );
+    assert!(
+        f.suggested_fix.contains("tap.podmirror.dev/inject"),
+        "{}",
+        f.suggested_fix
+    );
+    assert!(!f.runnable && f.fix_command.is_empty());
+}
+
+fn endpoint(method: &str, template: &str, answered: u64, errors: u64) -> EndpointTraffic {
+    EndpointTraffic {
+        method: method.into(),
+        template: template.into(),
+        answered,
+        errors,
+        top_error: 500,
+        errors_since: (errors > 0).then(|| "2026-11-22T09:54:00Z".parse().unwrap()),
+    }
+}
+
+#[test]
+fn a_ready_pod_that_answers_500s_goes_back_to_the_revision_before() {
+    let now = "registry.example.com/shop/api:1.4.2";
+    let before = "registry.example.com/shop/api:1.4.1";
+    let ready = json!({"phase": "Running", "containerStatuses": [{"name": "app", "ready": true, "restartCount": 0, "state": {"running": {}}}]});
+    let mut c = ctx(tapped(pod(one(now), ready), json!({"running": {}})));
+    // Healthy and no figures: nothing to say.
+    assert!(diagnose(&c).is_none());
+    c.traffic = Some(Traffic {
+        window_minutes: 10,
+        endpoints: vec![
+            endpoint("GET", "/api/orders", 200, 64),
+            endpoint("GET", "/healthz", 50, 0),
+        ],
+    });
+    c.history = vec![
+        Revision {
+            number: 1,
+            spec: one(before),
+            ran: false,
+        },
+        Revision {
+            number: 2,
+            spec: one(now),
+            ran: true,
+        },
+    ];
+    let f = diagnose(&c).unwrap();
+    assert_eq!(f.category, Category::ServerErrors);
+    assert!(
+        f.diagnosis
+            .starts_with("The pod is Running and Ready, yet 32% of GET /api/orders answer 500 (64 of 200 in the last 10 minutes) since 09:54 UTC"),
+        "{}",
+        f.diagnosis
+    );
+    assert!(
+        f.suggested_fix.contains("revision 1"),
+        "{}",
+        f.suggested_fix
+    );
+    assert!(f.runnable);
+    assert_eq!(
+        changes(&f),
+        json!([{"op": "replace", "path": "/containers/0/image", "value": before}])
+    );
+    assert_eq!(
+        f.fix_command,
+        format!("kubectl -n shop set image deployment/x app={before}")
+    );
+    assert!(
+        f.evidence
+            .iter()
+            .any(|e| e.starts_with("tap: GET /api/orders"))
+    );
+
+    // Without a revision to go back to, it says what to look at instead.
+    let mut alone = c.clone();
+    alone.history.truncate(0);
+    let f = diagnose(&alone).unwrap();
+    assert!(!f.runnable && f.suggested_fix.contains("No earlier revision"));
+
+    // Too few requests, too small a share, or errors that stopped: nothing.
+    for e in [
+        endpoint("GET", "/api/orders", 10, 5),
+        endpoint("GET", "/api/orders", 200, 10),
+        EndpointTraffic {
+            errors_since: None,
+            ..endpoint("GET", "/api/orders", 200, 64)
+        },
+    ] {
+        let mut quiet = c.clone();
+        quiet.traffic = Some(Traffic {
+            window_minutes: 10,
+            endpoints: vec![e.clone()],
+        });
+        assert!(diagnose(&quiet).is_none(), "{e:?}");
+    }
+}

@@ -381,6 +381,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/api/pods/failing/events", get(live::failing_events))
         .route("/api/pods/{pod_id}", get(pods::pod_detail))
         .route("/api/pods/{pod_id}/logs", get(pods::pod_logs))
+        .route("/api/traffic/{pod_id}", get(pods::pod_traffic))
         .route(
             "/api/diagnosis/{pod}",
             get(api::get_diagnosis).post(api::post_diagnosis),

@@ -162,6 +162,13 @@ pub fn operations() -> Vec<Operation> {
             "read",
             (200, schema::<PodLogs>),
         ),
+        op(
+            "get",
+            "/api/traffic/{pod_id}",
+            "What the pod's traffic tap saw, by endpoint (`?minutes=N`, 1 to 60, default 15): counts, status mix, p50/p99 latency, incomplete exchanges, the tap's counters. Methods, path templates, statuses and times only: no header, cookie, query or body. 404 when the pod has no tap.",
+            "admin",
+            (200, schema::<podmirror_tap::snapshot::Snapshot>),
+        ),
         Operation {
             namespace_query: true,
             ..op(
@@ -338,6 +345,11 @@ pub fn document() -> Value {
                 "schema": {"type": "boolean", "default": false}}));
             params.push(json!({"name": "tail", "in": "query", "required": false,
                 "schema": {"type": "integer", "minimum": 1, "maximum": 5000, "default": 200}}));
+        }
+        if op.path == "/api/traffic/{pod_id}" {
+            params.push(json!({"name": "minutes", "in": "query", "required": false,
+                "description": "The window, in minutes.",
+                "schema": {"type": "integer", "minimum": 1, "maximum": 60, "default": 15}}));
         }
         if op.path == "/api/audit" {
             for name in ["after", "limit"] {

@@ -339,3 +339,52 @@ pub async fn pod_logs(
         lines: text.lines().map(str::to_string).collect(),
     }))
 }
+
+/// The query of `GET /api/traffic/{pod_id}`.
+#[derive(Debug, Deserialize)]
+pub struct TrafficQuery {
+    /// The window, in minutes (1 to 60; default 15).
+    minutes: Option<u64>,
+}
+
+/// GET /api/traffic/{pod_id} — what the pod's tap saw (admins only: it
+/// tells who calls what, if not with what).
+pub async fn pod_traffic(
+    State(s): S,
+    caller: Caller,
+    Path(pod_id): Path<String>,
+    Q(q): Q<TrafficQuery>,
+) -> Result<Json<podmirror_tap::snapshot::Snapshot>, ApiError> {
+    let (ns, name) = pod_of(&caller, &pod_id)?;
+    let minutes = q.minutes.unwrap_or(15);
+    if !(1..=60).contains(&minutes) {
+        return Err(ApiError::invalid(format!(
+            "minutes {minutes} is outside 1..60 (the tap keeps an hour of figures)"
+        )));
+    }
+    let api: kube::Api<Pod> = kube::Api::namespaced(s.client.clone(), ns);
+    let pod = match api.get_opt(name).await {
+        Ok(Some(p)) => p,
+        Ok(None) => {
+            return Err(ApiError::not_found(format!(
+                "pod {ns}/{name} not found; it may have been deleted or replaced"
+            )));
+        }
+        Err(e) => return Err(KubeError::from_kube(format!("read pod {ns}/{name}"), e).into()),
+    };
+    if !podmirror_kube::traffic::tapped(&pod) {
+        return Err(ApiError::not_found(format!(
+            "pod {ns}/{name} has no traffic tap: label its namespace podmirror.dev/tap=enabled, opt it in (annotation tap.podmirror.dev/inject=\"true\" on its template) and let its owner re-create it (kubectl rollout restart)"
+        )));
+    }
+    podmirror_kube::traffic::read(&s.client, &pod, minutes)
+        .await
+        .map(Json)
+        .map_err(|why| {
+            ApiError::new(
+                http::StatusCode::BAD_GATEWAY,
+                "tap_unreachable",
+                format!("pod {ns}/{name}: {why}"),
+            )
+        })
+}

@@ -14,6 +14,7 @@ use std::collections::BTreeMap;
 pub const ERROR_SHARE: f64 = 0.05;
 
 /// One endpoint over the window.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EndpointFigures {
     /// The method.
@@ -39,6 +40,7 @@ pub struct EndpointFigures {
 }
 
 /// Everything the tap reports.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Snapshot {
     /// The pod's IP the tap watches.

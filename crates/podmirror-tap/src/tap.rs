@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 
 /// Which side of the pod's traffic.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
@@ -57,6 +58,7 @@ impl Config {
 }
 
 /// What the tap counted besides the exchanges.
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(default)]
 pub struct Counters {

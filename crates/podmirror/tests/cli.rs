@@ -1755,3 +1755,169 @@ fn the_tap_webhook_injects_after_a_rollout_restart_and_pods_go_on_without_it(tie
 }
 
 on_both_tiers!(the_tap_webhook_injects_after_a_rollout_restart_and_pods_go_on_without_it);
+
+/// The demo's taps on the real listeners: the backend serves a tapped
+/// pod's figures to admins only (`GET /api/traffic/{pod_id}`), with the
+/// canary's 500s in them; `podmirror traffic deployment/api` shows live
+/// figures; and with its tap killed the app answers as before while the
+/// kubelet restarts the tap.
+fn the_demos_taps_show_the_canarys_500s_to_admins_and_the_app_outlives_its_tap(tier: Tier) {
+    let Some(demo) = Demo::on(tier, &format!("tap-demo-{tier:?}")) else {
+        return;
+    };
+    let admin = format!("pm_ci0admin_{}", "5c".repeat(24));
+    let server = Server::start(&demo, &[("PODMIRROR_ADMIN_TOKEN", admin.as_str())]);
+    let db = demo.dir.join("serve.db");
+    let (_, reader, _) = demo.run(&[
+        "token",
+        "create",
+        "--name",
+        "viewer",
+        "--role",
+        "read",
+        "--database",
+        db.to_str().unwrap(),
+    ]);
+    let reader = reader.trim().to_string();
+    let canary = demo.kubectl_until(
+        "the canary's tapped pod (2/2)",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "shop",
+            "-l",
+            "app=api-canary",
+            "-o",
+            "jsonpath={range .items[*]}{.metadata.name} {.status.podIP} {.spec.containers[0].image} {.status.containerStatuses[0].ready} {.status.initContainerStatuses[0].ready}{\"\\n\"}{end}",
+        ],
+        |o| {
+            o.lines().any(|l| {
+                l.contains("api:1.4.2") && l.ends_with("true true") && l.split(' ').count() == 5
+            })
+        },
+    );
+    let line = canary
+        .lines()
+        .find(|l| l.contains("api:1.4.2") && l.ends_with("true true"))
+        .unwrap();
+    let mut cells = line.split(' ');
+    let (pod, ip) = (cells.next().unwrap(), cells.next().unwrap());
+    let path = format!("/api/traffic/shop:{pod}?minutes=5");
+
+    // The shopper's requests, and a third of the order listings failing.
+    let figures = (0..120)
+        .find_map(|_| {
+            let (status, body) = server.call("GET", &path, &admin, "");
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            let orders = v["endpoints"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|e| e["method"] == "GET" && e["template"] == "/api/orders")
+                .cloned();
+            match orders {
+                Some(o) if status == 200 && o["statuses"]["500"].as_u64() >= Some(5) => Some(v),
+                _ => {
+                    std::thread::sleep(std::time::Duration::from_millis(500));
+                    None
+                }
+            }
+        })
+        .unwrap_or_else(|| panic!("the canary's tap never showed its 500s at {path}"));
+    assert_eq!(figures["capturing"], true, "{figures}");
+    let orders = figures["endpoints"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["template"] == "/api/orders")
+        .unwrap();
+    let share = orders["error_share"].as_f64().unwrap();
+    assert!((0.2..0.45).contains(&share), "{orders}");
+    assert!(orders["statuses"]["200"].as_u64() > Some(0), "{orders}");
+
+    // Admins only; a pod without a tap and a bad window are said so.
+    let (status, body) = server.call("GET", &path, &reader, "");
+    assert_eq!(status, 403, "{body}");
+    let catalog = demo.kubectl_until(
+        "the catalog pod",
+        &[
+            "get",
+            "pods",
+            "-n",
+            "shop",
+            "-l",
+            "app=catalog",
+            "-o",
+            "jsonpath={.items[0].metadata.name}",
+        ],
+        |o| !o.trim().is_empty(),
+    );
+    let (status, body) = server.call(
+        "GET",
+        &format!("/api/traffic/shop:{}", catalog.trim()),
+        &admin,
+        "",
+    );
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("has no traffic tap"), "{body}");
+    let (status, body) = server.call(
+        "GET",
+        &format!("/api/traffic/shop:{pod}?minutes=0"),
+        &admin,
+        "",
+    );
+    assert_eq!(status, 422, "{body}");
+    assert!(body.contains("outside 1..60"), "{body}");
+
+    // Where users look: live figures of deployment/api.
+    let (code, out, err) = demo.run(&["traffic", "deployment/api", "-n", "shop"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("tapped (capturing)"), "{out}");
+
+    // The tap killed: the app answers on, and the kubelet restarts the tap.
+    let tap = tap_process(ip).unwrap_or_else(|| panic!("no tap process with POD_IP={ip}"));
+    let killed = Command::new("kill")
+        .args(["-KILL", &tap.to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success(), "kill {tap}");
+    let app = format!("http://{ip}:8080");
+    for n in 0..20 {
+        let (status, _) = common::http(&app, "GET", &format!("/api/orders/{n}"), "", "");
+        assert_eq!(status, 200, "request {n} after the tap died");
+    }
+    demo.kubectl_until(
+        "the tap restarted",
+        &[
+            "get",
+            "pod",
+            pod,
+            "-n",
+            "shop",
+            "-o",
+            "jsonpath={.status.initContainerStatuses[0].restartCount}",
+        ],
+        |o| o.trim().parse::<u32>().is_ok_and(|n| n >= 1),
+    );
+}
+
+on_both_tiers!(the_demos_taps_show_the_canarys_500s_to_admins_and_the_app_outlives_its_tap);
+
+/// The pid of the `podmirror tap` process whose POD_IP is `ip`.
+fn tap_process(ip: &str) -> Option<i32> {
+    let want = format!("POD_IP={ip}");
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_str()?.parse().ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        if args.get(1) != Some(&&b"tap"[..]) {
+            return None;
+        }
+        let environ = std::fs::read(e.path().join("environ")).ok()?;
+        environ
+            .split(|b| *b == 0)
+            .any(|kv| kv == want.as_bytes())
+            .then_some(pid)
+    })
+}

@@ -13,7 +13,7 @@ mod guess;
 mod traffic;
 mod workload;
 use guess::Source;
-pub use traffic::{EndpointTraffic, FAILING_SHARE, MIN_REQUESTS, Traffic};
+pub use traffic::{EndpointTraffic, FAILING_SHARE, MIN_REQUESTS, Traffic, check_path};
 pub use workload::WorkloadState;
 
 /// An event about the pod, as `kubectl describe` lists it.
@@ -203,6 +203,27 @@ pub struct Finding {
     /// is runnable. `podmirror test` tries them until one proves Healthy.
     #[serde(default)]
     pub candidates: Vec<Candidate>,
+    /// Real requests a mirror must answer for the change to be proven, when
+    /// the failure shows only in answers (a Ready pod answering 5xx).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<RequestCheck>,
+}
+
+/// Requests `podmirror test` sends a Ready mirror: the finding's failing
+/// endpoint, which must then answer errors less often than
+/// [`FAILING_SHARE`]. Only safe methods (GET, HEAD) are sent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RequestCheck {
+    /// `GET` or `HEAD`.
+    pub method: String,
+    /// The path sent (the endpoint's template with `{id}` as `1`).
+    pub path: String,
+    /// The port the tap saw it on.
+    pub port: u16,
+    /// How many to send.
+    pub count: u32,
+    /// The share of the source pod's answers that were 5xx.
+    pub source_error_share: f64,
 }
 
 /// One change a finding proposes to try on a mirror.
@@ -248,6 +269,8 @@ struct Found {
     /// Other changes worth a mirror when the first does not prove Healthy:
     /// (suggested fix, patch ops, confidence).
     alternatives: Vec<(String, Vec<Value>, f64)>,
+    /// Requests a mirror must answer (see [`RequestCheck`]).
+    requests: Option<RequestCheck>,
 }
 
 impl Found {
@@ -262,6 +285,7 @@ impl Found {
             confidence: 0.5,
             runnable: false,
             alternatives: Vec::new(),
+            requests: None,
         }
     }
 
@@ -472,6 +496,7 @@ pub fn proposed(ctx: &Context, p: Proposal, source: &str) -> Finding {
         set_image,
         confidence: p.confidence.clamp(0.0, 1.0),
         alternatives: Vec::new(),
+        requests: None,
     };
     let mut f = finish(ctx, found);
     f.source = source.to_string();
@@ -532,6 +557,7 @@ fn finish(ctx: &Context, mut f: Found) -> Finding {
         source: "rules".into(),
         timestamp,
         candidates,
+        requests: f.requests,
     }
 }
 

@@ -674,6 +674,7 @@ pub fn traffic_of(snapshot: &podmirror_tap::snapshot::Snapshot) -> Traffic {
         .collect();
     Traffic {
         window_minutes: snapshot.window_minutes,
+        ports: snapshot.ports.clone(),
         endpoints,
     }
 }

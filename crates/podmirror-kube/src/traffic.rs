@@ -82,3 +82,127 @@ async fn direct(ip: &str, minutes: u64) -> Result<String, String> {
     }
     Ok(body.to_string())
 }
+
+/// What a pod answered to the requests of a [`RequestCheck`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Answers {
+    /// Answers by status code.
+    pub statuses: std::collections::BTreeMap<u16, u32>,
+    /// Requests that got no answer.
+    pub unanswered: u32,
+}
+
+impl Answers {
+    /// Answers with status 500 or more.
+    pub fn errors(&self) -> u32 {
+        self.statuses
+            .iter()
+            .filter(|(s, _)| **s >= 500)
+            .map(|(_, n)| n)
+            .sum()
+    }
+
+    /// Answers of any status.
+    pub fn answered(&self) -> u32 {
+        self.statuses.values().sum()
+    }
+}
+
+/// Sends the pod the check's requests, one after the other: at its address
+/// when this machine reaches it, else through the API server's pod proxy.
+/// Err when it can be reached neither way.
+pub async fn ask(
+    client: &kube::Client,
+    pod: &Pod,
+    check: &podmirror_core::diagnosis::RequestCheck,
+) -> Result<Answers, String> {
+    if !matches!(check.method.as_str(), "GET" | "HEAD") {
+        return Err(format!("{} requests are not sent again", check.method));
+    }
+    let ns = pod.metadata.namespace.clone().unwrap_or_default();
+    let name = pod.metadata.name.clone().unwrap_or_default();
+    let ip = pod
+        .status
+        .as_ref()
+        .and_then(|s| s.pod_ip.clone())
+        .unwrap_or_default();
+    let addr: Option<std::net::SocketAddr> = format!("{ip}:{}", check.port).parse().ok();
+    let mut answers = Answers::default();
+    let direct = match addr {
+        Some(a) => matches!(
+            tokio::time::timeout(Duration::from_secs(1), tokio::net::TcpStream::connect(a)).await,
+            Ok(Ok(_))
+        ),
+        None => false,
+    };
+    for _ in 0..check.count {
+        let status = if direct {
+            match addr {
+                Some(a) => once_direct(a, &check.method, &check.path).await,
+                None => None,
+            }
+        } else {
+            let path = format!(
+                "/api/v1/namespaces/{ns}/pods/{name}:{}/proxy{}",
+                check.port, check.path
+            );
+            let request = http::Request::builder()
+                .method(check.method.as_str())
+                .uri(path)
+                .body(Vec::new())
+                .map_err(|e| e.to_string())?;
+            match tokio::time::timeout(Duration::from_secs(5), client.send(request.map(Into::into)))
+                .await
+            {
+                Ok(Ok(r)) if answers.answered() == 0 && refused_by_proxy(r.status()) => {
+                    return Err(format!(
+                        "the API server does not proxy to {ns}/{name}:{} ({}) and {ip} is not reachable from here",
+                        check.port,
+                        r.status()
+                    ));
+                }
+                Ok(Ok(r)) => Some(r.status().as_u16()),
+                Ok(Err(e)) if answers.answered() == 0 => {
+                    return Err(format!("through the API server: {e}"));
+                }
+                _ => None,
+            }
+        };
+        match status {
+            Some(s) => *answers.statuses.entry(s).or_default() += 1,
+            None => answers.unanswered += 1,
+        }
+    }
+    Ok(answers)
+}
+
+/// The pod proxy's own refusals (RBAC, an address it will not dial), as
+/// opposed to the app's answers.
+fn refused_by_proxy(status: http::StatusCode) -> bool {
+    matches!(status.as_u16(), 400 | 401 | 403)
+}
+
+/// One request on its own connection; the answer's status.
+async fn once_direct(addr: std::net::SocketAddr, method: &str, path: &str) -> Option<u16> {
+    let exchange = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        let head = format!(
+            "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: podmirror-test\r\nConnection: close\r\n\r\n"
+        );
+        s.write_all(head.as_bytes()).await.ok()?;
+        let mut first = [0u8; 16];
+        let mut got = 0;
+        while got < first.len() {
+            match s.read(&mut first[got..]).await.ok()? {
+                0 => break,
+                n => got += n,
+            }
+        }
+        let line = std::str::from_utf8(&first[..got]).ok()?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    };
+    tokio::time::timeout(Duration::from_secs(5), exchange)
+        .await
+        .ok()
+        .flatten()
+}

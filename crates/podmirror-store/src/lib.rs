@@ -641,6 +641,7 @@ mod tests {
             source: "rules".into(),
             timestamp: "t".into(),
             candidates: Vec::new(),
+            requests: None,
         }
     }
 

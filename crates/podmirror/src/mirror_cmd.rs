@@ -6,6 +6,7 @@ use anyhow::Context;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, LogParams};
 use podmirror_core::changes::Change;
+use podmirror_core::diagnosis::{FAILING_SHARE, RequestCheck};
 use podmirror_core::mirror::{MirrorInfo, MirrorOptions};
 use podmirror_core::render;
 use podmirror_core::ttl::{self, Ttl};
@@ -150,7 +151,11 @@ async fn build(
     pod: &str,
     args: &ChangeArgs,
     candidate: usize,
-) -> anyhow::Result<(deploy::Plan, Option<podmirror_store::Saved>)> {
+) -> anyhow::Result<(
+    deploy::Plan,
+    Option<podmirror_store::Saved>,
+    Option<RequestCheck>,
+)> {
     let ttl: Ttl = args.ttl.parse()?;
     let mut changes = args.changes()?;
     let src = source::resolve(client, ns, pod).await?;
@@ -169,8 +174,8 @@ async fn build(
     };
     if changes.is_empty()
         && !args.no_fix
-        && let Some(key) = key
-        && let Some(saved) = last_fix(ns, &key).await
+        && let Some(key) = &key
+        && let Some(saved) = last_fix(ns, key).await
     {
         let f = saved.finding.with_candidate(candidate);
         let age = jiff::Timestamp::now()
@@ -188,6 +193,15 @@ async fn build(
         changes.push(Change::patch(f.patch.clone())?);
         diagnosed = Some(saved);
     }
+    // A failure only answers show is checked on every mirror of the pod:
+    // with the fix it must be gone, on a plain copy it shows again.
+    let check = match (&diagnosed, &key) {
+        (Some(saved), _) => saved.finding.requests.clone(),
+        (None, Some(key)) => last_diagnosis(ns, key)
+            .await
+            .and_then(|s| s.finding.requests),
+        (None, None) => None,
+    };
     if let Some(gone) = &src.gone_pod {
         eprintln!(
             "pod {gone} is gone; its owner's pod template ({}) is the source",
@@ -211,13 +225,13 @@ async fn build(
     if args.edit {
         plan.manifest = crate::edit::edit(client, &plan.manifest).await?;
     }
-    Ok((plan, diagnosed))
+    Ok((plan, diagnosed, check))
 }
 
 /// `podmirror preview POD`: the mirror manifest and its diff against the source.
 pub async fn preview(t: Target, pod: String, args: ChangeArgs) -> anyhow::Result<()> {
     let (client, ns) = connect(&t).await?;
-    let (plan, _) = build(&client, &ns, &pod, &args, 0).await?;
+    let (plan, _, _) = build(&client, &ns, &pod, &args, 0).await?;
     print!("{}", render::yaml(&plan.manifest));
     println!("---");
     print!("{}", plan.diff(color()));
@@ -253,7 +267,7 @@ pub struct TestArgs {
 /// Returns the process exit code.
 pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> anyhow::Result<u8> {
     let (client, ns) = connect(&t).await?;
-    let (plan, diagnosed) = build(&client, &ns, &pod, &args, 0).await?;
+    let (plan, diagnosed, check) = build(&client, &ns, &pod, &args, 0).await?;
     if let Some(saved) = &diagnosed
         && saved.finding.candidates.len() > 1
         && !args.edit
@@ -296,7 +310,7 @@ pub async fn test(t: Target, pod: String, args: ChangeArgs, test: TestArgs) -> a
         );
         return Ok(0);
     }
-    let code = follow(&client, &info, &test, false).await?;
+    let code = follow(&client, &info, &test, false, check.as_ref()).await?;
     // The verdict verifies (or not) the diagnosed fix.
     if let Some(saved) = diagnosed {
         record(&saved.finding, 0, &info.id, code).await;
@@ -383,12 +397,24 @@ async fn candidates(
         }
         // One mirror: followed as a single test is; several: quietly, at once.
         let codes: Vec<u8> = if running.len() == 1 {
-            vec![follow(client, &running[0].1, test, false).await?]
+            vec![
+                follow(
+                    client,
+                    &running[0].1,
+                    test,
+                    false,
+                    saved.finding.requests.as_ref(),
+                )
+                .await?,
+            ]
         } else {
             let mut set = tokio::task::JoinSet::new();
             for (k, (_, info)) in running.iter().enumerate() {
                 let (client, info, test) = (client.clone(), info.clone(), test.clone());
-                set.spawn(async move { (k, follow(&client, &info, &test, true).await) });
+                let check = saved.finding.requests.clone();
+                set.spawn(
+                    async move { (k, follow(&client, &info, &test, true, check.as_ref()).await) },
+                );
             }
             let mut codes = vec![2u8; running.len()];
             while let Some(done) = set.join_next().await {
@@ -454,6 +480,11 @@ pub(crate) fn proven(i: usize, n: usize, mirror: &str, fix: &str, pod: &str, ns:
 
 /// The runnable fix of a pod's last diagnosis (15 minutes), if the store has one.
 async fn last_fix(ns: &str, pod: &str) -> Option<podmirror_store::Saved> {
+    last_diagnosis(ns, pod).await.filter(|s| s.finding.runnable)
+}
+
+/// The pod's last diagnosis (within 15 minutes), runnable or not.
+async fn last_diagnosis(ns: &str, pod: &str) -> Option<podmirror_store::Saved> {
     let store = crate::fix_cmd::store().await.ok()?;
     store
         .last(
@@ -465,7 +496,6 @@ async fn last_fix(ns: &str, pod: &str) -> Option<podmirror_store::Saved> {
         .await
         .ok()
         .flatten()
-        .filter(|s| s.finding.runnable)
 }
 
 /// Spinner frames: braille dots on a UTF-8 terminal, else ASCII.
@@ -531,12 +561,15 @@ async fn new_events(
 
 /// Follows a mirror to its verdict, printing its status and events as they
 /// change; `quiet` (several mirrors followed at once) prints only the
-/// verdict. Returns 0 Healthy, 1 Failing, 2 expired, gone or interrupted.
+/// verdict. With `check`, a mirror Healthy by its probes must also answer
+/// those requests (see [`answers`]). Returns 0 Healthy, 1 Failing, 2
+/// expired, gone or interrupted.
 async fn follow(
     client: &kube::Client,
     info: &MirrorInfo,
     test: &TestArgs,
     quiet: bool,
+    check: Option<&RequestCheck>,
 ) -> anyhow::Result<u8> {
     let api: Api<Pod> = Api::namespaced(client.clone(), &info.namespace);
     let events: Api<k8s_openapi::api::core::v1::Event> =
@@ -578,7 +611,11 @@ async fn follow(
             ready_since = None;
         }
         let ready_for = ready_since.map_or(0.0, |s| s.elapsed().as_secs_f64());
-        let v = verdict::judge(&pod, ready_for, settle);
+        let mut v = verdict::judge(&pod, ready_for, settle);
+        let done = pod.pointer("/status/phase") == Some(&Value::from("Succeeded"));
+        if let (Verdict::Healthy, Some(check), false) = (&v, check, done) {
+            v = answers(client, &pod, check, quiet).await;
+        }
         let line = status_line(&pod, &v);
         let fresh = if quiet {
             Vec::new()
@@ -614,7 +651,6 @@ async fn follow(
                 if tty {
                     println!();
                 }
-                let done = pod.pointer("/status/phase") == Some(&Value::from("Succeeded"));
                 let code = report(&api, info, &v, done).await;
                 if quiet {
                     return Ok(code);
@@ -634,6 +670,61 @@ async fn follow(
             Verdict::Pending { .. } => {}
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// A mirror Ready by its probes, for a failure only answers show: it is
+/// sent the failing endpoint's requests and must answer fewer than
+/// [`FAILING_SHARE`] of them with 5xx. When they cannot be sent, the
+/// probes' verdict stands, and it is said so.
+async fn answers(client: &kube::Client, pod: &Value, check: &RequestCheck, quiet: bool) -> Verdict {
+    let container = pod
+        .pointer("/spec/containers/0/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let typed: Pod = match serde_json::from_value(pod.clone()) {
+        Ok(p) => p,
+        Err(_) => return Verdict::Healthy,
+    };
+    let endpoint = format!("{} {} (port {})", check.method, check.path, check.port);
+    match podmirror_kube::traffic::ask(client, &typed, check).await {
+        Ok(a) if a.answered() == 0 => Verdict::Failing {
+            container,
+            reason: "NoAnswer".into(),
+            message: format!("none of {} requests {endpoint} got an answer", check.count),
+            exit_code: None,
+        },
+        Ok(a) => {
+            let share = f64::from(a.errors()) / f64::from(a.answered());
+            let line = format!(
+                "{endpoint}: {} of {} answered 5xx on the mirror ({:.0}%; its source: {:.0}%)",
+                a.errors(),
+                a.answered(),
+                100.0 * share,
+                100.0 * check.source_error_share
+            );
+            if share >= FAILING_SHARE {
+                return Verdict::Failing {
+                    container,
+                    reason: "ServerErrors".into(),
+                    message: line,
+                    exit_code: None,
+                };
+            }
+            if !quiet {
+                println!("requests: {line}");
+            }
+            Verdict::Healthy
+        }
+        Err(why) => {
+            if !quiet {
+                println!(
+                    "note: the mirror was not sent {endpoint} ({why}); the verdict is its probes'"
+                );
+            }
+            Verdict::Healthy
+        }
     }
 }
 

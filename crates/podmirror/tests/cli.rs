@@ -1875,6 +1875,44 @@ fn the_demos_taps_show_the_canarys_500s_to_admins_and_the_app_outlives_its_tap(t
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("tapped (capturing)"), "{out}");
 
+    // diagnose names the Ready pod; a mirror proves the fix by answering the
+    // failing requests, and a plain copy shows the failure again.
+    // (once the tap has seen enough requests to judge)
+    let out = (0..60)
+        .find_map(|_| {
+            let (code, out, err) = demo.run(&["diagnose", pod, "-n", "shop"]);
+            assert_eq!(code, 0, "{err}");
+            if out.contains("server-errors") {
+                return Some(out);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            None
+        })
+        .unwrap_or_else(|| panic!("{pod} was never diagnosed server-errors"));
+    assert!(out.contains("of GET /api/orders answer 500"), "{out}");
+    let (code, out, err) =
+        demo.run(&["test", pod, "-n", "shop", "--settle", "2", "--wait-verdict"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("requests: GET /api/orders (port 8080): 0 of 50 answered 5xx on the mirror"),
+        "{out}"
+    );
+    let (code, out, err) = demo.run(&[
+        "test",
+        pod,
+        "-n",
+        "shop",
+        "--no-fix",
+        "--settle",
+        "2",
+        "--wait-verdict",
+    ]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(
+        out.contains("verdict: Failing — container api: ServerErrors"),
+        "{out}"
+    );
+
     // The tap killed: the app answers on, and the kubelet restarts the tap.
     let tap = tap_process(ip).unwrap_or_else(|| panic!("no tap process with POD_IP={ip}"));
     let killed = Command::new("kill")

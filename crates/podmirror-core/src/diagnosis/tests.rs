@@ -1483,6 +1483,7 @@ fn a_ready_pod_that_answers_500s_goes_back_to_the_revision_before() {
     assert!(diagnose(&c).is_none());
     c.traffic = Some(Traffic {
         window_minutes: 10,
+        ports: vec![8080],
         endpoints: vec![
             endpoint("GET", "/api/orders", 200, 64),
             endpoint("GET", "/healthz", 50, 0),
@@ -1527,6 +1528,19 @@ fn a_ready_pod_that_answers_500s_goes_back_to_the_revision_before() {
             .iter()
             .any(|e| e.starts_with("tap: GET /api/orders"))
     );
+    // A mirror proves it by answering the same requests.
+    let check = f.requests.clone().unwrap();
+    assert_eq!(
+        (check.method.as_str(), check.path.as_str(), check.port),
+        ("GET", "/api/orders", 8080)
+    );
+    assert!((check.source_error_share - 0.32).abs() < 1e-9);
+    // A POST is not sent again.
+    let mut posted = c.clone();
+    if let Some(t) = posted.traffic.as_mut() {
+        t.endpoints[0].method = "POST".into();
+    }
+    assert!(diagnose(&posted).unwrap().requests.is_none());
 
     // Without a revision to go back to, it says what to look at instead.
     let mut alone = c.clone();
@@ -1546,6 +1560,7 @@ fn a_ready_pod_that_answers_500s_goes_back_to_the_revision_before() {
         let mut quiet = c.clone();
         quiet.traffic = Some(Traffic {
             window_minutes: 10,
+            ports: vec![8080],
             endpoints: vec![e.clone()],
         });
         assert!(diagnose(&quiet).is_none(), "{e:?}");

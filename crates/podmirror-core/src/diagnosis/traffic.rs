@@ -2,7 +2,7 @@
 //! Running and Ready yet answers its real requests with errors (the tap's
 //! figures, gathered elsewhere), and a tap that keeps the pod from starting.
 
-use super::{Category, Context, Found, Revision, list, repo, text};
+use super::{Category, Context, Found, RequestCheck, Revision, list, repo, text};
 use crate::contract::TAP_CONTAINER;
 use jiff::Timestamp;
 use serde_json::{Value, json};
@@ -37,6 +37,8 @@ pub struct EndpointTraffic {
 pub struct Traffic {
     /// The window, in minutes.
     pub window_minutes: u64,
+    /// The ports the tap watches.
+    pub ports: Vec<u16>,
     /// By endpoint.
     pub endpoints: Vec<EndpointTraffic>,
 }
@@ -156,6 +158,19 @@ pub(super) fn server_errors(ctx: &Context) -> Option<Found> {
                 .unwrap_or_default()
         ));
     }
+    // What a mirror must answer: the failing endpoint, when it is safe to
+    // ask again (GET, HEAD) and the tap watches one port.
+    if matches!(worst.method.as_str(), "GET" | "HEAD")
+        && let [port] = traffic.ports.as_slice()
+    {
+        f.requests = Some(RequestCheck {
+            method: worst.method.clone(),
+            path: check_path(&worst.template),
+            port: *port,
+            count: 50,
+            source_error_share: worst.errors as f64 / worst.answered as f64,
+        });
+    }
     let spec = ctx.pod.get("spec").cloned().unwrap_or(Value::Null);
     let images = images(&spec);
     for (name, image) in &images {
@@ -245,4 +260,9 @@ fn previous_revision<'a>(
                 })
         })?;
     Some((running, before))
+}
+
+/// A path to send for an endpoint's template: each `{id}` becomes `1`.
+pub fn check_path(template: &str) -> String {
+    template.replace("{id}", "1")
 }

@@ -72,6 +72,9 @@ pub struct AppState {
     pub diagnoses: tokio::sync::watch::Sender<u64>,
     /// Workloads with no pod to say what is wrong (the watcher's sweep).
     pub stuck: std::sync::RwLock<Vec<watcher::Stuck>>,
+    /// Ready pods whose traffic tap sees them answer errors (the watcher's
+    /// sweep), by namespace and name: failing, though Kubernetes says not.
+    pub answering_errors: std::sync::RwLock<std::collections::BTreeSet<(String, String)>>,
     metrics: metrics::Metrics,
 }
 
@@ -98,6 +101,7 @@ impl AppState {
             reaper_leading: tokio::sync::watch::Sender::new(false),
             diagnoses: tokio::sync::watch::Sender::new(0),
             stuck: Default::default(),
+            answering_errors: Default::default(),
             metrics: Default::default(),
         });
         let weak = Arc::downgrade(&state);

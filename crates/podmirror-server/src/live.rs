@@ -60,8 +60,15 @@ impl AppState {
                 });
         }
         let mut out = Vec::new();
+        let answering = self
+            .answering_errors
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         for p in self.pods.pods() {
-            if p.mirror || p.healthy || p.deleting || !caller.org.sees(&p.namespace) {
+            // Ready, yet its tap sees it answer errors: failing all the same.
+            let errors = answering.contains(&(p.namespace.clone(), p.name.clone()));
+            if p.mirror || (p.healthy && !errors) || p.deleting || !caller.org.sees(&p.namespace) {
                 continue;
             }
             let key = (p.namespace.clone(), p.name.clone());
@@ -73,8 +80,16 @@ impl AppState {
                 pod: p.name.clone(),
                 pod_id: format!("{}:{}", p.namespace, p.name),
                 phase: p.phase.clone(),
-                reason: p.reason.clone(),
-                reasons: p.reasons.clone(),
+                reason: if errors {
+                    "ServerErrors".into()
+                } else {
+                    p.reason.clone()
+                },
+                reasons: if errors {
+                    vec!["ServerErrors".into()]
+                } else {
+                    p.reasons.clone()
+                },
                 restarts: p.restarts,
                 last_restart_at: p.last_restart_at.clone(),
                 ready: p.ready,

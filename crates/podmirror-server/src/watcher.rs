@@ -5,7 +5,9 @@
 //! and `podmirror fix` find a fresh diagnosis without anyone asking. Every
 //! `sweep` it also reads the cluster's workloads for those with no pod to
 //! say what is wrong (pods refused at creation, a stalled rollout, a failed
-//! Job), diagnoses them (`kind/name`) and lists them with the failing pods.
+//! Job), diagnoses them (`kind/name`) and lists them with the failing pods;
+//! and it reads the taps of Ready tapped pods, listing those that answer
+//! errors (`server-errors`) as failing too.
 
 use crate::AppState;
 use std::collections::HashMap;
@@ -101,11 +103,49 @@ async fn sweep(s: &AppState, last: &mut HashMap<String, Instant>) {
                 .map(str::to_string),
         });
     }
+    // Ready pods that answer errors: only their taps can tell.
+    let mut answering = std::collections::BTreeSet::new();
+    for p in snapshot
+        .pods
+        .iter()
+        .filter(|p| podmirror_core::cleanup::tapped(p) && podmirror_core::diagnosis::healthy(p))
+    {
+        let ctx = snapshot.context(&s.client, p).await;
+        let Some(f) = podmirror_core::diagnosis::diagnose(&ctx) else {
+            continue;
+        };
+        let key = format!("{}/{}", f.namespace, f.pod);
+        let stale = last
+            .get(&key)
+            .is_none_or(|t| now.duration_since(*t) > s.window / 2);
+        if stale {
+            match s.store.save(&f, jiff::Timestamp::now()).await {
+                Ok(()) => {
+                    last.insert(key.clone(), now);
+                    tracing::info!(namespace = %f.namespace, pod = %f.pod, "diagnosed a Ready pod that answers errors");
+                }
+                Err(e) => tracing::warn!(error = %e, "could not keep a pod's diagnosis"),
+            }
+        }
+        answering.insert((f.namespace.clone(), f.pod.clone()));
+    }
     last.retain(|k, _| {
         found
             .iter()
             .any(|f| format!("{}/{}", f.namespace, f.target) == *k)
+            || answering
+                .iter()
+                .any(|(ns, pod)| format!("{ns}/{pod}") == *k)
     });
+    let mut listed = s
+        .answering_errors
+        .write()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if *listed != answering {
+        *listed = answering;
+        drop(listed);
+        s.diagnoses.send_modify(|n| *n += 1);
+    }
     let mut stuck = s
         .stuck
         .write()

@@ -123,13 +123,10 @@ enum Command {
     /// Run the backend: the REST API, the reaper, tokens and the audit log.
     Serve(serve_cmd::ServeArgs),
     /// Run the tap injector: the admission webhook that adds the traffic
-    /// tap to opted-in pods. Not listed yet: the tap does not capture yet
-    /// (docs/tap.md).
-    #[command(hide = true)]
+    /// tap to the pods of opted-in namespaces (docs/tap.md).
     Webhook(webhook_cmd::WebhookArgs),
     /// What the traffic tap saw on a pod or a Deployment's pods, by
-    /// endpoint. Not listed yet (docs/tap.md).
-    #[command(hide = true)]
+    /// endpoint: counts, status mix, p50/p99 latency (docs/tap.md).
     Traffic {
         /// POD or deployment/NAME.
         what: String,
@@ -142,9 +139,8 @@ enum Command {
         #[arg(short, long, value_enum, default_value = "table")]
         output: mirror_cmd::Format,
     },
-    /// The traffic tap sidecar: captures its pod's HTTP traffic out of band
-    /// and serves the figures. Not listed yet (docs/tap.md).
-    #[command(hide = true)]
+    /// The traffic tap sidecar the webhook injects: captures its pod's
+    /// HTTP traffic out of band and serves the figures (docs/tap.md).
     Tap(tap_cmd::TapArgs),
     /// Manage the backend's API tokens.
     Token {
@@ -652,6 +648,12 @@ fn main() -> std::process::ExitCode {
                 Command::Delete { mirror_id, .. } => {
                     return remote_cmd::delete(r, mirror_id).await;
                 }
+                Command::Traffic {
+                    what,
+                    target,
+                    minutes,
+                    output,
+                } => return remote_cmd::traffic(r, target, what, *minutes, *output).await,
                 Command::Extend { .. } | Command::Gc { .. } => {
                     return Err(anyhow::anyhow!(
                         "extend and gc work against the cluster, not through --server (the backend's reaper runs gc)"

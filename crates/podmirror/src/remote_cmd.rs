@@ -1,6 +1,6 @@
 //! The CLI through the backend (`--server URL` / `PODMIRROR_SERVER` with
-//! `--token` / `PODMIRROR_TOKEN`): diagnose, fix, preview, test, status and
-//! delete call the REST API instead of the cluster, and print what the
+//! `--token` / `PODMIRROR_TOKEN`): diagnose, fix, preview, test, status,
+//! delete and traffic call the REST API instead of the cluster, and print what the
 //! local commands print (the same printing code where the data allow).
 
 use crate::diagnose_cmd;
@@ -564,4 +564,46 @@ pub async fn delete(r: &Remote, id: &str) -> anyhow::Result<u8> {
         println!("mirror {id} was already gone");
     }
     Ok(0)
+}
+
+/// `podmirror traffic POD --server …`: the pod's tap figures from the
+/// backend (`GET /api/traffic/{pod_id}`, admins only), printed as locally.
+pub async fn traffic(
+    r: &Remote,
+    t: &Target,
+    what: &str,
+    minutes: u64,
+    format: Format,
+) -> anyhow::Result<u8> {
+    let ns = namespace(t);
+    let pod = what.strip_prefix("pod/").unwrap_or(what);
+    if pod.contains('/') {
+        bail!(
+            "through --server podmirror traffic reads one pod (the API serves a pod's figures): give a pod name, or run it against the cluster for {what}"
+        );
+    }
+    let snapshot = match r
+        .call(
+            Method::GET,
+            &format!(
+                "/api/traffic/{}?minutes={minutes}",
+                encode(&format!("{ns}:{pod}"))
+            ),
+            None,
+        )
+        .await
+    {
+        Ok(v) => {
+            serde_json::from_value(v).map_err(|e| format!("the backend's figures do not read: {e}"))
+        }
+        Err(RemoteError::Api {
+            status, message, ..
+        }) if status == 404 || status == 502 => Err(message),
+        Err(e) => return Err(e.into()),
+    };
+    let all = [crate::traffic_cmd::PodFigures {
+        pod: pod.to_string(),
+        snapshot,
+    }];
+    crate::traffic_cmd::show(&ns, what, minutes, format, &all)
 }

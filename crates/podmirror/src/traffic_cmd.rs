@@ -11,9 +11,11 @@ use kube::api::ListParams;
 use podmirror_tap::snapshot::{self, EndpointFigures, Snapshot};
 
 /// Figures of one pod's tap, or why there are none.
-struct PodFigures {
-    pod: String,
-    snapshot: Result<Snapshot, String>,
+pub(crate) struct PodFigures {
+    /// The pod's name.
+    pub pod: String,
+    /// Its tap's figures, or why there are none.
+    pub snapshot: Result<Snapshot, String>,
 }
 
 /// Prints the figures; exit code 1 when no pod has a tap.
@@ -63,6 +65,18 @@ pub async fn traffic(
             snapshot: podmirror_kube::traffic::read(&client, pod, minutes).await,
         });
     }
+    show(&ns, &what, minutes, output, &all)
+}
+
+/// Prints the figures of `all` merged by endpoint (and each pod's state);
+/// exit code 1 when no pod has a tap.
+pub(crate) fn show(
+    ns: &str,
+    what: &str,
+    minutes: u64,
+    output: Format,
+    all: &[PodFigures],
+) -> anyhow::Result<u8> {
     let read: Vec<&Snapshot> = all
         .iter()
         .filter_map(|p| p.snapshot.as_ref().ok())
@@ -86,7 +100,7 @@ pub async fn traffic(
                 print!("{}", serde_saphyr::to_string(&value)?);
             }
         }
-        Format::Table => print!("{}", table(&merged, &all, minutes)),
+        Format::Table => print!("{}", table(&merged, all, minutes)),
     }
     Ok(if read.is_empty() { 1 } else { 0 })
 }

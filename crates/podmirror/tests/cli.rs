@@ -1870,6 +1870,22 @@ fn the_demos_taps_show_the_canarys_500s_to_admins_and_the_app_outlives_its_tap(t
     assert_eq!(status, 422, "{body}");
     assert!(body.contains("outside 1..60"), "{body}");
 
+    // Through the backend: the same table for one pod.
+    let as_admin = [
+        ("PODMIRROR_SERVER", server.url.as_str()),
+        ("PODMIRROR_TOKEN", admin.as_str()),
+    ];
+    let (code, out, err) = demo.run_with(&["traffic", pod, "-n", "shop"], &as_admin, "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.lines().any(|l| l.starts_with("GET /api/orders "))
+            && out.contains("tapped (capturing)"),
+        "{out}"
+    );
+    let (code, _, err) = demo.run_with(&["traffic", "deployment/api", "-n", "shop"], &as_admin, "");
+    assert_eq!(code, 2);
+    assert!(err.contains("give a pod name"), "{err}");
+
     // Where users look: live figures of deployment/api.
     let (code, out, err) = demo.run(&["traffic", "deployment/api", "-n", "shop"]);
     assert_eq!(code, 0, "{out}{err}");
@@ -1890,6 +1906,37 @@ fn the_demos_taps_show_the_canarys_500s_to_admins_and_the_app_outlives_its_tap(t
         })
         .unwrap_or_else(|| panic!("{pod} was never diagnosed server-errors"));
     assert!(out.contains("of GET /api/orders answer 500"), "{out}");
+    // The backend lists it with the failing pods (its watcher reads the
+    // taps of Ready pods), and diagnoses it through --server too.
+    (0..90)
+        .find(|_| {
+            let (_, body) = server.call("GET", "/api/pods/failing", &admin, "");
+            let rows: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap_or_default();
+            let listed = rows
+                .iter()
+                .any(|r| r["pod"] == pod && r["reason"] == "ServerErrors");
+            if !listed {
+                std::thread::sleep(std::time::Duration::from_millis(500));
+            }
+            listed
+        })
+        .unwrap_or_else(|| panic!("{pod} never listed as failing by the backend"));
+    let (code, out, err) = demo.run_with(
+        &["diagnose", "--all", "-n", "shop", "-o", "json"],
+        &[
+            ("PODMIRROR_SERVER", server.url.as_str()),
+            ("PODMIRROR_TOKEN", admin.as_str()),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let remote: Vec<serde_json::Value> = serde_json::from_str(&out).unwrap();
+    assert!(
+        remote
+            .iter()
+            .any(|f| f["pod"] == pod && f["category"] == "server-errors"),
+        "{out}"
+    );
     let (code, out, err) =
         demo.run(&["test", pod, "-n", "shop", "--settle", "2", "--wait-verdict"]);
     assert_eq!(code, 0, "{out}{err}");

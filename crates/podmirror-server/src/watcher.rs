@@ -54,6 +54,34 @@ pub struct Stuck {
     pub created_at: Option<String>,
 }
 
+/// Keeps the sweep's finding `f` unless its last one (in `last`, by
+/// `namespace/pod`) is younger than half the window.
+async fn keep(
+    s: &AppState,
+    f: &podmirror_core::diagnosis::Finding,
+    last: &mut HashMap<String, Instant>,
+    now: Instant,
+    what: &str,
+) {
+    let key = format!("{}/{}", f.namespace, f.pod);
+    let stale = last
+        .get(&key)
+        .is_none_or(|t| now.duration_since(*t) > s.window / 2);
+    if !stale {
+        return;
+    }
+    match s.store.save(f, jiff::Timestamp::now()).await {
+        Ok(()) => {
+            last.insert(key, now);
+            s.diagnoses.send_modify(|n| *n += 1);
+            tracing::info!(namespace = %f.namespace, target = %f.pod, "{what}");
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not keep the diagnosis of {}/{}", f.namespace, f.pod)
+        }
+    }
+}
+
 /// Reads the workloads, diagnoses the stuck ones (again once their
 /// diagnosis is older than half the window) and publishes the list.
 async fn sweep(s: &AppState, last: &mut HashMap<String, Instant>) {
@@ -71,20 +99,7 @@ async fn sweep(s: &AppState, last: &mut HashMap<String, Instant>) {
         let Some(f) = podmirror_core::diagnosis::diagnose(&ctx) else {
             continue;
         };
-        let key = format!("{}/{}", f.namespace, f.pod);
-        let stale = last
-            .get(&key)
-            .is_none_or(|t| now.duration_since(*t) > s.window / 2);
-        if stale {
-            match s.store.save(&f, jiff::Timestamp::now()).await {
-                Ok(()) => {
-                    last.insert(key, now);
-                    s.diagnoses.send_modify(|n| *n += 1);
-                    tracing::info!(namespace = %f.namespace, workload = %f.pod, "diagnosed a workload with no pod");
-                }
-                Err(e) => tracing::warn!(error = %e, "could not keep a workload's diagnosis"),
-            }
-        }
+        keep(s, &f, last, now, "diagnosed a workload with no pod").await;
         let state = ctx.workload.as_ref();
         found.push(Stuck {
             namespace: f.namespace.clone(),
@@ -114,19 +129,14 @@ async fn sweep(s: &AppState, last: &mut HashMap<String, Instant>) {
         let Some(f) = podmirror_core::diagnosis::diagnose(&ctx) else {
             continue;
         };
-        let key = format!("{}/{}", f.namespace, f.pod);
-        let stale = last
-            .get(&key)
-            .is_none_or(|t| now.duration_since(*t) > s.window / 2);
-        if stale {
-            match s.store.save(&f, jiff::Timestamp::now()).await {
-                Ok(()) => {
-                    last.insert(key.clone(), now);
-                    tracing::info!(namespace = %f.namespace, pod = %f.pod, "diagnosed a Ready pod that answers errors");
-                }
-                Err(e) => tracing::warn!(error = %e, "could not keep a pod's diagnosis"),
-            }
-        }
+        keep(
+            s,
+            &f,
+            last,
+            now,
+            "diagnosed a Ready pod that answers errors",
+        )
+        .await;
         answering.insert((f.namespace.clone(), f.pod.clone()));
     }
     last.retain(|k, _| {

@@ -1074,6 +1074,22 @@ impl Server {
         panic!("podmirror serve did not start");
     }
 
+    /// A new token of role `read` (named `viewer`) in the server's database.
+    fn read_token(&self, demo: &Demo) -> String {
+        let db = demo.dir.join("serve.db");
+        let (_, token, _) = demo.run(&[
+            "token",
+            "create",
+            "--name",
+            "viewer",
+            "--role",
+            "read",
+            "--database",
+            db.to_str().unwrap(),
+        ]);
+        token.trim().to_string()
+    }
+
     /// One HTTP/1.1 request; (status, body).
     fn call(&self, method: &str, path: &str, token: &str, headers: &str) -> (u16, String) {
         let auth = format!("authorization: Bearer {token}\r\n{headers}");
@@ -1179,18 +1195,7 @@ fn the_cli_through_the_backend_prints_what_it_prints_locally(tier: Tier) {
     };
     let admin = format!("pm_ci0admin_{}", "7a".repeat(24));
     let server = Server::start(&demo, &[("PODMIRROR_ADMIN_TOKEN", admin.as_str())]);
-    let db = demo.dir.join("serve.db");
-    let (_, reader, _) = demo.run(&[
-        "token",
-        "create",
-        "--name",
-        "viewer",
-        "--role",
-        "read",
-        "--database",
-        db.to_str().unwrap(),
-    ]);
-    let reader = reader.trim().to_string();
+    let reader = server.read_token(&demo);
     let as_admin = [
         ("PODMIRROR_SERVER", server.url.as_str()),
         ("PODMIRROR_TOKEN", admin.as_str()),
@@ -1767,18 +1772,7 @@ fn the_demos_taps_show_the_canarys_500s_to_admins_and_the_app_outlives_its_tap(t
     };
     let admin = format!("pm_ci0admin_{}", "5c".repeat(24));
     let server = Server::start(&demo, &[("PODMIRROR_ADMIN_TOKEN", admin.as_str())]);
-    let db = demo.dir.join("serve.db");
-    let (_, reader, _) = demo.run(&[
-        "token",
-        "create",
-        "--name",
-        "viewer",
-        "--role",
-        "read",
-        "--database",
-        db.to_str().unwrap(),
-    ]);
-    let reader = reader.trim().to_string();
+    let reader = server.read_token(&demo);
     let canary = demo.kubectl_until(
         "the canary's tapped pod (2/2)",
         &[

@@ -362,16 +362,13 @@ pub async fn pod_traffic(
             "minutes {minutes} is outside 1..60 (the tap keeps an hour of figures)"
         )));
     }
-    let api: kube::Api<Pod> = kube::Api::namespaced(s.client.clone(), ns);
-    let pod = match api.get_opt(name).await {
-        Ok(Some(p)) => p,
-        Ok(None) => {
-            return Err(ApiError::not_found(format!(
-                "pod {ns}/{name} not found; it may have been deleted or replaced"
-            )));
-        }
-        Err(e) => return Err(KubeError::from_kube(format!("read pod {ns}/{name}"), e).into()),
-    };
+    let pod: Pod = serde_json::from_value(read_pod(&s.client, ns, name).await?).map_err(|e| {
+        ApiError::new(
+            http::StatusCode::BAD_GATEWAY,
+            "cluster_error",
+            format!("the API server's pod {ns}/{name} does not read as a Pod: {e}"),
+        )
+    })?;
     if !podmirror_kube::traffic::tapped(&pod) {
         return Err(ApiError::not_found(format!(
             "pod {ns}/{name} has no traffic tap: label its namespace podmirror.dev/tap=enabled, opt it in (annotation tap.podmirror.dev/inject=\"true\" on its template) and let its owner re-create it (kubectl rollout restart)"

@@ -38,7 +38,9 @@ pub struct PodSummary {
     pub last_restart_at: Option<String>,
     /// Containers ready now.
     pub ready: i64,
-    /// Containers, not counting init containers.
+    /// Containers, not counting init containers but counting native
+    /// sidecars (init containers with `restartPolicy: Always`), as
+    /// kubectl's READY column does.
     pub containers: i64,
     /// metadata.creationTimestamp.
     pub created_at: Option<String>,
@@ -120,6 +122,25 @@ fn statuses(p: &Value) -> impl Iterator<Item = &Value> {
         })
 }
 
+/// The pod's native sidecars: init containers with `restartPolicy: Always`.
+fn sidecars(pod: &Value) -> impl Iterator<Item = &Value> {
+    pod.pointer("/spec/initContainers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|c| c["restartPolicy"] == "Always")
+}
+
+/// The statuses of the pod's native sidecars.
+fn sidecar_statuses(pod: &Value) -> impl Iterator<Item = &Value> {
+    let names: Vec<&Value> = sidecars(pod).map(|c| &c["name"]).collect();
+    pod.pointer("/status/initContainerStatuses")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(move |s| names.contains(&&s["name"]))
+}
+
 /// The reasons Kubernetes gives for a pod not being healthy, each once:
 /// what its unready containers wait on or ended with (the current state
 /// before the last run, so `CrashLoopBackOff` comes before `OOMKilled`),
@@ -192,11 +213,15 @@ fn entry(pod: &Pod) -> Option<(Key, Entry)> {
         reasons,
         restarts: podmirror_core::verdict::restarts(&v),
         last_restart_at: last_restart_at(&v),
-        ready: main().filter(|c| c["ready"] == true).count() as i64,
+        ready: main()
+            .chain(sidecar_statuses(&v))
+            .filter(|c| c["ready"] == true)
+            .count() as i64,
         containers: v
             .pointer("/spec/containers")
             .and_then(Value::as_array)
-            .map_or(0, |c| c.len() as i64),
+            .map_or(0, |c| c.len() as i64)
+            + sidecars(&v).count() as i64,
         created_at: v
             .pointer("/metadata/creationTimestamp")
             .and_then(Value::as_str)
@@ -248,7 +273,7 @@ fn prune(pod: &Pod) -> Option<(Key, Value)> {
                     .into_iter()
                     .map(|c| {
                         let mut m = Map::new();
-                        for f in ["name", "image"] {
+                        for f in ["name", "image", "restartPolicy"] {
                             if let Some(x) = c.get(f) {
                                 m.insert(f.into(), x.clone());
                             }
@@ -374,5 +399,35 @@ impl PodCache {
     /// A receiver that changes whenever a pod does.
     pub fn changes(&self) -> watch::Receiver<u64> {
         self.changes.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn native_sidecars_count_in_ready_as_kubectl_counts_them() {
+        let pod: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "api-1", "namespace": "shop", "uid": "u"},
+            "spec": {
+                "initContainers": [
+                    {"name": "migrate", "image": "m"},
+                    {"name": "podmirror-tap", "image": "t", "restartPolicy": "Always"},
+                ],
+                "containers": [{"name": "api", "image": "a"}],
+            },
+            "status": {
+                "phase": "Running",
+                "initContainerStatuses": [
+                    {"name": "migrate", "ready": false, "restartCount": 0, "image": "m", "imageID": ""},
+                    {"name": "podmirror-tap", "ready": true, "restartCount": 0, "image": "t", "imageID": ""},
+                ],
+                "containerStatuses": [{"name": "api", "ready": true, "restartCount": 0, "image": "a", "imageID": ""}],
+            },
+        }))
+        .unwrap();
+        let (_, (summary, _)) = entry(&pod).unwrap();
+        assert_eq!((summary.ready, summary.containers), (2, 2), "READY 2/2");
     }
 }

@@ -13,7 +13,7 @@ mod guess;
 mod traffic;
 mod workload;
 use guess::Source;
-pub use traffic::{EndpointTraffic, FAILING_SHARE, MIN_REQUESTS, Traffic, check_path};
+pub use traffic::{EndpointTraffic, FAILING_SHARE, MIN_REQUESTS, Traffic};
 pub use workload::WorkloadState;
 
 /// An event about the pod, as `kubectl describe` lists it.

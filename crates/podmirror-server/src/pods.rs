@@ -13,6 +13,7 @@ use axum::extract::{Path, State};
 use k8s_openapi::api::core::v1::{Event as KubeEvent, Pod};
 use kube::api::{ListParams, LogParams};
 use podmirror_kube::KubeError;
+use podmirror_kube::traffic::TrafficError;
 use podmirror_store::Role;
 use serde::Deserialize;
 use serde_json::Value;
@@ -172,15 +173,19 @@ fn pod_of<'a>(caller: &Caller, pod_id: &'a str) -> Result<(&'a str, &'a str), Ap
 }
 
 async fn read_pod(client: &kube::Client, ns: &str, name: &str) -> Result<Value, ApiError> {
+    serde_json::to_value(get_pod(client, ns, name).await?).map_err(|e| {
+        ApiError::new(
+            http::StatusCode::BAD_GATEWAY,
+            "cluster_error",
+            format!("the API server's pod {ns}/{name} does not read as a Pod: {e}"),
+        )
+    })
+}
+
+async fn get_pod(client: &kube::Client, ns: &str, name: &str) -> Result<Pod, ApiError> {
     let api: kube::Api<Pod> = kube::Api::namespaced(client.clone(), ns);
     match api.get_opt(name).await {
-        Ok(Some(p)) => serde_json::to_value(p).map_err(|e| {
-            ApiError::new(
-                http::StatusCode::BAD_GATEWAY,
-                "cluster_error",
-                format!("the API server's pod {ns}/{name} does not read as a Pod: {e}"),
-            )
-        }),
+        Ok(Some(p)) => Ok(p),
         Ok(None) => Err(ApiError::not_found(format!(
             "pod {ns}/{name} not found; it may have been deleted or replaced (the failing list shows the current pods)"
         ))),
@@ -362,26 +367,16 @@ pub async fn pod_traffic(
             "minutes {minutes} is outside 1..60 (the tap keeps an hour of figures)"
         )));
     }
-    let pod: Pod = serde_json::from_value(read_pod(&s.client, ns, name).await?).map_err(|e| {
-        ApiError::new(
-            http::StatusCode::BAD_GATEWAY,
-            "cluster_error",
-            format!("the API server's pod {ns}/{name} does not read as a Pod: {e}"),
-        )
-    })?;
-    if !podmirror_kube::traffic::tapped(&pod) {
-        return Err(ApiError::not_found(format!(
-            "pod {ns}/{name} has no traffic tap: label its namespace podmirror.dev/tap=enabled, opt it in (annotation tap.podmirror.dev/inject=\"true\" on its template) and let its owner re-create it (kubectl rollout restart)"
-        )));
-    }
+    let pod = get_pod(&s.client, ns, name).await?;
     podmirror_kube::traffic::read(&s.client, &pod, minutes)
         .await
         .map(Json)
-        .map_err(|why| {
-            ApiError::new(
+        .map_err(|e| match e {
+            TrafficError::NoTap { .. } => ApiError::not_found(e.to_string()),
+            TrafficError::Unreachable(why) => ApiError::new(
                 http::StatusCode::BAD_GATEWAY,
                 "tap_unreachable",
                 format!("pod {ns}/{name}: {why}"),
-            )
+            ),
         })
 }

@@ -143,9 +143,8 @@ async fn sweep(s: &AppState, last: &mut HashMap<String, Instant>) {
         found
             .iter()
             .any(|f| format!("{}/{}", f.namespace, f.target) == *k)
-            || answering
-                .iter()
-                .any(|(ns, pod)| format!("{ns}/{pod}") == *k)
+            || k.split_once('/')
+                .is_some_and(|(ns, pod)| answering.contains(&(ns.to_string(), pod.to_string())))
     });
     let mut listed = s
         .answering_errors

@@ -889,19 +889,9 @@ impl Validator<'_> {
         };
         let status = match field("status") {
             None => 200,
-            Some(n) => match &n.value {
-                Node::Int(code) if (100..=599).contains(code) => *code as u16,
-                other => {
-                    return Err(self.err(
-                        n,
-                        &p("status"),
-                        format!(
-                            "expected an HTTP status code (100-599), got {}",
-                            describe(other)
-                        ),
-                    ));
-                }
-            },
+            Some(n) => {
+                self.int_in(n, &p("status"), 100..=599, "an HTTP status code (100-599)")? as u16
+            }
         };
         let body = match field("body") {
             None if status < 400 => "ok\n".to_string(),
@@ -912,19 +902,12 @@ impl Validator<'_> {
         };
         let latency_ms = match field("latency_ms") {
             None => 0,
-            Some(n) => match &n.value {
-                Node::Int(ms) if (0..=60_000).contains(ms) => *ms as u64,
-                other => {
-                    return Err(self.err(
-                        n,
-                        &p("latency_ms"),
-                        format!(
-                            "expected milliseconds from 0 to 60000, got {}",
-                            describe(other)
-                        ),
-                    ));
-                }
-            },
+            Some(n) => self.int_in(
+                n,
+                &p("latency_ms"),
+                0..=60_000,
+                "milliseconds from 0 to 60000",
+            )? as u64,
         };
         let share = match field("share") {
             None => 1.0,
@@ -959,6 +942,24 @@ impl Validator<'_> {
             latency_ms,
             share,
         })
+    }
+
+    /// A whole number within `range`; else "expected {what}, got …".
+    fn int_in(
+        &self,
+        node: &Spanned<Node>,
+        path: &str,
+        range: std::ops::RangeInclusive<i128>,
+        what: &str,
+    ) -> V<i128> {
+        match &node.value {
+            Node::Int(n) if range.contains(n) => Ok(*n),
+            other => Err(self.err(
+                node,
+                path,
+                format!("expected {what}, got {}", describe(other)),
+            )),
+        }
     }
 
     fn string<'n>(&self, node: &'n Spanned<Node>, path: &str, what: &str) -> V<&'n str> {

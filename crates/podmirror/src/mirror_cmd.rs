@@ -599,7 +599,8 @@ async fn follow(
             println!("\nmirror {} is gone (deleted or expired)", info.id);
             return Ok(2);
         };
-        let pod = serde_json::to_value(pod).unwrap_or(Value::Null);
+        let typed = pod;
+        let pod = serde_json::to_value(&typed).unwrap_or(Value::Null);
         // An extension from elsewhere moves the expiry.
         if let Some(e) = MirrorInfo::from_pod(&pod).and_then(|i| i.expires) {
             expires = e;
@@ -613,14 +614,18 @@ async fn follow(
         let ready_for = ready_since.map_or(0.0, |s| s.elapsed().as_secs_f64());
         let mut v = verdict::judge(&pod, ready_for, settle);
         let done = pod.pointer("/status/phase") == Some(&Value::from("Succeeded"));
+        // Printed with the events, above the status line.
+        let mut said = None;
         if let (Verdict::Healthy, Some(check), false) = (&v, check, done) {
-            v = answers(client, &pod, check, quiet).await;
+            (v, said) = answers(client, &typed, check).await;
         }
         let line = status_line(&pod, &v);
         let fresh = if quiet {
             Vec::new()
         } else {
-            new_events(&events, &info.id, &mut seen).await
+            let mut fresh = new_events(&events, &info.id, &mut seen).await;
+            fresh.extend(said);
+            fresh
         };
         let tty = tty && !quiet;
         if quiet {
@@ -676,25 +681,29 @@ async fn follow(
 /// A mirror Ready by its probes, for a failure only answers show: it is
 /// sent the failing endpoint's requests and must answer fewer than
 /// [`FAILING_SHARE`] of them with 5xx. When they cannot be sent, the
-/// probes' verdict stands, and it is said so.
-async fn answers(client: &kube::Client, pod: &Value, check: &RequestCheck, quiet: bool) -> Verdict {
+/// probes' verdict stands. The verdict, and a line saying how it went.
+async fn answers(
+    client: &kube::Client,
+    pod: &Pod,
+    check: &RequestCheck,
+) -> (Verdict, Option<String>) {
     let container = pod
-        .pointer("/spec/containers/0/name")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
-    let typed: Pod = match serde_json::from_value(pod.clone()) {
-        Ok(p) => p,
-        Err(_) => return Verdict::Healthy,
-    };
+        .spec
+        .as_ref()
+        .and_then(|s| s.containers.first())
+        .map(|c| c.name.clone())
+        .unwrap_or_default();
     let endpoint = format!("{} {} (port {})", check.method, check.path, check.port);
-    match podmirror_kube::traffic::ask(client, &typed, check).await {
-        Ok(a) if a.answered() == 0 => Verdict::Failing {
-            container,
-            reason: "NoAnswer".into(),
-            message: format!("none of {} requests {endpoint} got an answer", check.count),
-            exit_code: None,
-        },
+    match podmirror_kube::traffic::ask(client, pod, check).await {
+        Ok(a) if a.answered() == 0 => (
+            Verdict::Failing {
+                container,
+                reason: "NoAnswer".into(),
+                message: format!("none of {} requests {endpoint} got an answer", check.count),
+                exit_code: None,
+            },
+            None,
+        ),
         Ok(a) => {
             let share = f64::from(a.errors()) / f64::from(a.answered());
             let line = format!(
@@ -705,26 +714,22 @@ async fn answers(client: &kube::Client, pod: &Value, check: &RequestCheck, quiet
                 100.0 * check.source_error_share
             );
             if share >= FAILING_SHARE {
-                return Verdict::Failing {
+                let failing = Verdict::Failing {
                     container,
                     reason: "ServerErrors".into(),
                     message: line,
                     exit_code: None,
                 };
+                return (failing, None);
             }
-            if !quiet {
-                println!("requests: {line}");
-            }
-            Verdict::Healthy
+            (Verdict::Healthy, Some(format!("requests: {line}")))
         }
-        Err(why) => {
-            if !quiet {
-                println!(
-                    "note: the mirror was not sent {endpoint} ({why}); the verdict is its probes'"
-                );
-            }
-            Verdict::Healthy
-        }
+        Err(why) => (
+            Verdict::Healthy,
+            Some(format!(
+                "note: the mirror was not sent {endpoint} ({why}); the verdict is its probes'"
+            )),
+        ),
     }
 }
 

@@ -128,15 +128,16 @@ fn capture_loop(shared: &Shared, ip: IpAddr, ports: &[u16], mode: Mode) {
                 *lock(&shared.error) = None;
                 let mut last_expiry = now_ms();
                 loop {
-                    match socket.next_frame() {
-                        Ok(Some(frame)) => lock(&shared.tap).feed(now_ms(), frame),
+                    let frame = socket.next_frame();
+                    let now = now_ms();
+                    match frame {
+                        Ok(Some(frame)) => lock(&shared.tap).feed(now, frame),
                         Ok(None) => {}
                         Err(e) => {
                             *lock(&shared.error) = Some(format!("reading captured frames: {e}"));
                             break;
                         }
                     }
-                    let now = now_ms();
                     if now - last_expiry > 10_000 {
                         lock(&shared.tap).expire(now);
                         last_expiry = now;

@@ -62,7 +62,9 @@ pub async fn traffic(
     for pod in &targets {
         all.push(PodFigures {
             pod: pod.metadata.name.clone().unwrap_or_default(),
-            snapshot: podmirror_kube::traffic::read(&client, pod, minutes).await,
+            snapshot: podmirror_kube::traffic::read(&client, pod, minutes)
+                .await
+                .map_err(|e| e.to_string()),
         });
     }
     show(&ns, &what, minutes, output, &all)

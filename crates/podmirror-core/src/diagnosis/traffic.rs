@@ -123,10 +123,7 @@ pub(super) fn server_errors(ctx: &Context) -> Option<Found> {
         .collect();
     let worst = failing.iter().max_by_key(|e| e.errors)?;
     let percent = (100.0 * worst.errors as f64 / worst.answered as f64).round();
-    let since = worst
-        .errors_since
-        .map(|t| t.strftime("%H:%M UTC").to_string())
-        .unwrap_or_default();
+    let since = clock(worst.errors_since);
     let endpoint = format!("{} {}", worst.method, worst.template);
     let others = failing.len() - 1;
     let mut f = Found::new(
@@ -153,9 +150,7 @@ pub(super) fn server_errors(ctx: &Context) -> Option<Found> {
             e.answered,
             e.errors,
             e.top_error,
-            e.errors_since
-                .map(|t| t.strftime("%H:%M UTC").to_string())
-                .unwrap_or_default()
+            clock(e.errors_since)
         ));
     }
     // What a mirror must answer: the failing endpoint, when it is safe to
@@ -171,8 +166,7 @@ pub(super) fn server_errors(ctx: &Context) -> Option<Found> {
             source_error_share: worst.errors as f64 / worst.answered as f64,
         });
     }
-    let spec = ctx.pod.get("spec").cloned().unwrap_or(Value::Null);
-    let images = images(&spec);
+    let images = images(&ctx.pod["spec"]);
     for (name, image) in &images {
         f.evidence.push(format!("container {name} runs {image}"));
     }
@@ -262,7 +256,13 @@ fn previous_revision<'a>(
     Some((running, before))
 }
 
+/// `HH:MM UTC` of a time, as the tap's figures show it.
+fn clock(t: Option<Timestamp>) -> String {
+    t.map(|t| t.strftime("%H:%M UTC").to_string())
+        .unwrap_or_default()
+}
+
 /// A path to send for an endpoint's template: each `{id}` becomes `1`.
-pub fn check_path(template: &str) -> String {
+fn check_path(template: &str) -> String {
     template.replace("{id}", "1")
 }

@@ -81,31 +81,6 @@ impl Responder {
     }
 }
 
-/// The reason phrase of a status code (Go's `http.StatusText`, for the
-/// codes a catalog is likely to use).
-fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        201 => "Created",
-        202 => "Accepted",
-        204 => "No Content",
-        301 => "Moved Permanently",
-        302 => "Found",
-        304 => "Not Modified",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        409 => "Conflict",
-        429 => "Too Many Requests",
-        500 => "Internal Server Error",
-        502 => "Bad Gateway",
-        503 => "Service Unavailable",
-        504 => "Gateway Timeout",
-        _ => "Status",
-    }
-}
-
 /// Raises this process's soft limit of open files to its hard limit
 /// (once), as Go programs do at start: each running container's listener
 /// and each open connection is a file descriptor, and the common default
@@ -238,7 +213,10 @@ async fn respond(mut stream: TcpStream, responder: &Responder) -> std::io::Resul
         let response = format!(
             "HTTP/1.1 {} {}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n{}\r\n{body}",
             answer.status,
-            reason_phrase(answer.status),
+            http::StatusCode::from_u16(answer.status)
+                .ok()
+                .and_then(|c| c.canonical_reason())
+                .unwrap_or("Status"),
             if method == "HEAD" {
                 answer.body.len()
             } else {
